@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Script} from "forge-std/Script.sol";
+
+import {AgentMarketplace} from "../contracts/AgentMarketplace.sol";
+import {AgentRegistry} from "../contracts/AgentRegistry.sol";
+import {IAgentRegistry} from "../contracts/interfaces/IAgentRegistry.sol";
+import {TestUSDC} from "../contracts/mocks/TestUSDC.sol";
+
+/// @title Deploy
+/// @notice Deploys the registry, the marketplace (which is also the ERC-1155 credits contract) and,
+/// on local chains, a 6-decimal test USDC; wires the roles; writes `deployments/<chainId>.json`
+/// (or `$DEPLOYMENTS_OUT`), which the Rust services read.
+/// @dev Configuration comes from the environment. On the local chain (31337) every variable has a
+/// default that matches anvil's well-known dev accounts; elsewhere the role holders and USDC must
+/// be given explicitly.
+///   DEPLOYER_PRIVATE_KEY    signs the deployment (default: anvil account 0)
+///   NEXUS_ADMIN             receives the default admin role through the delayed transfer
+///                           (default: the deployer, which then holds it directly)
+///   NEXUS_CURATOR           curator of the registry (default: the deployer)
+///   NEXUS_RELAYER           the relayer's address (default: anvil account 1)
+///   NEXUS_TREASURY          receives platform fees (default: anvil account 2)
+///   NEXUS_USDC              USDC's address on non-local chains
+///   NEXUS_ADMIN_DELAY       seconds before a default-admin transfer takes effect (default 1 day)
+///   NEXUS_SETTLEMENT_GRACE  seconds added to an agent's max duration for deadlines (default 300)
+///   DEPLOYMENTS_OUT         where to write the deployments JSON
+contract Deploy is Script {
+    uint256 internal constant LOCAL_CHAIN_ID = 31_337;
+    // anvil's default mnemonic, accounts 0..2: public test keys, worthless outside a local chain.
+    uint256 internal constant ANVIL_KEY_0 = 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80;
+    address internal constant ANVIL_ACCOUNT_1 = 0x70997970C51812dc3A010C7d01b50e0d17dc79C8;
+    address internal constant ANVIL_ACCOUNT_2 = 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC;
+
+    /// @notice Everything a deployment produced, also written as JSON.
+    struct Deployment {
+        uint256 chainId;
+        uint256 deploymentBlock;
+        AgentRegistry registry;
+        AgentMarketplace marketplace;
+        address usdc;
+        address admin;
+        address curator;
+        address relayer;
+        address treasury;
+    }
+
+    /// @notice Deploys and writes the deployments file.
+    function run() external returns (Deployment memory d) {
+        bool local = block.chainid == LOCAL_CHAIN_ID;
+        uint256 deployerKey = local ? vm.envOr("DEPLOYER_PRIVATE_KEY", ANVIL_KEY_0) : vm.envUint("DEPLOYER_PRIVATE_KEY");
+        address deployer = vm.addr(deployerKey);
+
+        d.chainId = block.chainid;
+        // The script runs against the latest block; every transaction below lands after it.
+        d.deploymentBlock = block.number + 1;
+        d.admin = vm.envOr("NEXUS_ADMIN", deployer);
+        d.curator = vm.envOr("NEXUS_CURATOR", deployer);
+        d.relayer = local ? vm.envOr("NEXUS_RELAYER", ANVIL_ACCOUNT_1) : vm.envAddress("NEXUS_RELAYER");
+        d.treasury = local ? vm.envOr("NEXUS_TREASURY", ANVIL_ACCOUNT_2) : vm.envAddress("NEXUS_TREASURY");
+        uint48 adminDelay = uint48(vm.envOr("NEXUS_ADMIN_DELAY", uint256(1 days)));
+        uint32 grace = uint32(vm.envOr("NEXUS_SETTLEMENT_GRACE", uint256(300)));
+
+        vm.startBroadcast(deployerKey);
+        d.registry = new AgentRegistry(adminDelay, deployer);
+        d.marketplace = new AgentMarketplace(IAgentRegistry(address(d.registry)), adminDelay, deployer, d.treasury, grace);
+        d.usdc = local ? address(new TestUSDC()) : vm.envAddress("NEXUS_USDC");
+
+        if (d.curator != deployer) d.registry.grantRole(d.registry.CURATOR_ROLE(), d.curator);
+        d.marketplace.grantRole(d.marketplace.RELAYER_ROLE(), d.relayer);
+        if (d.admin != deployer) {
+            d.marketplace.grantRole(d.marketplace.PAUSER_ROLE(), d.admin);
+            // The new admin accepts after the delay; until then the deployer keeps the role.
+            d.registry.beginDefaultAdminTransfer(d.admin);
+            d.marketplace.beginDefaultAdminTransfer(d.admin);
+        }
+        vm.stopBroadcast();
+
+        _write(d);
+    }
+
+    function _write(Deployment memory d) internal {
+        string memory contracts = "contracts";
+        vm.serializeAddress(contracts, "AgentRegistry", address(d.registry));
+        vm.serializeAddress(contracts, "AgentMarketplace", address(d.marketplace));
+        string memory contractsJson = vm.serializeAddress(contracts, "USDC", d.usdc);
+
+        string memory roles = "roles";
+        vm.serializeAddress(roles, "admin", d.admin);
+        vm.serializeAddress(roles, "curator", d.curator);
+        vm.serializeAddress(roles, "relayer", d.relayer);
+        string memory rolesJson = vm.serializeAddress(roles, "treasury", d.treasury);
+
+        string memory root = "deployment";
+        vm.serializeUint(root, "chainId", d.chainId);
+        vm.serializeUint(root, "deploymentBlock", d.deploymentBlock);
+        vm.serializeString(root, "contracts", contractsJson);
+        string memory json = vm.serializeString(root, "roles", rolesJson);
+
+        string memory defaultPath =
+            string.concat(vm.projectRoot(), "/deployments/", vm.toString(block.chainid), ".json");
+        vm.writeJson(json, vm.envOr("DEPLOYMENTS_OUT", defaultPath));
+    }
+}
