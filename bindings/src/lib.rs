@@ -72,3 +72,95 @@ pub mod credit_id {
         (credit_id >> PRICE_BITS, credit_id & mask)
     }
 }
+
+/// Rust names for the registry's Solidity enums.
+///
+/// A JSON ABI keeps only an enum's underlying `uint8`, so `sol!` turns `IAgentRegistry.Status` and
+/// `IAgentRegistry.Category` into `uint8` wrappers. These enums give the values their names, in
+/// the declaration order of `contracts/interfaces/IAgentRegistry.sol`; the devnet tests pin each
+/// value against the deployed contract.
+pub mod agent {
+    use crate::registry::IAgentRegistry;
+
+    /// A value the contracts never produce for this enum.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+    #[error("{value} is not a valid {name}")]
+    pub struct UnknownVariant {
+        pub name: &'static str,
+        pub value: u8,
+    }
+
+    macro_rules! sol_enum {
+        ($(#[$doc:meta])* $name:ident : $sol:ty { $($variant:ident = $value:literal),+ $(,)? }) => {
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            #[repr(u8)]
+            pub enum $name { $($variant = $value),+ }
+
+            impl $name {
+                /// Every variant, in declaration order.
+                pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+                /// The variant's name as Solidity spells it.
+                pub fn as_str(self) -> &'static str {
+                    match self { $($name::$variant => stringify!($variant)),+ }
+                }
+            }
+
+            impl From<$name> for $sol {
+                fn from(value: $name) -> Self {
+                    <$sol>::from(value as u8)
+                }
+            }
+
+            impl From<$name> for u8 {
+                fn from(value: $name) -> Self {
+                    value as u8
+                }
+            }
+
+            impl TryFrom<u8> for $name {
+                type Error = UnknownVariant;
+                fn try_from(value: u8) -> Result<Self, UnknownVariant> {
+                    match value {
+                        $($value => Ok($name::$variant),)+
+                        _ => Err(UnknownVariant { name: stringify!($name), value }),
+                    }
+                }
+            }
+
+            impl TryFrom<$sol> for $name {
+                type Error = UnknownVariant;
+                fn try_from(value: $sol) -> Result<Self, UnknownVariant> {
+                    Self::try_from(value.into_underlying())
+                }
+            }
+        };
+    }
+
+    sol_enum! {
+        /// `IAgentRegistry.Status`: only Active agents can be bought or run; Retired is final.
+        Status: IAgentRegistry::Status { Active = 0, Paused = 1, Retired = 2 }
+    }
+
+    sol_enum! {
+        /// `IAgentRegistry.Category`.
+        Category: IAgentRegistry::Category { General = 0, Crypto = 1 }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trips_through_the_abi_type() {
+            for &status in Status::ALL {
+                assert_eq!(Status::try_from(IAgentRegistry::Status::from(status)), Ok(status));
+            }
+            for &category in Category::ALL {
+                assert_eq!(Category::try_from(IAgentRegistry::Category::from(category)), Ok(category));
+            }
+            assert_eq!(Status::try_from(3u8), Err(UnknownVariant { name: "Status", value: 3 }));
+        }
+    }
+}

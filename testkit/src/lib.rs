@@ -1,0 +1,142 @@
+//! Local-chain harness shared by every AgentNexus test, benchmark and measurement.
+//!
+//! A [`Devnet`] is a private anvil plus the contracts deployed by the *real* deploy script
+//! (`script/Deploy.s.sol` through `forge script`), so tests exercise exactly what `make dev`
+//! deploys. The Foundry binaries come from `node_modules` (`make setup` installs them); nothing
+//! here downloads anything.
+//!
+//! Each devnet writes its deployments file into its own temporary directory under
+//! `target/devnets/`, so any number of devnets can run side by side.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::LazyLock;
+
+use alloy::network::EthereumWallet;
+use alloy::node_bindings::{Anvil, AnvilInstance, NodeError};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use nexus_bindings::{Deployments, DeploymentsError};
+use tokio::sync::Mutex;
+
+/// Why a devnet could not be brought up.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    #[error("{tool} not found at {path}: run `make setup` (npm ci) first")]
+    MissingTool { tool: &'static str, path: PathBuf },
+    #[error("anvil failed to start: {0}")]
+    Anvil(#[from] NodeError),
+    #[error("cannot run forge: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("deploy script failed ({status}):\n{output}")]
+    Deploy { status: std::process::ExitStatus, output: String },
+    #[error(transparent)]
+    Deployments(#[from] DeploymentsError),
+}
+
+/// The repository root (the workspace root, one level above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Path to a Foundry binary installed by npm (`@foundry-rs/<tool>`).
+pub fn foundry_tool(tool: &'static str) -> Result<PathBuf, TestkitError> {
+    let path = repo_root().join("node_modules").join(".bin").join(tool);
+    if path.exists() { Ok(path) } else { Err(TestkitError::MissingTool { tool, path }) }
+}
+
+/// anvil's default mnemonic accounts 0..9: public test keys, worthless outside a local chain.
+/// Roles given by the deploy script's local defaults: 0 deployer, admin and curator;
+/// 1 relayer; 2 treasury. The rest are free for tests.
+pub const DEV_KEYS: [&str; 10] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d481b8d5b4a3c5b8e5",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+];
+
+/// The signer for anvil dev account `index` (0..10).
+pub fn dev_signer(index: usize) -> PrivateKeySigner {
+    DEV_KEYS[index].parse().expect("DEV_KEYS are valid private keys")
+}
+
+/// The deploy script is serialised within a process: concurrent `forge script` runs would race
+/// on forge's compilation cache and broadcast logs.
+static DEPLOY_LOCK: LazyLock<Mutex<()>> = LazyLock::new(|| Mutex::new(()));
+
+/// A private anvil with the AgentNexus contracts deployed. Dropping it stops anvil.
+pub struct Devnet {
+    anvil: AnvilInstance,
+    pub deployments: Deployments,
+    _workdir: tempfile::TempDir,
+}
+
+impl Devnet {
+    /// Starts anvil on a free port (automine) and deploys with the script's local defaults.
+    pub async fn start() -> Result<Self, TestkitError> {
+        Self::start_with(Anvil::new()).await
+    }
+
+    /// Like [`Devnet::start`], with extra anvil options (block time, chain id, ...).
+    pub async fn start_with(anvil: Anvil) -> Result<Self, TestkitError> {
+        let anvil = anvil.path(foundry_tool("anvil")?).try_spawn()?;
+        // Under target/: the only place besides deployments/ that foundry.toml lets scripts write.
+        let devnets = repo_root().join("target").join("devnets");
+        std::fs::create_dir_all(&devnets)?;
+        let workdir = tempfile::tempdir_in(devnets)?;
+        let deployments_path = workdir.path().join("deployments.json");
+        deploy(&anvil.endpoint(), &deployments_path, &[]).await?;
+        let deployments = Deployments::load_for_chain(&deployments_path, anvil.chain_id())?;
+        Ok(Self { anvil, deployments, _workdir: workdir })
+    }
+
+    /// HTTP JSON-RPC endpoint.
+    pub fn rpc_url(&self) -> String {
+        self.anvil.endpoint()
+    }
+
+    /// WebSocket JSON-RPC endpoint.
+    pub fn ws_url(&self) -> String {
+        self.anvil.ws_endpoint()
+    }
+
+    /// A provider that signs with `signer` (nonces and gas filled in by alloy).
+    pub fn provider(&self, signer: PrivateKeySigner) -> DynProvider {
+        let url = self.anvil.endpoint_url();
+        ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased()
+    }
+
+    /// A provider for anvil dev account `index`.
+    pub fn dev_provider(&self, index: usize) -> DynProvider {
+        self.provider(dev_signer(index))
+    }
+}
+
+/// Runs `script/Deploy.s.sol` against `rpc_url`, writing the deployments file to `out`.
+/// `env` adds or overrides the script's environment variables (see the script's NatSpec).
+pub async fn deploy(rpc_url: &str, out: &Path, env: &[(&str, &str)]) -> Result<(), TestkitError> {
+    let forge = foundry_tool("forge")?;
+    let _guard = DEPLOY_LOCK.lock().await;
+    let output = tokio::process::Command::new(forge)
+        .current_dir(repo_root())
+        .args(["script", "script/Deploy.s.sol", "--rpc-url", rpc_url, "--broadcast", "--non-interactive"])
+        .env("DEPLOYMENTS_OUT", out)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    // forge can exit 0 yet not write the file (a path outside foundry.toml's fs_permissions only
+    // prints an error), so a missing file is a failure too.
+    if !output.status.success() || !out.exists() {
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        return Err(TestkitError::Deploy { status: output.status, output: text });
+    }
+    Ok(())
+}
