@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 /// Why a devnet could not be brought up.
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
-    #[error("{tool} not found at {path}: run `make setup` (npm ci) first")]
+    #[error("{tool} not found at {path}: run `make setup` first")]
     MissingTool { tool: &'static str, path: PathBuf },
     #[error("anvil failed to start: {0}")]
     Anvil(#[from] NodeError),

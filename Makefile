@@ -1,0 +1,55 @@
+# AgentNexus task runner. Every target sets up what it needs first (scripts/setup.sh is
+# idempotent and quick when nothing changed).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BIN := node_modules/.bin
+# CI runs the heavy Foundry profile (10,000 fuzz runs, 1,000 invariant runs at depth 20);
+# locally `make test` uses the default profile unless FOUNDRY_PROFILE is set.
+FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
+export FOUNDRY_PROFILE
+
+.PHONY: help setup build contracts test test-contracts test-rust gas bindings dev lint clean
+
+help:
+	@echo "make setup    install everything (apt packages, npm toolchain, Rust dependencies)"
+	@echo "make dev      run the local stack (anvil + deployed contracts)"
+	@echo "make test     run every test (Solidity, Rust, bindings freshness, gas bars)"
+	@echo "make gas      print gas.<operation>=<gas> for each marketplace operation"
+	@echo "make bindings refresh the committed ABIs the Rust bindings are generated from"
+	@echo "make lint     formatting and lint checks"
+
+setup:
+	@scripts/setup.sh
+
+contracts: setup
+	$(BIN)/forge build
+
+build: contracts
+	cargo build --workspace --all-targets --locked
+
+test: build test-contracts test-rust gas
+
+test-contracts: contracts
+	$(BIN)/forge test
+
+# The bindings freshness test reads out/ from `forge build` above.
+test-rust: build
+	cargo test --workspace --locked
+
+gas: build
+	cargo run --quiet --locked --bin gas-report
+
+bindings: contracts
+	UPDATE_BINDINGS=1 cargo test --locked -p nexus-bindings --test abi_is_fresh
+
+dev:
+	@scripts/dev.sh
+
+lint: setup
+	$(BIN)/forge fmt --check
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+clean:
+	rm -rf out cache broadcast target/devnets
