@@ -7,6 +7,7 @@ import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {Entitlements} from "./Entitlements.sol";
 import {IAgentMarketplace} from "./interfaces/IAgentMarketplace.sol";
@@ -19,9 +20,13 @@ import {CreditId} from "./libraries/CreditId.sol";
 /// refunds the requester, and after the deadline the requester can reclaim on their own.
 /// @dev Storage is shaped by the gas bars (purchase < 100k, request < 80k, settle < 70k gas):
 ///  - a purchase writes only the buyer's ERC-1155 balance: the credit id encodes agent and price;
-///  - a request writes one slot, a commitment to (requester, creditId, deadline) that `settle`
-///    and `reclaim` check their arguments against, and deletes it when the request ends;
-///  - treasury, fee, grace, pause flag and the request counter share one slot (`Config`).
+///  - a request writes one slot, a commitment to its `Execution` (requester, developer, token,
+///    credit, deadline) that `settle` and `reclaim` check their arguments against, and deletes it
+///    when the request ends; settling therefore never calls the registry;
+///  - treasury, fee, grace, pause flag and the request counter share one slot (`Config`);
+///  - an account's balance is one slot of two running totals, credited and withdrawn, so once an
+///    account has been credited its slot never returns to zero: a withdrawal does not make the
+///    next settlement pay for a fresh slot (the treasury is credited on every success).
 /// Funds leave only through `withdraw` (pull payments): a payee that reverts or burns gas cannot
 /// block a settlement. Solvency: for every token the contract holds exactly the value of unspent
 /// credits, plus open escrow, plus withdrawable balances.
@@ -52,11 +57,18 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
 
     Config private _config;
 
-    /// @dev requestId => keccak256(abi.encode(Execution)); zero once settled or reclaimed.
+    /// @dev requestId => keccak256(abi.encode(Execution)); zero once settled or reclaimed (and
+    /// for ids never issued), so a request can end only once.
     mapping(uint256 requestId => bytes32 commitment) private _requests;
 
-    /// @dev token (address(0) = ETH) => account => amount it can withdraw.
-    mapping(address token => mapping(address account => uint256 amount)) private _withdrawable;
+    /// @dev Running totals; withdrawable = credited - withdrawn. uint128 holds 3.4e38 base units.
+    struct Balance {
+        uint128 credited;
+        uint128 withdrawn;
+    }
+
+    /// @dev token (address(0) = ETH) => account => running totals.
+    mapping(address token => mapping(address account => Balance)) private _balances;
 
     /// @param registry_ The agent registry.
     /// @param initialAdminDelay Delay (seconds) before a default-admin transfer takes effect.
@@ -119,12 +131,28 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
 
         _burn(msg.sender, creditId, 1);
 
-        uint40 deadline = uint40(block.timestamp) + t.maxDuration + config.settlementGrace;
+        Execution memory execution = Execution({
+            requester: msg.sender,
+            developer: t.developer,
+            token: t.paymentToken,
+            creditId: creditId,
+            deadline: uint40(block.timestamp) + t.maxDuration + config.settlementGrace
+        });
         requestId = config.nextRequestId;
         _config.nextRequestId = config.nextRequestId + 1;
-        _requests[requestId] = _commitment(msg.sender, creditId, deadline);
+        _requests[requestId] = keccak256(abi.encode(execution));
 
-        emit ExecutionRequested(requestId, agentId, msg.sender, creditId, unitPrice, inputHash, deadline);
+        emit ExecutionRequested(
+            requestId,
+            agentId,
+            msg.sender,
+            t.developer,
+            t.paymentToken,
+            creditId,
+            unitPrice,
+            inputHash,
+            execution.deadline
+        );
     }
 
     // ------------------------------------------------------------------ ending a request
@@ -143,18 +171,17 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
         }
         _close(requestId, execution);
 
-        (uint256 agentId, uint96 unitPrice) = CreditId.decode(execution.creditId);
-        IAgentRegistry.AgentTerms memory t = registry.terms(agentId);
+        (, uint96 unitPrice) = CreditId.decode(execution.creditId);
         if (success) {
             Config memory config = _config;
             uint256 fee = uint256(unitPrice) * config.feeBps / BPS;
             uint256 payout = unitPrice - fee;
-            _withdrawable[t.paymentToken][t.developer] += payout;
-            if (fee != 0) _withdrawable[t.paymentToken][config.treasury] += fee;
-            emit ExecutionSettled(requestId, true, outputHash, t.developer, t.paymentToken, payout, fee);
+            _credit(execution.token, execution.developer, payout);
+            if (fee != 0) _credit(execution.token, config.treasury, fee);
+            emit ExecutionSettled(requestId, true, outputHash, execution.developer, execution.token, payout, fee);
         } else {
-            _withdrawable[t.paymentToken][execution.requester] += unitPrice;
-            emit ExecutionSettled(requestId, false, outputHash, execution.requester, t.paymentToken, unitPrice, 0);
+            _credit(execution.token, execution.requester, unitPrice);
+            emit ExecutionSettled(requestId, false, outputHash, execution.requester, execution.token, unitPrice, 0);
         }
     }
 
@@ -168,10 +195,9 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
         }
         _close(requestId, execution);
 
-        (uint256 agentId, uint96 unitPrice) = CreditId.decode(execution.creditId);
-        address token = registry.terms(agentId).paymentToken;
-        _withdrawable[token][execution.requester] += unitPrice;
-        emit ExecutionReclaimed(requestId, execution.requester, token, unitPrice);
+        (, uint96 unitPrice) = CreditId.decode(execution.creditId);
+        _credit(execution.token, execution.requester, unitPrice);
+        emit ExecutionReclaimed(requestId, execution.requester, execution.token, unitPrice);
     }
 
     /// @inheritdoc IAgentMarketplace
@@ -181,22 +207,19 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
         _burn(msg.sender, creditId, units);
         address token = registry.terms(agentId).paymentToken;
         uint256 amount = uint256(unitPrice) * units;
-        _withdrawable[token][msg.sender] += amount;
+        _credit(token, msg.sender, amount);
         emit CreditsCancelled(msg.sender, agentId, creditId, units, amount);
     }
 
     /// @inheritdoc IAgentMarketplace
     function withdraw(address token) external nonReentrant {
-        uint256 amount = _withdrawable[token][msg.sender];
-        if (amount == 0) revert NothingToWithdraw(msg.sender, token);
-        _withdrawable[token][msg.sender] = 0;
-        emit Withdrawn(msg.sender, token, amount);
-        if (token == address(0)) {
-            (bool sent,) = payable(msg.sender).call{value: amount}("");
-            if (!sent) revert EthTransferFailed(msg.sender, amount);
-        } else {
-            IERC20(token).safeTransfer(msg.sender, amount);
-        }
+        _withdraw(token, payable(msg.sender));
+    }
+
+    /// @inheritdoc IAgentMarketplace
+    function withdrawTo(address token, address payable to) external nonReentrant {
+        if (to == address(0)) revert InvalidRecipient();
+        _withdraw(token, to);
     }
 
     // ------------------------------------------------------------------ administration
@@ -243,7 +266,8 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
 
     /// @inheritdoc IAgentMarketplace
     function withdrawable(address token, address account) external view returns (uint256) {
-        return _withdrawable[token][account];
+        Balance memory balance = _balances[token][account];
+        return balance.credited - balance.withdrawn;
     }
 
     /// @inheritdoc IAgentMarketplace
@@ -303,15 +327,31 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
 
     // ------------------------------------------------------------------ internals
 
-    function _commitment(address requester, uint256 creditId, uint40 deadline) private pure returns (bytes32) {
-        return keccak256(abi.encode(requester, creditId, deadline));
+    /// @dev Adds `amount` to what `account` can withdraw in `token`.
+    function _credit(address token, address account, uint256 amount) private {
+        _balances[token][account].credited += SafeCast.toUint128(amount);
+    }
+
+    /// @dev Pays the caller's whole balance of `token` to `to` (effects before the transfer).
+    function _withdraw(address token, address payable to) private {
+        Balance storage balance = _balances[token][msg.sender];
+        uint128 amount = balance.credited - balance.withdrawn;
+        if (amount == 0) revert NothingToWithdraw(msg.sender, token);
+        balance.withdrawn = balance.credited;
+        emit Withdrawn(msg.sender, token, to, amount);
+        if (token == address(0)) {
+            (bool sent,) = to.call{value: amount}("");
+            if (!sent) revert EthTransferFailed(to, amount);
+        } else {
+            IERC20(token).safeTransfer(to, amount);
+        }
     }
 
     /// @dev Reverts unless `execution` matches the open request `requestId`.
     function _checkOpen(uint256 requestId, Execution calldata execution) private view {
         bytes32 stored = _requests[requestId];
         if (stored == bytes32(0)) revert RequestNotOpen(requestId);
-        if (stored != _commitment(execution.requester, execution.creditId, execution.deadline)) {
+        if (stored != keccak256(abi.encode(execution))) {
             revert RequestMismatch(requestId);
         }
     }

@@ -37,6 +37,19 @@ pub mod marketplace {
         AgentMarketplace,
         "abi/AgentMarketplace.json"
     );
+
+    impl AgentMarketplace::ExecutionRequested {
+        /// The `Execution` this request committed to, as `settle` and `reclaim` take it back.
+        pub fn execution(&self) -> IAgentMarketplace::Execution {
+            IAgentMarketplace::Execution {
+                requester: self.requester,
+                developer: self.developer,
+                token: self.token,
+                creditId: self.creditId,
+                deadline: self.deadline,
+            }
+        }
+    }
 }
 
 /// `TestUSDC`: the 6-decimal ERC-20 the local chain uses for USDC (its ABI is plain ERC-20 plus

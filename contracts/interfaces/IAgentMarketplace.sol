@@ -7,10 +7,14 @@ pragma solidity ^0.8.28;
 /// @dev Money only ever moves out through `withdraw` (pull payments), so no recipient can block a
 /// settlement. Events carry every amount so an indexer can mirror balances without calls.
 interface IAgentMarketplace {
-    /// @notice The arguments a request was committed to. `settle` and `reclaim` take them back and
-    /// check them against the single storage slot the request occupies (see `requestCommitment`).
+    /// @notice The request's fields, fixed when it was made. `settle` and `reclaim` take them back
+    /// and check them against the single storage slot the request occupies (see
+    /// `requestCommitment`), so settling needs no registry call: the developer paid and the
+    /// token are the ones the request committed to (an agent's token never changes).
     struct Execution {
         address requester;
+        address developer;
+        address token;
         uint256 creditId;
         uint40 deadline;
     }
@@ -26,10 +30,13 @@ interface IAgentMarketplace {
     );
 
     /// @notice One credit was burnt and its unit price escrowed for a new execution request.
+    /// `requester`, `developer`, `token`, `creditId` and `deadline` form the request's `Execution`.
     event ExecutionRequested(
         uint256 indexed requestId,
         uint256 indexed agentId,
         address indexed requester,
+        address developer,
+        address token,
         uint256 creditId,
         uint96 unitPrice,
         bytes32 inputHash,
@@ -57,8 +64,8 @@ interface IAgentMarketplace {
         address indexed holder, uint256 indexed agentId, uint256 indexed creditId, uint256 units, uint256 amount
     );
 
-    /// @notice `account` withdrew its whole balance of `token` (address(0) for ETH).
-    event Withdrawn(address indexed account, address indexed token, uint256 amount);
+    /// @notice `account` withdrew its whole balance of `token` (address(0) for ETH) to `to`.
+    event Withdrawn(address indexed account, address indexed token, address to, uint256 amount);
 
     event FeeUpdated(uint16 previousFeeBps, uint16 feeBps);
     event TreasuryUpdated(address indexed previousTreasury, address indexed treasury);
@@ -76,7 +83,8 @@ interface IAgentMarketplace {
     error DeadlineNotReached(uint256 requestId, uint40 deadline);
     error NotRequester(uint256 requestId, address account);
     error NothingToWithdraw(address account, address token);
-    error EthTransferFailed(address account, uint256 amount);
+    error EthTransferFailed(address to, uint256 amount);
+    error InvalidRecipient();
     error FeeTooHigh(uint16 feeBps);
     error InvalidTreasury();
     error GraceTooLong(uint32 grace);
@@ -110,7 +118,11 @@ interface IAgentMarketplace {
     /// @notice Sends the caller its whole withdrawable balance of `token` (address(0) for ETH).
     function withdraw(address token) external;
 
-    /// @notice The caller-independent balance `account` can withdraw in `token`.
+    /// @notice Sends the caller's whole withdrawable balance of `token` to `to`, for accounts
+    /// (contracts) that cannot receive ETH themselves.
+    function withdrawTo(address token, address payable to) external;
+
+    /// @notice The balance `account` can withdraw in `token`.
     function withdrawable(address token, address account) external view returns (uint256);
 
     /// @notice The commitment stored for an open request (zero when settled, reclaimed or unknown).

@@ -45,27 +45,6 @@ pub fn foundry_tool(tool: &'static str) -> Result<PathBuf, TestkitError> {
     if path.exists() { Ok(path) } else { Err(TestkitError::MissingTool { tool, path }) }
 }
 
-/// anvil's default mnemonic accounts 0..9: public test keys, worthless outside a local chain.
-/// Roles given by the deploy script's local defaults: 0 deployer, admin and curator;
-/// 1 relayer; 2 treasury. The rest are free for tests.
-pub const DEV_KEYS: [&str; 10] = [
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d481b8d5b4a3c5b8e5",
-    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-];
-
-/// The signer for anvil dev account `index` (0..10).
-pub fn dev_signer(index: usize) -> PrivateKeySigner {
-    DEV_KEYS[index].parse().expect("DEV_KEYS are valid private keys")
-}
-
 /// The deploy script is serialised within a process: concurrent `forge script` runs would race
 /// on forge's compilation cache and broadcast logs.
 static DEPLOY_LOCK: LazyLock<Mutex<()>> = LazyLock::new(|| Mutex::new(()));
@@ -112,9 +91,16 @@ impl Devnet {
         ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased()
     }
 
+    /// The signer of anvil dev account `index` (0..10, each funded with 10,000 ETH). The deploy
+    /// script's local defaults give roles to the first three: 0 deployer, admin and curator;
+    /// 1 relayer; 2 treasury. The rest are free for tests.
+    pub fn signer(&self, index: usize) -> PrivateKeySigner {
+        PrivateKeySigner::from(self.anvil.keys()[index].clone())
+    }
+
     /// A provider for anvil dev account `index`.
     pub fn dev_provider(&self, index: usize) -> DynProvider {
-        self.provider(dev_signer(index))
+        self.provider(self.signer(index))
     }
 }
 

@@ -7,7 +7,7 @@ use alloy::providers::Provider;
 use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_bindings::agent::{Category, Status};
 use nexus_bindings::{AgentMarketplace, TestUSDC};
-use nexus_testkit::{Devnet, dev_signer};
+use nexus_testkit::Devnet;
 
 #[tokio::test]
 async fn reads_an_agent_back_from_the_deployed_registry() {
@@ -69,7 +69,7 @@ async fn reads_an_agent_back_from_the_deployed_registry() {
     // Roles are wired as the deployments file says.
     let relayer_role = marketplace.RELAYER_ROLE().call().await.expect("role");
     assert!(marketplace.hasRole(relayer_role, d.roles.relayer).call().await.expect("hasRole"));
-    assert_eq!(d.roles.relayer, dev_signer(1).address());
+    assert_eq!(d.roles.relayer, devnet.signer(1).address());
     assert_eq!(marketplace.treasury().call().await.expect("treasury"), d.roles.treasury);
     let usdc = TestUSDC::new(d.contracts.usdc, &curator);
     assert_eq!(usdc.decimals().call().await.expect("decimals"), 6);

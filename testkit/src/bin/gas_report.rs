@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use nexus_bindings::marketplace::{AgentMarketplace, IAgentMarketplace};
 use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_bindings::{TestUSDC, agent::Category};
-use nexus_testkit::{Devnet, dev_signer};
+use nexus_testkit::Devnet;
 
 /// (operation, bar): purchases under 100k (the seed's requirement), requests under 80k,
 /// settlements under 70k. Reclaim has no bar in the issue; it is reported all the same.
@@ -73,9 +73,7 @@ struct Request {
 async fn request(market: &AgentMarketplace::AgentMarketplaceInstance<DynProvider>, credit: U256) -> Result<(Request, u64)> {
     let receipt = mined!(market.requestExecution(credit, keccak256(b"{\"text\":\"hello\"}")), "requestExecution");
     let log = receipt.decoded_log::<AgentMarketplace::ExecutionRequested>().context("ExecutionRequested log")?;
-    let execution =
-        IAgentMarketplace::Execution { requester: log.requester, creditId: log.creditId, deadline: log.deadline };
-    Ok((Request { id: log.requestId, execution }, receipt.gas_used))
+    Ok((Request { id: log.requestId, execution: log.execution() }, receipt.gas_used))
 }
 
 async fn run() -> Result<Vec<String>> {
@@ -114,7 +112,7 @@ async fn run() -> Result<Vec<String>> {
     let warm = devnet.dev_provider(3);
     let warm_market = AgentMarketplace::new(d.contracts.agent_marketplace, warm.clone());
     let warm_usdc = TestUSDC::new(d.contracts.usdc, warm.clone());
-    mined!(usdc_admin.mint(dev_signer(3).address(), U256::from(100 * USDC_PRICE)), "mint");
+    mined!(usdc_admin.mint(devnet.signer(3).address(), U256::from(100 * USDC_PRICE)), "mint");
     mined!(warm_usdc.approve(d.contracts.agent_marketplace, U256::MAX), "approve");
     let relayer_market = AgentMarketplace::new(d.contracts.agent_marketplace, relayer.clone());
     for (agent, value) in [(warm_usdc_agent, U256::ZERO), (eth_agent, U256::from(2 * ETH_PRICE))] {
@@ -129,7 +127,7 @@ async fn run() -> Result<Vec<String>> {
     let buyer = devnet.dev_provider(4);
     let market = AgentMarketplace::new(d.contracts.agent_marketplace, buyer.clone());
     let buyer_usdc = TestUSDC::new(d.contracts.usdc, buyer.clone());
-    mined!(usdc_admin.mint(dev_signer(4).address(), U256::from(10 * USDC_PRICE)), "mint");
+    mined!(usdc_admin.mint(devnet.signer(4).address(), U256::from(10 * USDC_PRICE)), "mint");
     mined!(buyer_usdc.approve(d.contracts.agent_marketplace, U256::from(3 * USDC_PRICE)), "approve");
 
     let mut gas = Vec::new();
@@ -154,7 +152,7 @@ async fn run() -> Result<Vec<String>> {
     // settles, time passes the deadline.
     let reclaimer = devnet.dev_provider(5);
     let reclaim_market = AgentMarketplace::new(d.contracts.agent_marketplace, reclaimer.clone());
-    mined!(usdc_admin.mint(dev_signer(5).address(), U256::from(USDC_PRICE)), "mint");
+    mined!(usdc_admin.mint(devnet.signer(5).address(), U256::from(USDC_PRICE)), "mint");
     mined!(TestUSDC::new(d.contracts.usdc, reclaimer.clone()).approve(d.contracts.agent_marketplace, U256::from(USDC_PRICE)), "approve");
     let receipt = mined!(reclaim_market.purchase(fresh_usdc_agent, U256::from(1)), "purchase");
     let credit = receipt.decoded_log::<AgentMarketplace::Purchased>().context("Purchased")?.creditId;
