@@ -56,8 +56,8 @@ impl Deployments {
     /// Reads and parses a deployments file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, DeploymentsError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| DeploymentsError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| DeploymentsError::Read { path: path.to_owned(), source })?;
         serde_json::from_str(&text).map_err(|source| DeploymentsError::Parse { path: path.to_owned(), source })
     }
 

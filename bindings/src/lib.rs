@@ -20,6 +20,8 @@ pub use deployments::{ContractAddresses, Deployments, DeploymentsError, RoleHold
 pub const CONTRACTS: &[&str] = &["AgentRegistry", "AgentMarketplace", "TestUSDC"];
 
 /// `AgentRegistry`: the curated agent catalog.
+// Generated event constructors take one argument per event field.
+#[allow(clippy::too_many_arguments)]
 pub mod registry {
     alloy::sol!(
         #[sol(rpc)]
@@ -30,6 +32,7 @@ pub mod registry {
 }
 
 /// `AgentMarketplace`: escrow and the ERC-1155 execution credits.
+#[allow(clippy::too_many_arguments)]
 pub mod marketplace {
     alloy::sol!(
         #[sol(rpc)]

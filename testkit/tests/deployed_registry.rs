@@ -4,8 +4,8 @@
 
 use alloy::primitives::{U256, address, b256};
 use alloy::providers::Provider;
-use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_bindings::agent::{Category, Status};
+use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_bindings::{AgentMarketplace, TestUSDC};
 use nexus_testkit::Devnet;
 
@@ -27,12 +27,11 @@ async fn reads_an_agent_back_from_the_deployed_registry() {
         imageDigest: b256!("1111111111111111111111111111111111111111111111111111111111111111"),
         metadataURI: metadata.to_owned(),
     };
-    let receipt = registry.registerAgent(params.clone()).send().await.expect("send").get_receipt().await.expect("mined");
+    let receipt =
+        registry.registerAgent(params.clone()).send().await.expect("send").get_receipt().await.expect("mined");
     assert!(receipt.status(), "registerAgent reverted");
 
-    let registered = receipt
-        .decoded_log::<AgentRegistry::AgentRegistered>()
-        .expect("AgentRegistered log");
+    let registered = receipt.decoded_log::<AgentRegistry::AgentRegistered>().expect("AgentRegistered log");
     assert_eq!(registered.agentId, U256::from(1));
     assert_eq!(registered.developer, developer);
     assert_eq!(registered.paymentToken, d.contracts.usdc);
@@ -52,7 +51,14 @@ async fn reads_an_agent_back_from_the_deployed_registry() {
 
     // Pin the Rust names of the Solidity enum values against the contract itself.
     for status in [Status::Paused, Status::Active, Status::Retired] {
-        let receipt = registry.setStatus(U256::from(1), status.into()).send().await.expect("send").get_receipt().await.expect("mined");
+        let receipt = registry
+            .setStatus(U256::from(1), status.into())
+            .send()
+            .await
+            .expect("send")
+            .get_receipt()
+            .await
+            .expect("mined");
         assert!(receipt.status(), "setStatus({status:?}) reverted");
         let changed = receipt.decoded_log::<AgentRegistry::AgentStatusChanged>().expect("AgentStatusChanged log");
         assert_eq!(Status::try_from(changed.status), Ok(status));
@@ -82,9 +88,8 @@ async fn unknown_agents_revert_with_a_typed_error() {
     let provider = devnet.dev_provider(3);
     let registry = AgentRegistry::new(devnet.deployments.contracts.agent_registry, &provider);
     let err = registry.getAgent(U256::from(42)).call().await.expect_err("unknown agent must revert");
-    let decoded = err
-        .as_decoded_interface_error::<AgentRegistry::AgentRegistryErrors>()
-        .expect("a registry custom error");
+    let decoded =
+        err.as_decoded_interface_error::<AgentRegistry::AgentRegistryErrors>().expect("a registry custom error");
     assert_eq!(
         decoded,
         AgentRegistry::AgentRegistryErrors::UnknownAgent(AgentRegistry::UnknownAgent { agentId: U256::from(42) })

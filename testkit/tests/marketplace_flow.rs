@@ -39,7 +39,8 @@ async fn buy_request_settle_withdraw() {
     assert_eq!(market.balanceOf(devnet.signer(4).address(), purchased.creditId).call().await.unwrap(), U256::from(1));
 
     let input_hash = keccak256(br#"{"text":"hi"}"#);
-    let receipt = market.requestExecution(purchased.creditId, input_hash).send().await.unwrap().get_receipt().await.unwrap();
+    let receipt =
+        market.requestExecution(purchased.creditId, input_hash).send().await.unwrap().get_receipt().await.unwrap();
     let requested = receipt.decoded_log::<AgentMarketplace::ExecutionRequested>().expect("ExecutionRequested");
     assert_eq!(requested.inputHash, input_hash);
     assert_eq!(requested.developer, developer.address());
@@ -63,10 +64,10 @@ async fn buy_request_settle_withdraw() {
     assert!(!market.isOpen(requested.requestId).call().await.unwrap());
 
     // A second settlement is refused with the typed error the relayer treats as "already done".
-    let err = relayer.settle(requested.requestId, execution, true, output_hash).call().await.expect_err("settled twice");
-    let decoded = err
-        .as_decoded_interface_error::<AgentMarketplace::AgentMarketplaceErrors>()
-        .expect("a marketplace error");
+    let err =
+        relayer.settle(requested.requestId, execution, true, output_hash).call().await.expect_err("settled twice");
+    let decoded =
+        err.as_decoded_interface_error::<AgentMarketplace::AgentMarketplaceErrors>().expect("a marketplace error");
     assert!(matches!(decoded, AgentMarketplace::AgentMarketplaceErrors::RequestNotOpen(_)), "{decoded:?}");
 
     let dev_market = AgentMarketplace::new(d.contracts.agent_marketplace, devnet.provider(developer.clone()));

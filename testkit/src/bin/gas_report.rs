@@ -70,7 +70,10 @@ struct Request {
     execution: IAgentMarketplace::Execution,
 }
 
-async fn request(market: &AgentMarketplace::AgentMarketplaceInstance<DynProvider>, credit: U256) -> Result<(Request, u64)> {
+async fn request(
+    market: &AgentMarketplace::AgentMarketplaceInstance<DynProvider>,
+    credit: U256,
+) -> Result<(Request, u64)> {
     let receipt = mined!(market.requestExecution(credit, keccak256(b"{\"text\":\"hello\"}")), "requestExecution");
     let log = receipt.decoded_log::<AgentMarketplace::ExecutionRequested>().context("ExecutionRequested log")?;
     Ok((Request { id: log.requestId, execution: log.execution() }, receipt.gas_used))
@@ -141,7 +144,8 @@ async fn run() -> Result<Vec<String>> {
     // First request ever by this account; 3 credits → 2, so no refund for clearing the slot.
     let (first, request_gas) = request(&market, usdc_credit).await?;
     gas.push(("request_execution", request_gas));
-    let receipt = mined!(relayer_market.settle(first.id, first.execution, true, B256::repeat_byte(2)), "settle (success)");
+    let receipt =
+        mined!(relayer_market.settle(first.id, first.execution, true, B256::repeat_byte(2)), "settle (success)");
     gas.push(("settle_success", receipt.gas_used));
 
     let (second, _) = request(&market, usdc_credit).await?;
@@ -153,7 +157,11 @@ async fn run() -> Result<Vec<String>> {
     let reclaimer = devnet.dev_provider(5);
     let reclaim_market = AgentMarketplace::new(d.contracts.agent_marketplace, reclaimer.clone());
     mined!(usdc_admin.mint(devnet.signer(5).address(), U256::from(USDC_PRICE)), "mint");
-    mined!(TestUSDC::new(d.contracts.usdc, reclaimer.clone()).approve(d.contracts.agent_marketplace, U256::from(USDC_PRICE)), "approve");
+    mined!(
+        TestUSDC::new(d.contracts.usdc, reclaimer.clone())
+            .approve(d.contracts.agent_marketplace, U256::from(USDC_PRICE)),
+        "approve"
+    );
     let receipt = mined!(reclaim_market.purchase(fresh_usdc_agent, U256::from(1)), "purchase");
     let credit = receipt.decoded_log::<AgentMarketplace::Purchased>().context("Purchased")?.creditId;
     let (open, _) = request(&reclaim_market, credit).await?;
