@@ -218,7 +218,8 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
 
     /// @inheritdoc IAgentMarketplace
     function withdrawTo(address token, address payable to) external nonReentrant {
-        if (to == address(0)) revert InvalidRecipient();
+        // Paying the marketplace itself would strand the funds: they would be held but owed to no one.
+        if (to == address(0) || to == address(this)) revert InvalidRecipient();
         _withdraw(token, to);
     }
 

@@ -119,7 +119,7 @@ interface IAgentMarketplace {
     function withdraw(address token) external;
 
     /// @notice Sends the caller's whole withdrawable balance of `token` to `to`, for accounts
-    /// (contracts) that cannot receive ETH themselves.
+    /// (contracts) that cannot receive ETH themselves. `to` may be neither zero nor the marketplace.
     function withdrawTo(address token, address payable to) external;
 
     /// @notice The balance `account` can withdraw in `token`.
