@@ -7,8 +7,11 @@ import {
 } from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IERC1155Errors, IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IERC1155} from "@openzeppelin/contracts/token/ERC1155/IERC1155.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC1155MetadataURI} from "@openzeppelin/contracts/token/ERC1155/extensions/IERC1155MetadataURI.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Vm} from "forge-std/Vm.sol";
 import {stdError} from "forge-std/StdError.sol";
 
 import {AgentMarketplace} from "../contracts/AgentMarketplace.sol";
@@ -343,7 +346,7 @@ contract AgentMarketplaceTest is BaseTest {
         uint40 deadline = _expectedDeadline(ethAgentId);
         vm.expectEmit(true, true, true, true, address(marketplace));
         emit IAgentMarketplace.ExecutionRequested(
-            1, ethAgentId, alice, oldCredit, ETH_PRICE, INPUT_HASH, deadline
+            1, ethAgentId, alice, developer, address(0), oldCredit, ETH_PRICE, INPUT_HASH, deadline
         );
         (uint256 id, IAgentMarketplace.Execution memory ex) = _request(alice, oldCredit);
         _settle(id, ex, true);
@@ -407,7 +410,7 @@ contract AgentMarketplaceTest is BaseTest {
         emit IERC1155.TransferSingle(alice, alice, address(0), ethCredit, 1);
         vm.expectEmit(true, true, true, true, address(marketplace));
         emit IAgentMarketplace.ExecutionRequested(
-            1, ethAgentId, alice, ethCredit, ETH_PRICE, INPUT_HASH, deadline
+            1, ethAgentId, alice, developer, address(0), ethCredit, ETH_PRICE, INPUT_HASH, deadline
         );
         vm.prank(alice);
         uint256 requestId = marketplace.requestExecution(ethCredit, INPUT_HASH);
@@ -416,7 +419,14 @@ contract AgentMarketplaceTest is BaseTest {
         assertEq(marketplace.balanceOf(alice, ethCredit), 1);
         assertTrue(marketplace.isOpen(1));
         assertFalse(marketplace.isOpen(2));
-        assertEq(marketplace.requestCommitment(1), keccak256(abi.encode(alice, ethCredit, deadline)));
+        IAgentMarketplace.Execution memory expected =
+            _execution(alice, developer, address(0), ethCredit, deadline);
+        assertEq(marketplace.requestCommitment(1), keccak256(abi.encode(expected)));
+        // A static struct encodes as its fields in order: what an off-chain relayer hashes.
+        assertEq(
+            marketplace.requestCommitment(1),
+            keccak256(abi.encode(alice, developer, address(0), ethCredit, deadline))
+        );
         assertEq(marketplace.nextRequestId(), 2);
         // The escrowed unit stays in the contract.
         assertEq(address(marketplace).balance, uint256(ETH_PRICE) * 2);
@@ -443,6 +453,8 @@ contract AgentMarketplaceTest is BaseTest {
         (, IAgentMarketplace.Execution memory ex) = _request(bob, creditId);
         assertEq(ex.deadline, 1_700_000_000 + USDC_MAX_DURATION + GRACE);
         assertEq(ex.requester, bob);
+        assertEq(ex.developer, developer);
+        assertEq(ex.token, address(usdc));
         assertEq(ex.creditId, usdcCredit);
 
         // New grace and max duration apply to later requests only.
@@ -452,8 +464,14 @@ contract AgentMarketplaceTest is BaseTest {
         registry.updateAgent(usdcAgentId, USDC_PRICE, 2 minutes, USDC_IMAGE_DIGEST, USDC_METADATA_URI);
         (uint256 id2, IAgentMarketplace.Execution memory ex2) = _request(bob, creditId);
         assertEq(ex2.deadline, 1_700_000_000 + 2 minutes);
-        assertEq(marketplace.requestCommitment(id2), keccak256(abi.encode(bob, creditId, ex2.deadline)));
-        assertEq(marketplace.requestCommitment(1), keccak256(abi.encode(bob, creditId, ex.deadline)));
+        assertEq(
+            marketplace.requestCommitment(id2),
+            _commitment(_execution(bob, developer, address(usdc), creditId, ex2.deadline))
+        );
+        assertEq(
+            marketplace.requestCommitment(1),
+            _commitment(_execution(bob, developer, address(usdc), creditId, ex.deadline))
+        );
     }
 
     function test_requestExecution_revertsWhen_noCredit() public {
@@ -514,6 +532,65 @@ contract AgentMarketplaceTest is BaseTest {
         vm.prank(alice);
         vm.expectRevert(IAgentMarketplace.MarketplacePaused.selector);
         marketplace.requestExecution(ethCredit, INPUT_HASH);
+    }
+
+    // ================================================================== the committed Execution
+
+    function test_requestExecution_commitsDeveloperAndToken() public {
+        uint256 bobAgent = _registerAgent(bob, address(usdc), USDC_PRICE);
+        uint256 bobCredit = _buy(alice, bobAgent, 1);
+        uint40 deadline = _expectedDeadline(bobAgent);
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _request(alice, bobCredit);
+
+        assertEq(ex.requester, alice);
+        assertEq(ex.developer, bob);
+        assertEq(ex.token, address(usdc));
+        assertEq(ex.creditId, bobCredit);
+        assertEq(ex.deadline, deadline);
+        assertEq(marketplace.requestCommitment(id), _commitment(ex));
+
+        (uint256 id2, IAgentMarketplace.Execution memory ex2) = _buyAndRequest(alice, ethAgentId);
+        assertEq(ex2.developer, developer);
+        assertEq(ex2.token, address(0));
+        assertEq(marketplace.requestCommitment(id2), _commitment(ex2));
+    }
+
+    function test_requestExecution_eventLayout() public {
+        uint256 bobAgent = _registerAgent(bob, address(usdc), USDC_PRICE);
+        uint256 bobCredit = _buy(alice, bobAgent, 1);
+        uint40 deadline = _expectedDeadline(bobAgent);
+        bytes32 inputHash = keccak256("input");
+
+        vm.recordLogs();
+        vm.prank(alice);
+        uint256 id = marketplace.requestExecution(bobCredit, inputHash);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+
+        // The signature the bindings and the relayer decode.
+        assertEq(
+            IAgentMarketplace.ExecutionRequested.selector,
+            keccak256(
+                "ExecutionRequested(uint256,uint256,address,address,address,uint256,uint96,bytes32,uint40)"
+            )
+        );
+        // TransferSingle (the burn), then ExecutionRequested.
+        assertEq(logs.length, 2);
+        Vm.Log memory log_ = logs[1];
+        assertEq(log_.emitter, address(marketplace));
+        assertEq(log_.topics.length, 4);
+        assertEq(log_.topics[0], IAgentMarketplace.ExecutionRequested.selector);
+        assertEq(log_.topics[1], bytes32(id));
+        assertEq(log_.topics[2], bytes32(bobAgent));
+        assertEq(log_.topics[3], bytes32(uint256(uint160(alice))));
+        assertEq(log_.data, abi.encode(bob, address(usdc), bobCredit, USDC_PRICE, inputHash, deadline));
+
+        (bool found, RequestedLog memory r) = _decodeRequested(log_);
+        assertTrue(found);
+        // The log carries the whole Execution: hashing its fields gives the stored commitment.
+        assertEq(
+            marketplace.requestCommitment(id),
+            _commitment(_execution(r.requester, r.developer, r.token, r.creditId, r.deadline))
+        );
     }
 
     // ================================================================== settle
@@ -728,13 +805,168 @@ contract AgentMarketplaceTest is BaseTest {
     function test_settle_revertsWhen_afterDeadlineWithWrongArgs() public {
         (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
         vm.warp(uint256(ex.deadline) + 1);
-        IAgentMarketplace.Execution memory wrong = _execution(bob, ex.creditId, ex.deadline);
+        IAgentMarketplace.Execution memory wrong =
+            _execution(bob, ex.developer, ex.token, ex.creditId, ex.deadline);
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id));
         marketplace.settle(id, wrong, true, OUTPUT_HASH);
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestNotOpen.selector, id + 1));
         marketplace.settle(id + 1, ex, true, OUTPUT_HASH);
+    }
+
+    function test_settle_revertsWhen_developerForged() public {
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
+        // A relayer naming another payee would redirect the payout.
+        ex.developer = stranger;
+        bytes memory err = abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id);
+        vm.startPrank(relayer);
+        vm.expectRevert(err);
+        marketplace.settle(id, ex, true, OUTPUT_HASH);
+        vm.expectRevert(err);
+        marketplace.settle(id, ex, false, bytes32(0));
+        vm.stopPrank();
+        assertTrue(marketplace.isOpen(id));
+        assertEq(_withdrawable(address(0), stranger), 0);
+
+        // The committed struct still settles, to the committed developer.
+        ex.developer = developer;
+        _settle(id, ex, true);
+        assertEq(_withdrawable(address(0), developer), ETH_PRICE - _fee(ETH_PRICE));
+        assertEq(_withdrawable(address(0), stranger), 0);
+    }
+
+    function test_settle_revertsWhen_tokenForged() public {
+        // Both pools hold funds, so a forged token would have something to pay out of.
+        _buy(bob, ethAgentId, 1_000);
+        _buy(bob, usdcAgentId, 1_000);
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, usdcAgentId);
+        (uint256 id2, IAgentMarketplace.Execution memory ex2) = _buyAndRequest(alice, ethAgentId);
+
+        ex.token = address(0);
+        ex2.token = address(usdc);
+        vm.startPrank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id));
+        marketplace.settle(id, ex, true, OUTPUT_HASH);
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id));
+        marketplace.settle(id, ex, false, bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id2));
+        marketplace.settle(id2, ex2, true, OUTPUT_HASH);
+        vm.stopPrank();
+
+        assertTrue(marketplace.isOpen(id));
+        assertTrue(marketplace.isOpen(id2));
+        assertEq(_withdrawable(address(0), developer), 0);
+        assertEq(_withdrawable(address(usdc), developer), 0);
+        assertEq(_withdrawable(address(0), alice), 0);
+    }
+
+    function test_settle_revertsWhen_developerAndTokenOfAnotherAgent() public {
+        // Fields copied from another real agent (same price) do not match this request either.
+        uint256 bobAgent = _registerAgent(bob, address(0), USDC_PRICE);
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, usdcAgentId);
+        (, IAgentMarketplace.Execution memory bobEx) = _buyAndRequest(alice, bobAgent);
+        ex.developer = bobEx.developer;
+        ex.token = bobEx.token;
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id));
+        marketplace.settle(id, ex, true, OUTPUT_HASH);
+    }
+
+    /// @dev Any single forged field, on either outcome, before or after the deadline, is refused.
+    function testFuzz_settle_revertsWhen_anyFieldForged(
+        uint256 field,
+        address forgedAddress,
+        uint256 forgedCreditId,
+        uint40 forgedDeadline,
+        bool success,
+        bool late
+    ) public {
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
+        IAgentMarketplace.Execution memory forged =
+            _forge(ex, field, forgedAddress, forgedCreditId, forgedDeadline);
+        if (late) vm.warp(uint256(ex.deadline) + 1);
+
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id));
+        marketplace.settle(id, forged, success, OUTPUT_HASH);
+        assertTrue(marketplace.isOpen(id));
+        assertEq(marketplace.requestCommitment(id), _commitment(ex));
+    }
+
+    /// @dev `ex` with field `field % 5` replaced by the matching forged value (which must differ).
+    function _forge(
+        IAgentMarketplace.Execution memory ex,
+        uint256 field,
+        address forgedAddress,
+        uint256 forgedCreditId,
+        uint40 forgedDeadline
+    ) internal pure returns (IAgentMarketplace.Execution memory forged) {
+        forged = _execution(ex.requester, ex.developer, ex.token, ex.creditId, ex.deadline);
+        field %= 5;
+        if (field == 0) {
+            vm.assume(forgedAddress != ex.requester);
+            forged.requester = forgedAddress;
+        } else if (field == 1) {
+            vm.assume(forgedAddress != ex.developer);
+            forged.developer = forgedAddress;
+        } else if (field == 2) {
+            vm.assume(forgedAddress != ex.token);
+            forged.token = forgedAddress;
+        } else if (field == 3) {
+            vm.assume(forgedCreditId != ex.creditId);
+            forged.creditId = forgedCreditId;
+        } else {
+            vm.assume(forgedDeadline != ex.deadline);
+            forged.deadline = forgedDeadline;
+        }
+    }
+
+    function test_settle_paysDeveloperCommittedAtRequestTime() public {
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
+        uint256 fee = _fee(ETH_PRICE);
+
+        // The registry can change neither developer nor token; make it report other ones anyway,
+        // to show that settlement pays whom the request committed to, without asking the registry.
+        IAgentRegistry.AgentTerms memory t = registry.terms(ethAgentId);
+        t.developer = bob;
+        t.paymentToken = address(usdc);
+        vm.mockCall(address(registry), abi.encodeCall(IAgentRegistry.terms, (ethAgentId)), abi.encode(t));
+        assertEq(registry.terms(ethAgentId).developer, bob);
+
+        vm.expectCall(address(registry), abi.encodeWithSelector(IAgentRegistry.terms.selector), 0);
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.ExecutionSettled(
+            id, true, OUTPUT_HASH, developer, address(0), ETH_PRICE - fee, fee
+        );
+        _settle(id, ex, true);
+
+        assertEq(_withdrawable(address(0), developer), ETH_PRICE - fee);
+        assertEq(_withdrawable(address(0), treasury), fee);
+        assertEq(_withdrawable(address(0), bob), 0);
+        assertEq(_withdrawable(address(usdc), bob), 0);
+        assertEq(_withdrawable(address(usdc), developer), 0);
+    }
+
+    function test_settleAndReclaim_workWhileRegistryReverts() public {
+        (uint256 id1, IAgentMarketplace.Execution memory ex1) = _buyAndRequest(alice, ethAgentId);
+        (uint256 id2, IAgentMarketplace.Execution memory ex2) = _buyAndRequest(bob, usdcAgentId);
+        (uint256 id3, IAgentMarketplace.Execution memory ex3) = _buyAndRequest(bob, usdcAgentId);
+        vm.mockCallRevert(
+            address(registry), abi.encodeWithSelector(IAgentRegistry.terms.selector), bytes("registry down")
+        );
+
+        _settle(id1, ex1, true);
+        _settle(id2, ex2, false);
+        vm.warp(uint256(ex3.deadline) + 1);
+        vm.prank(bob);
+        marketplace.reclaim(id3, ex3);
+
+        assertEq(_withdrawable(address(0), developer), ETH_PRICE - _fee(ETH_PRICE));
+        assertEq(_withdrawable(address(usdc), bob), uint256(USDC_PRICE) * 2);
+        vm.prank(bob);
+        marketplace.withdraw(address(usdc));
+        assertEq(usdc.balanceOf(bob), uint256(USDC_PRICE) * 2);
     }
 
     function testFuzz_settle_feeSplit(uint96 price, uint16 bps) public {
@@ -847,6 +1079,55 @@ contract AgentMarketplaceTest is BaseTest {
         marketplace.reclaim(id, ex);
     }
 
+    function test_reclaim_revertsWhen_tokenForged() public {
+        // Reclaiming a cheap request in another, funded token would steal from that token's pool.
+        uint256 cheapAgent = _registerAgent(bob, address(0), 1);
+        _buy(bob, usdcAgentId, 10);
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, cheapAgent);
+        vm.warp(uint256(ex.deadline) + 1);
+        ex.token = address(usdc);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id));
+        marketplace.reclaim(id, ex);
+        assertEq(_withdrawable(address(usdc), alice), 0);
+
+        ex.token = address(0);
+        vm.prank(alice);
+        marketplace.reclaim(id, ex);
+        assertEq(_withdrawable(address(0), alice), 1);
+        assertEq(_withdrawable(address(usdc), alice), 0);
+    }
+
+    function test_reclaim_revertsWhen_developerForged() public {
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
+        vm.warp(uint256(ex.deadline) + 1);
+        ex.developer = alice;
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id));
+        marketplace.reclaim(id, ex);
+        assertTrue(marketplace.isOpen(id));
+    }
+
+    /// @dev Any single forged field is refused, before or after the deadline (the requester named in
+    /// the struct calls, so NotRequester never hides the check).
+    function testFuzz_reclaim_revertsWhen_anyFieldForged(
+        uint256 field,
+        address forgedAddress,
+        uint256 forgedCreditId,
+        uint40 forgedDeadline,
+        bool late
+    ) public {
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
+        IAgentMarketplace.Execution memory forged =
+            _forge(ex, field, forgedAddress, forgedCreditId, forgedDeadline);
+        if (late) vm.warp(uint256(ex.deadline) + 1);
+
+        vm.prank(forged.requester);
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.RequestMismatch.selector, id));
+        marketplace.reclaim(id, forged);
+        assertTrue(marketplace.isOpen(id));
+    }
+
     function test_reclaim_revertsWhen_reclaimedTwice() public {
         (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
         vm.warp(uint256(ex.deadline) + 1);
@@ -956,6 +1237,25 @@ contract AgentMarketplaceTest is BaseTest {
         marketplace.cancel(ethCredit, 1);
     }
 
+    function test_cancel_revertsWhen_amountExceedsUint128() public {
+        // Balances are uint128 running totals: one cancel can credit at most type(uint128).max.
+        uint96 price = type(uint96).max;
+        uint256 agentId = _registerAgent(bob, address(usdc), price);
+        uint256 maxUnits = type(uint128).max / price;
+        uint256 creditId = _buy(alice, agentId, maxUnits + 1);
+        uint256 amount = uint256(price) * (maxUnits + 1);
+        assertGt(amount, type(uint128).max);
+
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 128, amount));
+        marketplace.cancel(creditId, maxUnits + 1);
+        assertEq(marketplace.balanceOf(alice, creditId), maxUnits + 1);
+
+        vm.prank(alice);
+        marketplace.cancel(creditId, maxUnits);
+        assertEq(_withdrawable(address(usdc), alice), uint256(price) * maxUnits);
+    }
+
     function test_cancel_worksWhenAgentRetired() public {
         _buy(alice, ethAgentId, 2);
         _setStatus(ethAgentId, IAgentRegistry.Status.Retired);
@@ -967,7 +1267,9 @@ contract AgentMarketplaceTest is BaseTest {
     function testFuzz_cancel_partial(uint256 bought, uint256 cancelled, uint96 price) public {
         price = uint96(bound(price, 1, type(uint96).max));
         bought = bound(bought, 1, 1e12);
-        cancelled = bound(cancelled, 1, bought);
+        // One cancel credits at most type(uint128).max (see test_cancel_revertsWhen_amountExceedsUint128).
+        uint256 maxUnits = type(uint128).max / price;
+        cancelled = bound(cancelled, 1, bought < maxUnits ? bought : maxUnits);
         _setPrice(ethAgentId, price);
         uint256 creditId = _buy(alice, ethAgentId, bought);
 
@@ -992,7 +1294,7 @@ contract AgentMarketplaceTest is BaseTest {
         uint256 amount = uint256(ETH_PRICE) * 3;
 
         vm.expectEmit(true, true, true, true, address(marketplace));
-        emit IAgentMarketplace.Withdrawn(alice, address(0), amount);
+        emit IAgentMarketplace.Withdrawn(alice, address(0), alice, amount);
         vm.prank(alice);
         marketplace.withdraw(address(0));
 
@@ -1007,7 +1309,7 @@ contract AgentMarketplaceTest is BaseTest {
         marketplace.cancel(usdcCredit, 1);
 
         vm.expectEmit(true, true, true, true, address(marketplace));
-        emit IAgentMarketplace.Withdrawn(bob, address(usdc), USDC_PRICE);
+        emit IAgentMarketplace.Withdrawn(bob, address(usdc), bob, USDC_PRICE);
         vm.prank(bob);
         marketplace.withdraw(address(usdc));
 
@@ -1082,6 +1384,330 @@ contract AgentMarketplaceTest is BaseTest {
         // Nothing was lost: the balance is still there for a later attempt.
         assertEq(_withdrawable(address(0), address(payee)), amount);
         assertEq(address(marketplace).balance, amount);
+    }
+
+    function test_withdrawn_eventLayout() public {
+        uint256 amount = _buyAndCancel(alice, usdcAgentId, 2);
+        assertEq(
+            IAgentMarketplace.Withdrawn.selector, keccak256("Withdrawn(address,address,address,uint256)")
+        );
+
+        vm.recordLogs();
+        vm.prank(alice);
+        marketplace.withdrawTo(address(usdc), payable(bob));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+
+        // Withdrawn, then the token's Transfer.
+        assertEq(logs.length, 2);
+        assertEq(logs[0].emitter, address(marketplace));
+        assertEq(logs[0].topics.length, 3);
+        assertEq(logs[0].topics[0], IAgentMarketplace.Withdrawn.selector);
+        assertEq(logs[0].topics[1], bytes32(uint256(uint160(alice))));
+        assertEq(logs[0].topics[2], bytes32(uint256(uint160(address(usdc)))));
+        assertEq(logs[0].data, abi.encode(bob, amount));
+        assertEq(logs[1].emitter, address(usdc));
+    }
+
+    // ================================================================== running totals
+
+    function test_withdraw_thenSettleAgain_creditsOnRunningTotals() public {
+        uint256 fee = _fee(ETH_PRICE);
+        uint256 payout = ETH_PRICE - fee;
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
+        _settle(id, ex, true);
+        vm.prank(developer);
+        marketplace.withdraw(address(0));
+        vm.prank(treasury);
+        marketplace.withdraw(address(0));
+        assertEq(_withdrawable(address(0), developer), 0);
+        assertEq(_withdrawable(address(0), treasury), 0);
+
+        // A settlement after the withdrawal owes exactly the new amounts: nothing twice, nothing lost.
+        (id, ex) = _buyAndRequest(alice, ethAgentId);
+        _settle(id, ex, true);
+        assertEq(_withdrawable(address(0), developer), payout);
+        assertEq(_withdrawable(address(0), treasury), fee);
+
+        // And accumulates with a third one before the next withdrawal.
+        (id, ex) = _buyAndRequest(alice, ethAgentId);
+        _settle(id, ex, true);
+        assertEq(_withdrawable(address(0), developer), 2 * payout);
+        assertEq(_withdrawable(address(0), treasury), 2 * fee);
+
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.Withdrawn(developer, address(0), developer, 2 * payout);
+        vm.prank(developer);
+        marketplace.withdraw(address(0));
+        vm.prank(treasury);
+        marketplace.withdraw(address(0));
+
+        assertEq(developer.balance, 3 * payout);
+        assertEq(treasury.balance, 3 * fee);
+        assertEq(address(marketplace).balance, 0);
+        vm.prank(developer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.NothingToWithdraw.selector, developer, address(0))
+        );
+        marketplace.withdraw(address(0));
+    }
+
+    function test_withdraw_thenRefundAndCancel_creditRequester() public {
+        uint256 first = _buyAndCancel(bob, usdcAgentId, 2);
+        vm.prank(bob);
+        marketplace.withdraw(address(usdc));
+
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(bob, usdcAgentId);
+        _settle(id, ex, false);
+        assertEq(_withdrawable(address(usdc), bob), USDC_PRICE);
+        uint256 third = _buyAndCancel(bob, usdcAgentId, 3);
+        assertEq(_withdrawable(address(usdc), bob), USDC_PRICE + third);
+
+        vm.prank(bob);
+        marketplace.withdrawTo(address(usdc), payable(alice));
+        assertEq(usdc.balanceOf(bob), first);
+        assertEq(usdc.balanceOf(alice), USDC_PRICE + third);
+        assertEq(usdc.balanceOf(address(marketplace)), 0);
+    }
+
+    /// @dev The balance slot packs credited (low 128 bits) and withdrawn (high 128 bits); a withdrawal
+    /// sets withdrawn to credited instead of clearing the slot, so it never returns to zero.
+    function test_withdraw_keepsBalanceSlotAsRunningTotals() public {
+        uint256 payout = ETH_PRICE - _fee(ETH_PRICE);
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, ethAgentId);
+        _settle(id, ex, true);
+
+        vm.record();
+        vm.prank(developer);
+        marketplace.withdraw(address(0));
+        bytes32 slot = _onlyWrittenSlot();
+        _assertTotals(slot, payout, payout);
+
+        (id, ex) = _buyAndRequest(alice, ethAgentId);
+        _settle(id, ex, true);
+        _assertTotals(slot, 2 * payout, payout);
+        assertEq(_withdrawable(address(0), developer), payout);
+
+        vm.prank(developer);
+        marketplace.withdraw(address(0));
+        _assertTotals(slot, 2 * payout, 2 * payout);
+    }
+
+    /// @dev The one storage slot of the marketplace written since `vm.record()`.
+    function _onlyWrittenSlot() internal returns (bytes32 slot) {
+        (, bytes32[] memory writes) = vm.accesses(address(marketplace));
+        assertGt(writes.length, 0);
+        slot = writes[0];
+        for (uint256 i = 1; i < writes.length; ++i) {
+            assertEq(writes[i], slot, "withdraw wrote more than one slot");
+        }
+    }
+
+    function _assertTotals(bytes32 slot, uint256 credited, uint256 withdrawn) internal view {
+        uint256 word = uint256(vm.load(address(marketplace), slot));
+        assertEq(word & type(uint128).max, credited, "credited");
+        assertEq(word >> 128, withdrawn, "withdrawn");
+    }
+
+    /// @dev Any interleaving of credits and withdrawals: withdrawable is always credited - withdrawn,
+    /// and the account is paid exactly what it was credited.
+    function testFuzz_withdraw_runningTotals(
+        uint8[6] memory units,
+        bool[6] memory withdrawAfter,
+        bool useWithdrawTo
+    ) public {
+        uint256 credited;
+        uint256 paid;
+        for (uint256 i; i < units.length; ++i) {
+            uint256 n = bound(units[i], 0, 20);
+            if (n != 0) credited += _buyAndCancel(alice, usdcAgentId, n);
+            assertEq(_withdrawable(address(usdc), alice), credited - paid);
+            if (withdrawAfter[i]) {
+                vm.prank(alice);
+                if (credited == paid) {
+                    vm.expectRevert(
+                        abi.encodeWithSelector(
+                            IAgentMarketplace.NothingToWithdraw.selector, alice, address(usdc)
+                        )
+                    );
+                }
+                if (useWithdrawTo) marketplace.withdrawTo(address(usdc), payable(bob));
+                else marketplace.withdraw(address(usdc));
+                paid = credited;
+            }
+            assertEq(_withdrawable(address(usdc), alice), credited - paid);
+        }
+        assertEq(usdc.balanceOf(useWithdrawTo ? bob : alice), paid);
+        assertEq(usdc.balanceOf(address(marketplace)), credited - paid);
+    }
+
+    // ================================================================== withdrawTo
+
+    function test_withdrawTo_eth() public {
+        uint256 amount = _buyAndCancel(alice, ethAgentId, 3);
+        address payable recipient = payable(makeAddr("coldWallet"));
+
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.Withdrawn(alice, address(0), recipient, amount);
+        vm.prank(alice);
+        marketplace.withdrawTo(address(0), recipient);
+
+        assertEq(recipient.balance, amount);
+        assertEq(alice.balance, 0);
+        assertEq(_withdrawable(address(0), alice), 0);
+        assertEq(_withdrawable(address(0), recipient), 0);
+        assertEq(address(marketplace).balance, 0);
+
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.NothingToWithdraw.selector, alice, address(0))
+        );
+        marketplace.withdrawTo(address(0), recipient);
+    }
+
+    function test_withdrawTo_usdc() public {
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(bob, usdcAgentId);
+        _settle(id, ex, true);
+        uint256 payout = USDC_PRICE - _fee(USDC_PRICE);
+        address payable recipient = payable(makeAddr("coldWallet"));
+
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.Withdrawn(developer, address(usdc), recipient, payout);
+        vm.expectEmit(true, true, true, true, address(usdc));
+        emit IERC20.Transfer(address(marketplace), recipient, payout);
+        vm.prank(developer);
+        marketplace.withdrawTo(address(usdc), recipient);
+
+        assertEq(usdc.balanceOf(recipient), payout);
+        assertEq(usdc.balanceOf(developer), 0);
+        assertEq(_withdrawable(address(usdc), developer), 0);
+        assertEq(usdc.balanceOf(address(marketplace)), _fee(USDC_PRICE));
+    }
+
+    function test_withdrawTo_selfIsWithdraw() public {
+        uint256 amount = _buyAndCancel(alice, ethAgentId, 1);
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.Withdrawn(alice, address(0), alice, amount);
+        vm.prank(alice);
+        marketplace.withdrawTo(address(0), payable(alice));
+        assertEq(alice.balance, amount);
+    }
+
+    function test_withdrawTo_paysOnlyTheCallersBalance() public {
+        uint256 aliceOwed = _buyAndCancel(alice, ethAgentId, 1);
+        uint256 bobOwed = _buyAndCancel(bob, ethAgentId, 4);
+
+        vm.prank(alice);
+        marketplace.withdrawTo(address(0), payable(bob));
+        assertEq(bob.balance, aliceOwed);
+        assertEq(_withdrawable(address(0), alice), 0);
+        assertEq(_withdrawable(address(0), bob), bobOwed);
+
+        vm.prank(bob);
+        marketplace.withdraw(address(0));
+        assertEq(bob.balance, aliceOwed + bobOwed);
+        assertEq(address(marketplace).balance, 0);
+    }
+
+    function test_withdrawTo_revertsWhen_zeroRecipient() public {
+        vm.prank(alice);
+        vm.expectRevert(IAgentMarketplace.InvalidRecipient.selector);
+        marketplace.withdrawTo(address(0), payable(address(0)));
+
+        uint256 ethOwed = _buyAndCancel(alice, ethAgentId, 2);
+        uint256 usdcOwed = _buyAndCancel(alice, usdcAgentId, 2);
+        vm.startPrank(alice);
+        vm.expectRevert(IAgentMarketplace.InvalidRecipient.selector);
+        marketplace.withdrawTo(address(0), payable(address(0)));
+        vm.expectRevert(IAgentMarketplace.InvalidRecipient.selector);
+        marketplace.withdrawTo(address(usdc), payable(address(0)));
+        vm.stopPrank();
+
+        assertEq(_withdrawable(address(0), alice), ethOwed);
+        assertEq(_withdrawable(address(usdc), alice), usdcOwed);
+        assertEq(address(0).balance, 0);
+        assertEq(usdc.balanceOf(address(0)), 0);
+    }
+
+    function test_withdrawTo_revertsWhen_nothingToWithdraw() public {
+        _buyAndCancel(bob, ethAgentId, 1); // someone else's balance is not the caller's
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.NothingToWithdraw.selector, alice, address(0))
+        );
+        marketplace.withdrawTo(address(0), payable(bob));
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.NothingToWithdraw.selector, alice, address(usdc))
+        );
+        marketplace.withdrawTo(address(usdc), payable(bob));
+    }
+
+    function test_withdrawTo_payeeRejectingEthWithdrawsToEoa() public {
+        RejectingPayee payee = new RejectingPayee();
+        uint256 agentId = _registerAgent(address(payee), address(0), ETH_PRICE);
+        (uint256 id, IAgentMarketplace.Execution memory ex) = _buyAndRequest(alice, agentId);
+        _settle(id, ex, true);
+        uint256 payout = ETH_PRICE - _fee(ETH_PRICE);
+        address payable eoa = payable(makeAddr("payeeOwner"));
+
+        // withdraw() sends to the payee itself, which refuses ETH...
+        vm.prank(address(payee));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.EthTransferFailed.selector, address(payee), payout)
+        );
+        marketplace.withdraw(address(0));
+
+        // ...withdrawTo() lets it name an account that can take it.
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.Withdrawn(address(payee), address(0), eoa, payout);
+        vm.prank(address(payee));
+        marketplace.withdrawTo(address(0), eoa);
+
+        assertEq(eoa.balance, payout);
+        assertEq(address(payee).balance, 0);
+        assertEq(_withdrawable(address(0), address(payee)), 0);
+        assertEq(address(marketplace).balance, _fee(ETH_PRICE));
+    }
+
+    function test_withdrawTo_revertsWhen_recipientRejectsEth() public {
+        RejectingPayee rejecting = new RejectingPayee();
+        uint256 amount = _buyAndCancel(alice, ethAgentId, 2);
+
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.EthTransferFailed.selector, address(rejecting), amount)
+        );
+        marketplace.withdrawTo(address(0), payable(address(rejecting)));
+        // The marketplace itself takes no ETH outside a purchase either.
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.EthTransferFailed.selector, address(marketplace), amount)
+        );
+        marketplace.withdrawTo(address(0), payable(address(marketplace)));
+
+        // Nothing was lost: the balance is still there for another recipient.
+        assertEq(_withdrawable(address(0), alice), amount);
+        assertEq(address(marketplace).balance, amount);
+        vm.prank(alice);
+        marketplace.withdrawTo(address(0), payable(bob));
+        assertEq(bob.balance, amount);
+    }
+
+    function testFuzz_withdrawTo_eth(address payable to, uint256 units) public {
+        vm.assume(to != address(0) && to != alice && to != address(marketplace));
+        assumeNotPrecompile(to);
+        assumeNotForgeAddress(to);
+        assumePayable(to);
+        units = bound(units, 1, 1_000);
+        uint256 amount = _buyAndCancel(alice, ethAgentId, units);
+        uint256 before = to.balance;
+
+        vm.prank(alice);
+        marketplace.withdrawTo(address(0), to);
+
+        assertEq(to.balance, before + amount);
+        assertEq(_withdrawable(address(0), alice), 0);
+        assertEq(address(marketplace).balance, 0);
     }
 
     // ================================================================== credits are non-transferable
@@ -1431,11 +2057,11 @@ contract AgentMarketplaceTest is BaseTest {
         vm.prank(treasury);
         marketplace.withdraw(address(0));
         vm.prank(bob);
-        marketplace.withdraw(address(usdc));
+        marketplace.withdrawTo(address(usdc), payable(stranger));
 
         assertEq(alice.balance, ETH_PRICE);
         assertEq(developer.balance + treasury.balance, ETH_PRICE);
-        assertEq(usdc.balanceOf(bob), uint256(USDC_PRICE) * 3);
+        assertEq(usdc.balanceOf(stranger), uint256(USDC_PRICE) * 3);
         assertEq(address(marketplace).balance, 0);
         assertEq(usdc.balanceOf(address(marketplace)), 0);
     }

@@ -16,7 +16,8 @@ import {
 } from "./utils/HostileContracts.sol";
 
 /// @notice Re-entrancy through every external call the marketplace makes (ERC-20 transfers, the
-/// ERC-1155 acceptance hook on mint, ETH withdrawals) and settlement against hostile payees.
+/// ERC-1155 acceptance hook on mint, ETH withdrawals to the caller or to a named recipient) and
+/// settlement against hostile payees.
 /// @dev Each attacker first gets whatever its replayed call needs to succeed on its own (ETH,
 /// credits, a withdrawable balance), and a control test shows those calls do succeed outside a
 /// re-entry; so the only thing that can stop them mid-call is the re-entrancy guard.
@@ -70,6 +71,17 @@ contract ReentrancyTest is BaseTest {
         vm.stopPrank();
         assertEq(marketplace.balanceOf(address(token), ethCredit), 1);
         assertEq(_withdrawable(address(0), address(token)), 0);
+
+        // withdrawTo, to itself and to another account, also works outside a re-entry.
+        ReentrantEthReceiver receiver = new ReentrantEthReceiver(address(marketplace));
+        _equip(address(receiver), 0, 2);
+        vm.prank(address(receiver));
+        marketplace.withdrawTo(address(0), payable(address(receiver)));
+        _buyAndCancel(address(receiver), ethAgentId, 1);
+        vm.prank(address(receiver));
+        marketplace.withdrawTo(address(0), payable(stranger));
+        assertEq(stranger.balance, ETH_PRICE);
+        assertEq(_withdrawable(address(0), address(receiver)), 0);
     }
 
     function test_erc20_transferFrom_reenteringPurchase_isBlocked() public {
@@ -193,6 +205,56 @@ contract ReentrancyTest is BaseTest {
         assertEq(token.balanceOf(alice), TOKEN_PRICE);
     }
 
+    function test_erc20_transfer_reenteringWithdrawTo_isBlocked() public {
+        // The token is owed ETH; alice's token withdrawal to bob hands it control mid-transfer.
+        _equip(address(token), 0, 2);
+        _buy(alice, tokenAgentId, 1);
+        vm.prank(alice);
+        marketplace.cancel(tokenCredit, 1);
+        token.arm(abi.encodeCall(marketplace.withdrawTo, (address(0), payable(address(token)))), 0, false);
+
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.Withdrawn(alice, address(token), bob, TOKEN_PRICE);
+        vm.prank(alice);
+        marketplace.withdrawTo(address(token), payable(bob));
+
+        _assertBlocked(token);
+        assertEq(token.balanceOf(bob), TOKEN_PRICE);
+        assertEq(token.balanceOf(alice), 0);
+        assertEq(_withdrawable(address(token), alice), 0);
+        assertEq(_withdrawable(address(0), address(token)), 2 * uint256(ETH_PRICE));
+        assertEq(address(marketplace).balance, 2 * uint256(ETH_PRICE));
+    }
+
+    function test_erc20_transferFrom_reenteringWithdrawTo_isBlocked() public {
+        _equip(address(token), 0, 1);
+        token.arm(abi.encodeCall(marketplace.withdrawTo, (address(0), payable(stranger))), 0, false);
+
+        _buy(alice, tokenAgentId, 1);
+
+        _assertBlocked(token);
+        assertEq(stranger.balance, 0);
+        assertEq(_withdrawable(address(0), address(token)), ETH_PRICE);
+        assertEq(marketplace.balanceOf(alice, tokenCredit), 1);
+    }
+
+    function test_erc20_reentryBubbling_revertsWithdrawTo() public {
+        _equip(address(token), 0, 1);
+        _buy(alice, tokenAgentId, 1);
+        vm.prank(alice);
+        marketplace.cancel(tokenCredit, 1);
+        token.arm(abi.encodeCall(marketplace.withdrawTo, (address(0), payable(stranger))), 0, true);
+
+        vm.prank(alice);
+        vm.expectRevert(REENTRANT_CALL);
+        marketplace.withdrawTo(address(token), payable(bob));
+
+        assertEq(_withdrawable(address(token), alice), TOKEN_PRICE);
+        assertEq(_withdrawable(address(0), address(token)), ETH_PRICE);
+        assertEq(token.balanceOf(bob), 0);
+        assertEq(stranger.balance, 0);
+    }
+
     // ================================================================== (1b) malicious ERC-1155 receiver
 
     function test_erc1155Receiver_reenteringPurchase_isBlocked() public {
@@ -247,6 +309,20 @@ contract ReentrancyTest is BaseTest {
 
         _assertBlocked(receiver);
         assertEq(_withdrawable(address(0), address(receiver)), 2 * uint256(ETH_PRICE));
+    }
+
+    function test_erc1155Receiver_reenteringWithdrawTo_isBlocked() public {
+        ReentrantCreditReceiver receiver = new ReentrantCreditReceiver(address(marketplace));
+        _equip(address(receiver), 0, 2);
+        receiver.arm(abi.encodeCall(marketplace.withdrawTo, (address(0), payable(stranger))), 0, false);
+
+        vm.prank(address(receiver));
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+
+        _assertBlocked(receiver);
+        assertEq(stranger.balance, 0);
+        assertEq(_withdrawable(address(0), address(receiver)), 2 * uint256(ETH_PRICE));
+        assertEq(marketplace.balanceOf(address(receiver), ethCredit), 1);
     }
 
     function test_erc1155Receiver_reentryBubbling_revertsPurchase() public {
@@ -345,6 +421,102 @@ contract ReentrancyTest is BaseTest {
         assertEq(address(marketplace).balance, amount);
     }
 
+    function test_ethReceiver_reenteringWithdrawTo_isBlocked() public {
+        ReentrantEthReceiver receiver = new ReentrantEthReceiver(address(marketplace));
+        _equip(address(receiver), 0, 2);
+        uint256 balanceBefore = address(receiver).balance;
+        // Withdrawing to itself, it tries to send the same balance on to a second account.
+        receiver.arm(abi.encodeCall(marketplace.withdrawTo, (address(0), payable(stranger))), 0, false);
+
+        vm.prank(address(receiver));
+        marketplace.withdrawTo(address(0), payable(address(receiver)));
+
+        _assertBlocked(receiver);
+        assertEq(address(receiver).balance, balanceBefore + 2 * uint256(ETH_PRICE));
+        assertEq(stranger.balance, 0);
+        assertEq(_withdrawable(address(0), address(receiver)), 0);
+        assertEq(address(marketplace).balance, 0);
+    }
+
+    function test_ethReceiver_asWithdrawToRecipient_reenteringIsBlocked() public {
+        // A third-party recipient re-enters while alice's ETH is in flight to it: neither its own
+        // balance nor alice's can be taken twice.
+        ReentrantEthReceiver receiver = new ReentrantEthReceiver(address(marketplace));
+        _equip(address(receiver), 0, 1);
+        uint256 aliceOwed = _buyAndCancel(alice, ethAgentId, 3);
+        uint256 balanceBefore = address(receiver).balance;
+        receiver.arm(
+            abi.encodeCall(marketplace.withdrawTo, (address(0), payable(address(receiver)))), 0, false
+        );
+
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.Withdrawn(alice, address(0), address(receiver), aliceOwed);
+        vm.prank(alice);
+        marketplace.withdrawTo(address(0), payable(address(receiver)));
+
+        _assertBlocked(receiver);
+        assertEq(address(receiver).balance, balanceBefore + aliceOwed);
+        assertEq(_withdrawable(address(0), alice), 0);
+        assertEq(_withdrawable(address(0), address(receiver)), ETH_PRICE);
+        assertEq(address(marketplace).balance, ETH_PRICE);
+
+        // Its own balance is still there, once.
+        vm.prank(address(receiver));
+        marketplace.withdraw(address(0));
+        assertEq(address(receiver).balance, balanceBefore + aliceOwed + ETH_PRICE);
+        assertEq(address(marketplace).balance, 0);
+    }
+
+    function test_ethReceiver_asWithdrawToRecipient_reentryBubbling_keepsSendersBalance() public {
+        ReentrantEthReceiver receiver = new ReentrantEthReceiver(address(marketplace));
+        _equip(address(receiver), 0, 1);
+        uint256 aliceOwed = _buyAndCancel(alice, ethAgentId, 2);
+        receiver.arm(abi.encodeCall(marketplace.withdraw, (address(0))), 0, true);
+
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.EthTransferFailed.selector, address(receiver), aliceOwed)
+        );
+        marketplace.withdrawTo(address(0), payable(address(receiver)));
+
+        assertEq(_withdrawable(address(0), alice), aliceOwed);
+        assertEq(_withdrawable(address(0), address(receiver)), ETH_PRICE);
+        assertEq(address(marketplace).balance, aliceOwed + ETH_PRICE);
+        // Alice names another recipient.
+        vm.prank(alice);
+        marketplace.withdrawTo(address(0), payable(bob));
+        assertEq(bob.balance, aliceOwed);
+    }
+
+    function test_ethReceiver_readsBalanceAlreadyDebitedDuringWithdraw() public {
+        // Read-only re-entrancy: views are not guarded, so the debit must be written before the ETH
+        // leaves. A payee reading its balance from inside `receive` sees it already withdrawn.
+        ReentrantEthReceiver receiver = new ReentrantEthReceiver(address(marketplace));
+        _equip(address(receiver), 0, 2);
+        receiver.arm(abi.encodeCall(marketplace.withdrawable, (address(0), address(receiver))), 0, false);
+
+        vm.prank(address(receiver));
+        marketplace.withdraw(address(0));
+
+        assertEq(receiver.reentries(), 1);
+        assertTrue(receiver.reentrySucceeded());
+        assertEq(receiver.reentryResult(), abi.encode(uint256(0)));
+    }
+
+    function test_ethReceiver_readsSendersBalanceAlreadyDebitedDuringWithdrawTo() public {
+        ReentrantEthReceiver receiver = new ReentrantEthReceiver(address(marketplace));
+        _buyAndCancel(alice, ethAgentId, 2);
+        receiver.arm(abi.encodeCall(marketplace.withdrawable, (address(0), alice)), 0, false);
+
+        vm.prank(alice);
+        marketplace.withdrawTo(address(0), payable(address(receiver)));
+
+        assertEq(receiver.reentries(), 1);
+        assertTrue(receiver.reentrySucceeded());
+        assertEq(receiver.reentryResult(), abi.encode(uint256(0)));
+        assertEq(address(receiver).balance, 2 * uint256(ETH_PRICE));
+    }
+
     // ================================================================== (3) settling against hostile payees
 
     function test_settle_succeedsWhenDeveloperRejectsEth() public {
@@ -404,6 +576,13 @@ contract ReentrancyTest is BaseTest {
         vm.prank(treasury);
         marketplace.withdraw(address(0));
         assertEq(treasury.balance, _fee(ETH_PRICE));
+
+        // The burner can still be paid to an account that takes ETH.
+        vm.prank(address(payee));
+        marketplace.withdrawTo(address(0), payable(stranger));
+        assertEq(stranger.balance, payout);
+        assertEq(_withdrawable(address(0), address(payee)), 0);
+        assertEq(address(marketplace).balance, 0);
     }
 
     function test_settleFailure_and_reclaim_succeedWhenRequesterRejectsEth() public {
@@ -426,5 +605,11 @@ contract ReentrancyTest is BaseTest {
             )
         );
         marketplace.withdraw(address(0));
+
+        // Its refunds are not stuck: withdrawTo sends them to an account that takes ETH.
+        vm.prank(address(requester));
+        marketplace.withdrawTo(address(0), payable(stranger));
+        assertEq(stranger.balance, 2 * uint256(ETH_PRICE));
+        assertEq(address(marketplace).balance, 0);
     }
 }

@@ -180,6 +180,18 @@ abstract contract BaseTest is Test {
         IERC20(token).approve(address(marketplace), amount);
     }
 
+    /// @dev Buys `units` credits of `agentId` for `account` and cancels them at once, leaving their
+    /// cost in `account`'s withdrawable balance; returns that amount.
+    function _buyAndCancel(address account, uint256 agentId, uint256 units)
+        internal
+        returns (uint256 amount)
+    {
+        uint256 creditId = _buy(account, agentId, units);
+        vm.prank(account);
+        marketplace.cancel(creditId, units);
+        return _cost(agentId, units);
+    }
+
     /// @dev Requests an execution as `requester` and rebuilds its Execution from the
     /// ExecutionRequested log, exactly as the relayer does.
     function _request(address requester, uint256 creditId, bytes32 inputHash)
@@ -209,12 +221,48 @@ abstract contract BaseTest is Test {
     }
 
     /// @dev The Execution struct `settle` and `reclaim` expect, from the ExecutionRequested fields.
-    function _execution(address requester, uint256 creditId, uint40 deadline)
-        internal
-        pure
-        returns (IAgentMarketplace.Execution memory)
-    {
-        return IAgentMarketplace.Execution({requester: requester, creditId: creditId, deadline: deadline});
+    function _execution(
+        address requester,
+        address developer_,
+        address token,
+        uint256 creditId,
+        uint40 deadline
+    ) internal pure returns (IAgentMarketplace.Execution memory) {
+        return IAgentMarketplace.Execution({
+            requester: requester, developer: developer_, token: token, creditId: creditId, deadline: deadline
+        });
+    }
+
+    /// @dev The commitment the marketplace stores for an open request.
+    function _commitment(IAgentMarketplace.Execution memory execution) internal pure returns (bytes32) {
+        return keccak256(abi.encode(execution));
+    }
+
+    /// @dev The fields of one ExecutionRequested log (indexed ones from the topics).
+    struct RequestedLog {
+        uint256 requestId;
+        uint256 agentId;
+        address requester;
+        address developer;
+        address token;
+        uint256 creditId;
+        uint96 unitPrice;
+        bytes32 inputHash;
+        uint40 deadline;
+    }
+
+    /// @dev Decodes `log_` as an ExecutionRequested log of the marketplace, the way an indexer does.
+    function _decodeRequested(Vm.Log memory log_) internal view returns (bool found, RequestedLog memory r) {
+        if (
+            log_.emitter != address(marketplace) || log_.topics.length != 4
+                || log_.topics[0] != IAgentMarketplace.ExecutionRequested.selector
+        ) return (false, r);
+        r.requestId = uint256(log_.topics[1]);
+        r.agentId = uint256(log_.topics[2]);
+        r.requester = address(uint160(uint256(log_.topics[3])));
+        (r.developer, r.token, r.creditId, r.unitPrice, r.inputHash, r.deadline) =
+            abi.decode(log_.data, (address, address, uint256, uint96, bytes32, uint40));
+        return (true, r);
     }
 
     /// @dev Finds the ExecutionRequested log of `requestId` and returns its Execution.
@@ -224,15 +272,9 @@ abstract contract BaseTest is Test {
         returns (IAgentMarketplace.Execution memory)
     {
         for (uint256 i; i < logs.length; ++i) {
-            Vm.Log memory log_ = logs[i];
-            if (
-                log_.emitter == address(marketplace) && log_.topics.length == 4
-                    && log_.topics[0] == IAgentMarketplace.ExecutionRequested.selector
-                    && uint256(log_.topics[1]) == requestId
-            ) {
-                (uint256 creditId,,, uint40 deadline) =
-                    abi.decode(log_.data, (uint256, uint96, bytes32, uint40));
-                return _execution(address(uint160(uint256(log_.topics[3]))), creditId, deadline);
+            (bool found, RequestedLog memory r) = _decodeRequested(logs[i]);
+            if (found && r.requestId == requestId) {
+                return _execution(r.requester, r.developer, r.token, r.creditId, r.deadline);
             }
         }
         revert("BaseTest: no ExecutionRequested log");
