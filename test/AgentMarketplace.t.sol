@@ -1628,6 +1628,23 @@ contract AgentMarketplaceTest is BaseTest {
         assertEq(usdc.balanceOf(address(0)), 0);
     }
 
+    function test_withdrawTo_revertsWhen_recipientIsMarketplace() public {
+        // Paid to the marketplace, the funds would be held but owed to no one.
+        uint256 ethOwed = _buyAndCancel(alice, ethAgentId, 2);
+        uint256 usdcOwed = _buyAndCancel(alice, usdcAgentId, 2);
+        vm.startPrank(alice);
+        vm.expectRevert(IAgentMarketplace.InvalidRecipient.selector);
+        marketplace.withdrawTo(address(0), payable(address(marketplace)));
+        vm.expectRevert(IAgentMarketplace.InvalidRecipient.selector);
+        marketplace.withdrawTo(address(usdc), payable(address(marketplace)));
+        vm.stopPrank();
+
+        assertEq(_withdrawable(address(0), alice), ethOwed);
+        assertEq(_withdrawable(address(usdc), alice), usdcOwed);
+        assertEq(address(marketplace).balance, ethOwed);
+        assertEq(usdc.balanceOf(address(marketplace)), usdcOwed);
+    }
+
     function test_withdrawTo_revertsWhen_nothingToWithdraw() public {
         _buyAndCancel(bob, ethAgentId, 1); // someone else's balance is not the caller's
         vm.prank(alice);
@@ -1678,12 +1695,6 @@ contract AgentMarketplaceTest is BaseTest {
             abi.encodeWithSelector(IAgentMarketplace.EthTransferFailed.selector, address(rejecting), amount)
         );
         marketplace.withdrawTo(address(0), payable(address(rejecting)));
-        // The marketplace itself takes no ETH outside a purchase either.
-        vm.prank(alice);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAgentMarketplace.EthTransferFailed.selector, address(marketplace), amount)
-        );
-        marketplace.withdrawTo(address(0), payable(address(marketplace)));
 
         // Nothing was lost: the balance is still there for another recipient.
         assertEq(_withdrawable(address(0), alice), amount);
