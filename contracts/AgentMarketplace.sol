@@ -27,7 +27,7 @@ import {CreditId} from "./libraries/CreditId.sol";
 ///  - an account's balance is one slot of two running totals, credited and withdrawn, so once an
 ///    account has been credited its slot never returns to zero: a withdrawal does not make the
 ///    next settlement pay for a fresh slot (the treasury is credited on every success).
-/// Funds leave only through `withdraw` (pull payments): a payee that reverts or burns gas cannot
+/// Funds leave only through `withdraw`/`withdrawTo` (pull payments): a payee that reverts or burns gas cannot
 /// block a settlement. Solvency: for every token the contract holds exactly the value of unspent
 /// credits, plus open escrow, plus withdrawable balances.
 contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefaultAdminRules, ReentrancyGuardTransient {
@@ -61,7 +61,10 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
     /// for ids never issued), so a request can end only once.
     mapping(uint256 requestId => bytes32 commitment) private _requests;
 
-    /// @dev Running totals; withdrawable = credited - withdrawn. uint128 holds 3.4e38 base units.
+    /// @dev Running totals; withdrawable = credited - withdrawn. The totals are lifetime sums per
+    /// (token, account): uint128 caps them at 3.4e38 base units (3.4e20 whole tokens at 18
+    /// decimals), beyond which crediting that account reverts. Far out of reach for ETH and USDC;
+    /// curators should not list tokens whose supply approaches it.
     struct Balance {
         uint128 credited;
         uint128 withdrawn;

@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 /// @title IAgentMarketplace
 /// @notice Escrow for agent executions: buy credits, spend one per execution request, and let the
 /// relayer settle each request (developer paid on success, requester refunded on failure).
-/// @dev Money only ever moves out through `withdraw` (pull payments), so no recipient can block a
+/// @dev Money only ever moves out through `withdraw`/`withdrawTo` (pull payments), so no recipient can block a
 /// settlement. Events carry every amount so an indexer can mirror balances without calls.
 interface IAgentMarketplace {
     /// @notice The request's fields, fixed when it was made. `settle` and `reclaim` take them back
