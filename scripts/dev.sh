@@ -39,12 +39,12 @@ echo "dev: deploying contracts"
 cat <<MSG
 
 AgentNexus local stack
-  chain RPC     $rpc (chain id 31337, anvil log: $state/anvil.log)
-  deployments   deployments/31337.json
-$(jq -r '.contracts | to_entries[] | "  \(.key | . + "               " | .[0:14])\(.value)"' deployments/31337.json)
-  dev accounts  anvil's default mnemonic "test test test test test test test test test test test junk"
-                #0 deployer/admin/curator, #1 relayer, #2 treasury, #3-#9 free (10,000 ETH each)
-  USDC faucet   cast send <USDC> 'mint(address,uint256)' <to> <amount> --rpc-url $rpc --private-key <key>
+  chain RPC         $rpc (chain id 31337, anvil log: $state/anvil.log)
+  deployments       deployments/31337.json
+$(jq -r '.contracts | to_entries[] | "  \(.key | . + "                  " | .[0:18])\(.value)"' deployments/31337.json)
+  dev accounts      anvil's default mnemonic "test test test test test test test test test test test junk"
+                    #0 deployer/admin/curator, #1 relayer, #2 treasury, #3-#9 free (10,000 ETH each)
+  USDC faucet       cast send <USDC> 'mint(address,uint256)' <to> <amount> --rpc-url $rpc --private-key <key>
 
 Press Ctrl-C to stop.
 MSG
