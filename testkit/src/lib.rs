@@ -7,6 +7,14 @@
 //!
 //! Each devnet writes its deployments file into its own temporary directory under
 //! `target/devnets/`, so any number of devnets can run side by side.
+//!
+//! [`Postgres`] is the database half: a private PostgreSQL cluster per test (initdb into
+//! `target/postgres/`, a free port, stopped and deleted on drop), so tests that need the shared
+//! schema get a real server with no shared state.
+
+pub mod postgres;
+
+pub use postgres::{Postgres, PostgresError};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

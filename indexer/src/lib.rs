@@ -1,0 +1,543 @@
+//! `nexus-indexer`: every AgentNexus contract event mirrored into PostgreSQL, in block order.
+//!
+//! # How it runs
+//!
+//! The schema lives in the repository's `migrations/` (embedded here with `sqlx::migrate!` and
+//! applied by [`migrate`]). [`Indexer::run`] loops over [`Indexer::step`], which does one of:
+//!
+//! * **Backfill** (blocks at least `max_reorg_depth` behind the head, i.e. final): one
+//!   `eth_getLogs` over a block range for the registry and the marketplace, all logs applied in
+//!   (block, tx index, log index) order, and the cursor moved to the range's last block, in one
+//!   database transaction. The range starts at `max_block_range` and halves whenever the node
+//!   refuses it (too many results, range limit, timeout), growing back after successes.
+//! * **Follow** (unfinalized blocks): one block at a time. Its header's parent hash is checked
+//!   against the stored hash of the block before; then its logs are fetched *by block hash* (so
+//!   they belong to exactly that block) and applied, and its hash is recorded, all in one
+//!   transaction. When caught up it re-checks the stored tip against the node each poll, which
+//!   also catches a reorg onto a branch that is not (yet) longer.
+//!
+//! Because projections and the cursor (`chain_cursor`) commit together and a step only ever
+//! applies blocks after the cursor, a crash at any instruction loses nothing and applies nothing
+//! twice: the next start resumes after the last committed block. Every projection row is keyed
+//! by an on-chain identity or by chain position, and inconsistent input (closing a request that
+//! is not open, spending credits not held) aborts the transaction instead of being papered over.
+//!
+//! After each commit the indexer has issued, inside the same transaction (so only committed
+//! changes are announced), `NOTIFY`s on these channels:
+//!
+//! | channel | payload |
+//! | --- | --- |
+//! | `nexus_blocks` | `{"block": n, "hash": "0x..", "events": k}` after every commit |
+//! | `nexus_executions` | `{"requestId": "<decimal>"}` per execution created or closed |
+//! | `nexus_agents` | `{"agentId": "<decimal>"}` per agent registered or changed |
+//! | `nexus_balances` | `{"token": "0x..", "account": "0x.."}` per withdrawable balance changed |
+//! | `nexus_reorg` | `{"ancestor": n, "depth": d}` after a rollback |
+//!
+//! # Reorgs: an undo journal kept by the database
+//!
+//! Every projection table carries an `AFTER INSERT OR UPDATE OR DELETE` trigger
+//! (`nexus_journal()` in the migration). While the transaction-local setting
+//! `nexus.journal_block` names a block (the indexer sets it before applying an unfinalized
+//! block), the trigger records each row change in `reorg_journal`: table, old row and new row as
+//! JSONB. On a parent-hash mismatch the indexer walks back through `chain_blocks` comparing
+//! stored hashes with the node's until they agree (the common ancestor), then one transaction
+//! calls `nexus_rollback(ancestor)`, which replays the journal of later blocks newest first
+//! (delete what was inserted, restore what was updated or deleted, matched by primary key),
+//! deletes their `chain_blocks`, and moves the cursor back; the new branch is then applied like
+//! any new blocks. Final blocks (backfill) are applied with the journal off, and journal entries
+//! and block hashes older than `max_reorg_depth` are pruned after each commit.
+//!
+//! Why this and not graph-node's block-range versioned rows or re-deriving from raw events:
+//! the projections stay plain "current state" tables that GraphQL and the relayer read without
+//! any `block_range @> ...` predicate; the undo is generic (a new projection table only needs the
+//! trigger); its cost is paid only for the last `max_reorg_depth` blocks; and rollback cost is
+//! proportional to what the abandoned blocks changed, not to history. Rows round-trip through
+//! JSONB exactly (NUMERIC and BYTEA included), which is why projection tables have no generated
+//! columns. A reorg deeper than `max_reorg_depth` (no stored ancestor within the limit) stops the
+//! indexer with [`IndexerError::ReorgTooDeep`]: an operator must look before anything is undone.
+
+mod apply;
+pub mod metadata;
+
+use std::time::Duration;
+
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::B256;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{Filter, Log};
+use nexus_bindings::Deployments;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, PgPool};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use apply::{Changes, Position};
+
+/// Why the indexer stopped or a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexerError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("RPC error: {0}")]
+    Rpc(#[from] alloy::transports::TransportError),
+    #[error("cannot decode {event}: {source}")]
+    Decode { event: &'static str, source: alloy::sol_types::Error },
+    #[error(transparent)]
+    Enum(nexus_bindings::agent::UnknownVariant),
+    #[error("log without {0} (pending block?)")]
+    IncompleteLog(&'static str),
+    #[error("the node has no block {0}")]
+    MissingBlock(u64),
+    #[error("projection inconsistent with the chain: {0}")]
+    Inconsistent(String),
+    #[error("database was indexed for chain {found}, this is chain {expected}")]
+    WrongChain { expected: u64, found: u64 },
+    #[error(
+        "reorg deeper than the limit of {limit} blocks below block {from}: no common ancestor found; \
+         refusing to continue (re-index from scratch or raise max_reorg_depth)"
+    )]
+    ReorgTooDeep { from: u64, limit: u64 },
+}
+
+/// What the indexer needs; the defaults run against the local stack.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// JSON-RPC endpoint (http(s) or ws(s)).
+    pub rpc_url: String,
+    pub database_url: String,
+    pub deployments: Deployments,
+    /// Blocks behind the head to stay (0 on the local chain).
+    pub confirmations: u64,
+    /// Blocks that may still be reorganised; deeper reorgs stop the indexer.
+    pub max_reorg_depth: u64,
+    /// Largest `eth_getLogs` range during backfill.
+    pub max_block_range: u64,
+    /// How often to ask for a new head when caught up.
+    pub poll_interval: Duration,
+}
+
+impl Config {
+    /// Local-stack defaults for everything but the addresses.
+    pub fn local(deployments: Deployments, rpc_url: impl Into<String>, database_url: impl Into<String>) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            database_url: database_url.into(),
+            deployments,
+            confirmations: 0,
+            max_reorg_depth: 64,
+            max_block_range: 2_000,
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Applies the shared schema (idempotent).
+pub async fn migrate(pool: &PgPool) -> Result<(), IndexerError> {
+    sqlx::migrate!("../migrations").run(pool).await?;
+    Ok(())
+}
+
+/// What one [`Indexer::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Applied blocks up to this number.
+    Applied(u64),
+    /// Rolled back to this ancestor.
+    RolledBack(u64),
+    /// Nothing new: the cursor is at the (confirmed) head.
+    CaughtUp(u64),
+}
+
+/// The indexer. One per database.
+pub struct Indexer {
+    provider: DynProvider,
+    pool: PgPool,
+    config: Config,
+    range: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    number: u64,
+    hash: B256,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    number: u64,
+    hash: B256,
+    parent_hash: B256,
+    timestamp: u64,
+}
+
+impl Indexer {
+    /// Connects to the node and the database, migrates the schema and checks the chain id.
+    pub async fn connect(config: Config) -> Result<Self, IndexerError> {
+        let provider = ProviderBuilder::new().connect(&config.rpc_url).await?.erased();
+        let pool = PgPoolOptions::new().max_connections(4).connect(&config.database_url).await?;
+        Self::new(provider, pool, config).await
+    }
+
+    /// Like [`Indexer::connect`] with an existing provider and pool.
+    pub async fn new(provider: DynProvider, pool: PgPool, config: Config) -> Result<Self, IndexerError> {
+        migrate(&pool).await?;
+        let chain_id = provider.get_chain_id().await?;
+        if chain_id != config.deployments.chain_id {
+            return Err(IndexerError::WrongChain { expected: config.deployments.chain_id, found: chain_id });
+        }
+        let found: Option<i64> = sqlx::query_scalar("SELECT chain_id FROM chain_cursor").fetch_optional(&pool).await?;
+        if let Some(found) = found
+            && found as u64 != chain_id
+        {
+            return Err(IndexerError::WrongChain { expected: chain_id, found: found as u64 });
+        }
+        // The treasury before any TreasuryUpdated is the constructor's, which the deploy script
+        // records; fee and grace are restated by their events and only informational here.
+        sqlx::query(
+            "INSERT INTO marketplace_config (treasury, fee_bps, settlement_grace, paused) VALUES ($1, 250, 300, FALSE)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(config.deployments.roles.treasury.0.to_vec())
+        .execute(&pool)
+        .await?;
+        let range = config.max_block_range.max(1);
+        Ok(Self { provider, pool, config, range })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The last applied block, if any.
+    pub async fn cursor(&self) -> Result<Option<u64>, IndexerError> {
+        Ok(self.load_cursor().await?.map(|c| c.number))
+    }
+
+    /// Runs until `shutdown` resolves or a fatal error. Transient RPC and database errors are
+    /// retried with backoff; [`IndexerError::ReorgTooDeep`] and inconsistencies are fatal.
+    pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), IndexerError> {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let step = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                step = self.step() => step,
+            };
+            let pause = match step {
+                Ok(Progress::CaughtUp(_)) => {
+                    backoff = Duration::from_millis(100);
+                    self.config.poll_interval
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Err(
+                    e @ (IndexerError::ReorgTooDeep { .. }
+                    | IndexerError::Inconsistent(_)
+                    | IndexerError::WrongChain { .. }),
+                ) => {
+                    return Err(e);
+                }
+                Err(e) => {
+                    warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "indexer step failed");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    pause
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// Runs steps until caught up with the head as it is now (for tests and one-shot runs).
+    pub async fn sync(&mut self) -> Result<u64, IndexerError> {
+        loop {
+            if let Progress::CaughtUp(n) = self.step().await? {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// One unit of work: a backfill batch, one followed block, a rollback, or a tip check.
+    pub async fn step(&mut self) -> Result<Progress, IndexerError> {
+        let head = self.provider.get_block_number().await?;
+        let target = head.saturating_sub(self.config.confirmations);
+        let cursor = self.load_cursor().await?;
+        let next = cursor.map_or(self.config.deployments.deployment_block, |c| c.number + 1);
+        let final_up_to = head.saturating_sub(self.config.max_reorg_depth);
+
+        if next > target {
+            // Caught up: make sure the block we stand on is still the node's.
+            if let Some(c) = cursor {
+                let check = c.number.min(head);
+                let stored = if check == c.number { Some(c.hash) } else { self.stored_hash(check).await? };
+                let chain = self.header(check).await?.map(|h| h.hash);
+                if stored.is_some() && stored != chain || check < c.number {
+                    return self.rewind(c.number).await;
+                }
+                return Ok(Progress::CaughtUp(c.number));
+            }
+            return Ok(Progress::CaughtUp(next.saturating_sub(1)));
+        }
+
+        if next <= final_up_to {
+            let to = (next + self.range - 1).min(final_up_to).min(target);
+            self.backfill(next, to, cursor).await
+        } else {
+            self.follow(next, cursor).await
+        }
+    }
+
+    async fn backfill(&mut self, from: u64, to: u64, cursor: Option<Cursor>) -> Result<Progress, IndexerError> {
+        let span = info_span!("backfill", from, to);
+        async {
+            let logs = match self.logs(Filter::new().from_block(from).to_block(to)).await {
+                Ok(logs) => logs,
+                Err(e) if to > from => {
+                    self.range = (to - from).div_ceil(2).max(1);
+                    warn!(error = %e, range = self.range, "eth_getLogs refused; shrinking the range");
+                    return Ok(Progress::Applied(cursor.map_or(from.saturating_sub(1), |c| c.number)));
+                }
+                Err(e) => return Err(e),
+            };
+            let last = self.header(to).await?.ok_or(IndexerError::MissingBlock(to))?;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT set_config('nexus.journal_block', '', true)").execute(&mut *tx).await?;
+            let mut changes = Changes::default();
+            let mut times = std::collections::HashMap::new();
+            for log in &logs {
+                let pos = self.position(log, &mut times).await?;
+                apply::apply_log(&mut tx, log, pos, &mut changes).await?;
+            }
+            self.record_block(&mut tx, &last).await?;
+            notify(&mut tx, &last, &changes).await?;
+            tx.commit().await?;
+            self.range = (self.range * 2).min(self.config.max_block_range.max(1));
+            debug!(events = changes.events, "backfilled");
+            Ok(Progress::Applied(to))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn follow(&mut self, number: u64, cursor: Option<Cursor>) -> Result<Progress, IndexerError> {
+        let span = info_span!("block", number);
+        async {
+            let Some(header) = self.header(number).await? else {
+                // The head moved back under us: check the tip next step.
+                return Ok(Progress::CaughtUp(number.saturating_sub(1)));
+            };
+            if let Some(c) = cursor
+                && header.parent_hash != c.hash
+            {
+                info!(parent = %header.parent_hash, stored = %c.hash, "parent hash mismatch: reorg");
+                return self.rewind(c.number).await;
+            }
+            let logs = self.logs(Filter::new().at_block_hash(header.hash)).await?;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT set_config('nexus.journal_block', $1, true)")
+                .bind(number.to_string())
+                .execute(&mut *tx)
+                .await?;
+            let mut changes = Changes::default();
+            for log in &logs {
+                let pos = position_in(log, header.timestamp)?;
+                apply::apply_log(&mut tx, log, pos, &mut changes).await?;
+            }
+            sqlx::query("SELECT set_config('nexus.journal_block', '', true)").execute(&mut *tx).await?;
+            self.record_block(&mut tx, &header).await?;
+            notify(&mut tx, &header, &changes).await?;
+            tx.commit().await?;
+            if changes.events > 0 {
+                debug!(events = changes.events, "applied");
+            }
+            Ok(Progress::Applied(number))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Finds the common ancestor at or below `from` and rolls every projection back to it.
+    async fn rewind(&mut self, from: u64) -> Result<Progress, IndexerError> {
+        let limit = self.config.max_reorg_depth;
+        let mut number = from;
+        let ancestor = loop {
+            if from - number > limit {
+                return Err(IndexerError::ReorgTooDeep { from, limit });
+            }
+            match self.stored_hash(number).await? {
+                Some(stored) => {
+                    if self.header(number).await?.map(|h| h.hash) == Some(stored) {
+                        break Some(number);
+                    }
+                }
+                None if number < self.config.deployment_block() => break None,
+                None => return Err(IndexerError::ReorgTooDeep { from, limit }),
+            }
+            if number == 0 {
+                break None;
+            }
+            number -= 1;
+        };
+        let span = info_span!("rollback", from, ancestor = ancestor.map(|a| a as i64).unwrap_or(-1));
+        async {
+            let to = ancestor.map_or(-1, |a| a as i64);
+            let mut tx = self.pool.begin().await?;
+            let undone: i64 = sqlx::query_scalar("SELECT nexus_rollback($1)").bind(to).fetch_one(&mut *tx).await?;
+            sqlx::query("DELETE FROM chain_blocks WHERE block_number > $1").bind(to).execute(&mut *tx).await?;
+            match ancestor {
+                Some(a) => {
+                    let hash: Vec<u8> =
+                        sqlx::query_scalar("SELECT block_hash::bytea FROM chain_blocks WHERE block_number = $1")
+                            .bind(a as i64)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    sqlx::query("UPDATE chain_cursor SET block_number = $1, block_hash = $2, updated_at = now()")
+                        .bind(a as i64)
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM chain_cursor").execute(&mut *tx).await?;
+                }
+            }
+            let payload = format!(r#"{{"ancestor": {to}, "depth": {}}}"#, from as i64 - to);
+            sqlx::query("SELECT pg_notify('nexus_reorg', $1)").bind(payload).execute(&mut *tx).await?;
+            tx.commit().await?;
+            info!(undone, "rolled back");
+            Ok(Progress::RolledBack(ancestor.unwrap_or(0)))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn logs(&self, filter: Filter) -> Result<Vec<Log>, IndexerError> {
+        let c = &self.config.deployments.contracts;
+        let filter = filter.address(vec![c.agent_registry, c.agent_marketplace]);
+        let mut logs = self.provider.get_logs(&filter).await?;
+        for log in &logs {
+            if log.removed {
+                return Err(IndexerError::Inconsistent("node returned a removed log".into()));
+            }
+        }
+        // Block order is law: sort explicitly rather than trust the node.
+        logs.sort_by_key(|l| (l.block_number, l.transaction_index, l.log_index));
+        Ok(logs)
+    }
+
+    async fn header(&self, number: u64) -> Result<Option<Header>, IndexerError> {
+        let block = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await?;
+        Ok(block.map(|b| Header {
+            number: b.header.number,
+            hash: b.header.hash,
+            parent_hash: b.header.parent_hash,
+            timestamp: b.header.timestamp,
+        }))
+    }
+
+    /// A backfilled log's position; its block time comes from the log when the node includes it,
+    /// else from the block header (fetched once per block).
+    async fn position(
+        &self,
+        log: &Log,
+        times: &mut std::collections::HashMap<u64, u64>,
+    ) -> Result<Position, IndexerError> {
+        let number = log.block_number.ok_or(IndexerError::IncompleteLog("block number"))?;
+        let time = match (log.block_timestamp, times.get(&number)) {
+            (Some(t), _) => t,
+            (None, Some(&t)) => t,
+            (None, None) => {
+                let t = self.header(number).await?.ok_or(IndexerError::MissingBlock(number))?.timestamp;
+                times.insert(number, t);
+                t
+            }
+        };
+        position_in(log, time)
+    }
+
+    async fn record_block(&self, conn: &mut PgConnection, header: &Header) -> Result<(), IndexerError> {
+        let number = header.number as i64;
+        sqlx::query(
+            "INSERT INTO chain_blocks (block_number, block_hash, parent_hash, block_time)
+             VALUES ($1, $2, $3, to_timestamp($4))",
+        )
+        .bind(number)
+        .bind(header.hash.0.to_vec())
+        .bind(header.parent_hash.0.to_vec())
+        .bind(header.timestamp as i64)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO chain_cursor (chain_id, block_number, block_hash) VALUES ($1, $2, $3)
+             ON CONFLICT (singleton) DO UPDATE SET block_number = EXCLUDED.block_number,
+                 block_hash = EXCLUDED.block_hash, updated_at = now()",
+        )
+        .bind(self.config.deployments.chain_id as i64)
+        .bind(number)
+        .bind(header.hash.0.to_vec())
+        .execute(&mut *conn)
+        .await?;
+        // Older than the reorg limit: final, nothing to undo or compare any more.
+        let keep_from = number - self.config.max_reorg_depth as i64;
+        sqlx::query("DELETE FROM reorg_journal WHERE block_number < $1").bind(keep_from).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM chain_blocks WHERE block_number < $1").bind(keep_from).execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    async fn load_cursor(&self) -> Result<Option<Cursor>, IndexerError> {
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT block_number, block_hash::bytea FROM chain_cursor")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(n, h)| Cursor { number: n as u64, hash: B256::from_slice(&h) }))
+    }
+
+    async fn stored_hash(&self, number: u64) -> Result<Option<B256>, IndexerError> {
+        let hash: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT block_hash::bytea FROM chain_blocks WHERE block_number = $1")
+                .bind(number as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(hash.map(|h| B256::from_slice(&h)))
+    }
+}
+
+impl Config {
+    fn deployment_block(&self) -> u64 {
+        self.deployments.deployment_block
+    }
+}
+
+fn position_in(log: &Log, block_time: u64) -> Result<Position, IndexerError> {
+    Ok(Position {
+        block_number: log.block_number.ok_or(IndexerError::IncompleteLog("block number"))?,
+        block_time,
+        log_index: log.log_index.ok_or(IndexerError::IncompleteLog("log index"))?,
+        tx_index: log.transaction_index.ok_or(IndexerError::IncompleteLog("transaction index"))?,
+        tx_hash: log.transaction_hash.ok_or(IndexerError::IncompleteLog("transaction hash"))?,
+        block_hash: log.block_hash.ok_or(IndexerError::IncompleteLog("block hash"))?,
+    })
+}
+
+async fn notify(conn: &mut PgConnection, header: &Header, changes: &Changes) -> Result<(), IndexerError> {
+    let block = format!(r#"{{"block": {}, "hash": "{}", "events": {}}}"#, header.number, header.hash, changes.events);
+    sqlx::query("SELECT pg_notify('nexus_blocks', $1)").bind(block).execute(&mut *conn).await?;
+    for id in &changes.executions {
+        let payload = format!(r#"{{"requestId": "{id}"}}"#);
+        sqlx::query("SELECT pg_notify('nexus_executions', $1)").bind(payload).execute(&mut *conn).await?;
+    }
+    for id in &changes.agents {
+        let payload = format!(r#"{{"agentId": "{id}"}}"#);
+        sqlx::query("SELECT pg_notify('nexus_agents', $1)").bind(payload).execute(&mut *conn).await?;
+    }
+    for (token, account) in &changes.balances {
+        let payload = format!(r#"{{"token": "{token}", "account": "{account}"}}"#);
+        sqlx::query("SELECT pg_notify('nexus_balances', $1)").bind(payload).execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! `nexus`: the one AgentNexus binary. Each service is a subcommand, so the local stack, the
+//! tests and production all run the same executable with different configuration.
+//!
+//! Configuration: an optional TOML file (`--config`, or `NEXUS_CONFIG`), overridden by
+//! environment variables and flags (`NEXUS_RPC_URL`, `NEXUS_DATABASE_URL`, ...), over defaults
+//! that run against the local stack (`make dev`: anvil on 8545, `deployments/31337.json`).
+//!
+//! ```toml
+//! rpc_url = "http://127.0.0.1:8545"
+//! database_url = "postgres://postgres@127.0.0.1:5432/nexus"
+//! deployments = "deployments/31337.json"
+//! [indexer]
+//! confirmations = 0
+//! max_reorg_depth = 64
+//! max_block_range = 2000
+//! poll_interval_ms = 100
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use nexus_bindings::Deployments;
+use serde::Deserialize;
+
+#[derive(Parser, Debug)]
+#[command(name = "nexus", about = "AgentNexus services and CLI")]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "NEXUS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long, env = "NEXUS_RPC_URL", global = true)]
+    rpc_url: Option<String>,
+    /// PostgreSQL URL.
+    #[arg(long, env = "NEXUS_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// The deployments file written by the deploy script.
+    #[arg(long, env = "NEXUS_DEPLOYMENTS", global = true)]
+    deployments: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Mirror contract events into PostgreSQL (backfill, then follow the head).
+    Indexer {
+        #[arg(long, env = "NEXUS_INDEXER_CONFIRMATIONS")]
+        confirmations: Option<u64>,
+        #[arg(long, env = "NEXUS_INDEXER_MAX_REORG_DEPTH")]
+        max_reorg_depth: Option<u64>,
+        #[arg(long, env = "NEXUS_INDEXER_MAX_BLOCK_RANGE")]
+        max_block_range: Option<u64>,
+        #[arg(long, env = "NEXUS_INDEXER_POLL_INTERVAL_MS")]
+        poll_interval_ms: Option<u64>,
+    },
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    rpc_url: Option<String>,
+    database_url: Option<String>,
+    deployments: Option<PathBuf>,
+    #[serde(default)]
+    indexer: IndexerFileConfig,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct IndexerFileConfig {
+    confirmations: Option<u64>,
+    max_reorg_depth: Option<u64>,
+    max_block_range: Option<u64>,
+    poll_interval_ms: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let file: FileConfig = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let rpc_url = cli.rpc_url.or(file.rpc_url).unwrap_or_else(|| "http://127.0.0.1:8545".into());
+    let database_url =
+        cli.database_url.or(file.database_url).unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/nexus".into());
+    let deployments_path = cli.deployments.or(file.deployments).unwrap_or_else(|| "deployments/31337.json".into());
+
+    match cli.command {
+        Command::Indexer { confirmations, max_reorg_depth, max_block_range, poll_interval_ms } => {
+            let deployments = Deployments::load(&deployments_path)?;
+            let mut config = nexus_indexer::Config::local(deployments, rpc_url, database_url);
+            let f = file.indexer;
+            if let Some(v) = confirmations.or(f.confirmations) {
+                config.confirmations = v;
+            }
+            if let Some(v) = max_reorg_depth.or(f.max_reorg_depth) {
+                config.max_reorg_depth = v;
+            }
+            if let Some(v) = max_block_range.or(f.max_block_range) {
+                config.max_block_range = v;
+            }
+            if let Some(v) = poll_interval_ms.or(f.poll_interval_ms) {
+                config.poll_interval = Duration::from_millis(v);
+            }
+            tracing::info!(rpc = %config.rpc_url, deployments = %deployments_path.display(), "starting indexer");
+            let mut indexer = nexus_indexer::Indexer::connect(config).await?;
+            indexer
+                .run(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
