@@ -138,6 +138,34 @@ pub async fn migrate(pool: &PgPool) -> Result<(), IndexerError> {
     Ok(())
 }
 
+/// Every projection table: what a clean index of the same chain must reproduce exactly
+/// (`chain_blocks`, `chain_cursor` and `reorg_journal` depend on how the chain was reached).
+pub const PROJECTION_TABLES: &[&str] = &[
+    "chain_events",
+    "marketplace_config",
+    "agents",
+    "purchases",
+    "credit_cancellations",
+    "entitlements",
+    "executions",
+    "balances",
+    "withdrawals",
+];
+
+/// Every projection as canonical JSON (rows sorted), table by table: two databases index the
+/// same chain identically exactly when their dumps are equal. For tests and audits.
+pub async fn projection_dump(pool: &PgPool) -> Result<Vec<(String, String)>, IndexerError> {
+    let mut out = Vec::new();
+    for table in PROJECTION_TABLES {
+        let sql = format!(
+            "SELECT coalesce(jsonb_agg(x ORDER BY x::text), '[]')::text FROM (SELECT to_jsonb(t) AS x FROM {table} t) s"
+        );
+        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await?;
+        out.push((table.to_string(), rows));
+    }
+    Ok(out)
+}
+
 /// What one [`Indexer::step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {

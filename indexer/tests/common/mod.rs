@@ -12,21 +12,7 @@ use nexus_bindings::registry::AgentRegistry;
 use nexus_bindings::{AgentMarketplace, agent::Category, agent::Status};
 use nexus_indexer::{Config, Indexer};
 use nexus_testkit::{Devnet, Postgres};
-use sqlx::{AssertSqlSafe, PgPool};
-
-/// Every projection table (not chain_blocks/chain_cursor/reorg_journal, whose contents depend
-/// on how the chain was reached, not on the chain).
-pub const PROJECTIONS: &[&str] = &[
-    "chain_events",
-    "marketplace_config",
-    "agents",
-    "purchases",
-    "credit_cancellations",
-    "entitlements",
-    "executions",
-    "balances",
-    "withdrawals",
-];
+use sqlx::PgPool;
 
 pub async fn indexer(devnet: &Devnet, pg: &Postgres, db: &str, tweak: impl FnOnce(&mut Config)) -> Indexer {
     let url = pg.create_database(db).expect("createdb");
@@ -38,15 +24,7 @@ pub async fn indexer(devnet: &Devnet, pg: &Postgres, db: &str, tweak: impl FnOnc
 
 /// Every projection as sorted JSON rows, table by table.
 pub async fn dump(pool: &PgPool) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for table in PROJECTIONS {
-        let sql = format!(
-            "SELECT coalesce(jsonb_agg(x ORDER BY x::text), '[]')::text FROM (SELECT to_jsonb(t) AS x FROM {table} t) s"
-        );
-        let rows: String = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(pool).await.expect("dump");
-        out.push((table.to_string(), rows));
-    }
-    out
+    nexus_indexer::projection_dump(pool).await.expect("dump")
 }
 
 pub async fn assert_same_projections(a: &PgPool, b: &PgPool) {
