@@ -14,7 +14,9 @@
 //!   against the stored hash of the block before; then its logs are fetched *by block hash* (so
 //!   they belong to exactly that block) and applied, and its hash is recorded, all in one
 //!   transaction. When caught up it re-checks the stored tip against the node each poll, which
-//!   also catches a reorg onto a branch that is not (yet) longer.
+//!   also catches a reorg onto a branch that is not (yet) longer. It waits for the next block
+//!   on a websocket `newHeads` subscription when the RPC URL is `ws(s)://`, polling every
+//!   `poll_interval` as the fallback.
 //!
 //! Because projections and the cursor (`chain_cursor`) commit together and a step only ever
 //! applies blocks after the cursor, a crash at any instruction loses nothing and applies nothing
@@ -244,10 +246,23 @@ impl Indexer {
 
     /// Runs until `shutdown` resolves or a fatal error. Transient RPC and database errors are
     /// retried with backoff; [`IndexerError::ReorgTooDeep`] and inconsistencies are fatal.
+    ///
+    /// On a websocket endpoint a `newHeads` subscription wakes the loop as soon as a block is
+    /// mined; polling every `poll_interval` stays on as the fallback (and is all there is over
+    /// HTTP, or while the subscription is down; it is retried after each poll).
     pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), IndexerError> {
+        use futures::StreamExt;
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
+        let websocket = self.config.rpc_url.starts_with("ws");
+        let mut heads = None;
         loop {
+            if websocket && heads.is_none() {
+                match self.provider.subscribe_blocks().await {
+                    Ok(sub) => heads = Some(sub.into_stream().boxed()),
+                    Err(e) => warn!(error = %e, "newHeads subscription failed; polling"),
+                }
+            }
             let step = tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 step = self.step() => step,
@@ -266,6 +281,7 @@ impl Indexer {
                     | IndexerError::Inconsistent(_)
                     | IndexerError::WrongChain { .. }),
                 ) => {
+                    tracing::error!(error = %e, "indexer stopped");
                     return Err(e);
                 }
                 Err(e) => {
@@ -275,9 +291,21 @@ impl Indexer {
                     pause
                 }
             };
+            let next_head = async {
+                match heads.as_mut() {
+                    Some(stream) => stream.next().await.is_some(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 _ = tokio::time::sleep(pause) => {}
+                alive = next_head => {
+                    if !alive {
+                        warn!("newHeads subscription ended; polling until it is back");
+                        heads = None;
+                    }
+                }
             }
         }
     }

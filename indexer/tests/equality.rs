@@ -45,7 +45,13 @@ async fn projections_equal_contract_views() {
     let pg = Postgres::start().expect("postgres");
     let d = devnet.deployments.contracts.clone();
 
-    let live = common::indexer(&devnet, &pg, "live", |_| {}).await;
+    // Live over the websocket endpoint: newHeads wake-ups, polling only as a (slow) fallback.
+    let ws_url = devnet.ws_url();
+    let live = common::indexer(&devnet, &pg, "live", |c| {
+        c.rpc_url = ws_url;
+        c.poll_interval = Duration::from_secs(120); // so catching up proves the wake-ups work
+    })
+    .await;
     let live_pool = live.pool().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut live = live;
