@@ -1,7 +1,8 @@
 //! Reorgs through anvil's `evm_snapshot`/`evm_revert`: index a branch, revert it, mine a
 //! different (longer, or shorter) branch, index again. After each round the database must equal
 //! both the contracts' views and a clean index of the final chain; a reorg deeper than the
-//! configured limit must stop the indexer with `ReorgTooDeep`.
+//! configured limit must stop the indexer with `ReorgTooDeep`. Four scripted rounds (longer and
+//! shorter winners) are followed by eight pseudo-random ones of depth 1 to 10.
 
 mod common;
 
@@ -107,6 +108,35 @@ async fn rolls_back_to_the_common_ancestor() {
         clean.sync().await.expect("clean index");
         common::assert_same_projections(indexer.pool(), clean.pool()).await;
     }
+
+    // Pseudo-random rounds: abandon 1..=10 blocks, win with 0..=10 different ones (a winner no
+    // longer than the loser included), indexing part of the time in between.
+    let mut seed = 0x2545_f491u64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..8u64 {
+        let snapshot = anvil.anvil_snapshot().await.expect("snapshot");
+        let depth = 1 + next(10);
+        for _ in 0..depth {
+            send!(market(4).purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+        }
+        indexer.sync().await.expect("sync abandoned branch");
+        assert!(anvil.anvil_revert(snapshot).await.expect("revert"));
+        let winning = next(11);
+        for _ in 0..winning {
+            send!(market(5).purchase(U256::from(1), U256::from(3)).value(U256::from(PRICE * 3)));
+        }
+        let head = common::head(&devnet).await;
+        assert_eq!(indexer.sync().await.expect("sync winner"), head, "random round {round} (depth {depth})");
+        common::assert_matches_chain(&devnet, indexer.pool(), &accounts).await;
+    }
+    let mut clean = common::indexer(&devnet, &pg, "clean_final", |_| {}).await;
+    clean.sync().await.expect("clean index");
+    common::assert_same_projections(indexer.pool(), clean.pool()).await;
 
     // Deeper than the shallow indexer's limit of 2: it must refuse to continue.
     shallow.sync().await.expect("shallow catches up");
