@@ -35,6 +35,9 @@
 //! | `nexus_balances` | `{"token": "0x..", "account": "0x.."}` per withdrawable balance changed |
 //! | `nexus_reorg` | `{"ancestor": n, "depth": d}` after a rollback |
 //!
+//! [`status`] serves `/health`, `/ready` (caught up) and Prometheus `/metrics` (head, cursor,
+//! lag, events, reorgs, errors) from counters the indexer keeps in memory.
+//!
 //! # Reorgs: an undo journal kept by the database
 //!
 //! Every projection table carries an `AFTER INSERT OR UPDATE OR DELETE` trigger
@@ -60,6 +63,10 @@
 
 mod apply;
 pub mod metadata;
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use std::time::Duration;
 
@@ -185,6 +192,7 @@ pub struct Indexer {
     pool: PgPool,
     config: Config,
     range: u64,
+    metrics: Arc<status::Metrics>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -232,7 +240,13 @@ impl Indexer {
         .execute(&pool)
         .await?;
         let range = config.max_block_range.max(1);
-        Ok(Self { provider, pool, config, range })
+        let metrics = Arc::new(status::Metrics::default());
+        Ok(Self { provider, pool, config, range, metrics })
+    }
+
+    /// What `/metrics` and `/ready` report (see [`status::serve`]).
+    pub fn metrics(&self) -> Arc<status::Metrics> {
+        self.metrics.clone()
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -321,7 +335,32 @@ impl Indexer {
 
     /// One unit of work: a backfill batch, one followed block, a rollback, or a tip check.
     pub async fn step(&mut self) -> Result<Progress, IndexerError> {
+        let result = self.step_inner().await;
+        let m = &self.metrics;
+        match &result {
+            Ok(Progress::CaughtUp(n)) => {
+                m.cursor.store(*n, Ordering::Relaxed);
+                m.caught_up.store(true, Ordering::Relaxed);
+            }
+            Ok(Progress::Applied(n)) => {
+                m.cursor.store(*n, Ordering::Relaxed);
+                m.caught_up.store(false, Ordering::Relaxed);
+            }
+            Ok(Progress::RolledBack(n)) => {
+                m.cursor.store(*n, Ordering::Relaxed);
+                m.reorgs.fetch_add(1, Ordering::Relaxed);
+                m.caught_up.store(false, Ordering::Relaxed);
+            }
+            Err(_) => {
+                m.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    async fn step_inner(&mut self) -> Result<Progress, IndexerError> {
         let head = self.provider.get_block_number().await?;
+        self.metrics.head.store(head, Ordering::Relaxed);
         let target = head.saturating_sub(self.config.confirmations);
         let cursor = self.load_cursor().await?;
         let next = cursor.map_or(self.config.deployments.deployment_block, |c| c.number + 1);
@@ -374,6 +413,7 @@ impl Indexer {
             notify(&mut tx, &last, &changes).await?;
             tx.commit().await?;
             self.range = (self.range * 2).min(self.config.max_block_range.max(1));
+            self.metrics.events.fetch_add(changes.events, Ordering::Relaxed);
             debug!(events = changes.events, "backfilled");
             Ok(Progress::Applied(to))
         }
@@ -409,6 +449,7 @@ impl Indexer {
             self.record_block(&mut tx, &header).await?;
             notify(&mut tx, &header, &changes).await?;
             tx.commit().await?;
+            self.metrics.events.fetch_add(changes.events, Ordering::Relaxed);
             if changes.events > 0 {
                 debug!(events = changes.events, "applied");
             }

@@ -197,5 +197,17 @@ async fn projections_equal_contract_views() {
     // Re-running changes nothing.
     assert_eq!(backfill.sync().await.expect("resync"), head);
     common::assert_same_projections(&live_pool, backfill.pool()).await;
+
+    // Status endpoints over the backfilled indexer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(nexus_indexer::status::serve(listener, backfill.metrics(), std::future::pending()));
+    let http = alloy::transports::http::reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{addr}{path}")).send();
+    assert_eq!(get("/health").await.expect("health").status(), 200);
+    assert_eq!(get("/ready").await.expect("ready").status(), 200);
+    let metrics = get("/metrics").await.expect("metrics").text().await.expect("body");
+    assert!(metrics.contains(&format!("nexus_indexer_cursor_block {head}\n")), "{metrics}");
+    assert!(metrics.contains("nexus_indexer_ready 1\n"), "{metrics}");
     let _ = anvil.get_block_number().await;
 }

@@ -14,6 +14,7 @@
 //! max_reorg_depth = 64
 //! max_block_range = 2000
 //! poll_interval_ms = 100
+//! status_addr = "127.0.0.1:9101"   # /health, /ready, /metrics
 //! ```
 
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ enum Command {
         max_block_range: Option<u64>,
         #[arg(long, env = "NEXUS_INDEXER_POLL_INTERVAL_MS")]
         poll_interval_ms: Option<u64>,
+        /// Where `/health`, `/ready` and `/metrics` are served.
+        #[arg(long, env = "NEXUS_INDEXER_STATUS_ADDR")]
+        status_addr: Option<String>,
     },
 }
 
@@ -75,6 +79,7 @@ struct IndexerFileConfig {
     max_reorg_depth: Option<u64>,
     max_block_range: Option<u64>,
     poll_interval_ms: Option<u64>,
+    status_addr: Option<String>,
 }
 
 #[tokio::main]
@@ -99,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let deployments_path = cli.deployments.or(file.deployments).unwrap_or_else(|| "deployments/31337.json".into());
 
     match cli.command {
-        Command::Indexer { confirmations, max_reorg_depth, max_block_range, poll_interval_ms } => {
+        Command::Indexer { confirmations, max_reorg_depth, max_block_range, poll_interval_ms, status_addr } => {
             let deployments = Deployments::load(&deployments_path)?;
             let mut config = nexus_indexer::Config::local(deployments, rpc_url, database_url);
             let f = file.indexer;
@@ -116,7 +121,13 @@ async fn main() -> anyhow::Result<()> {
                 config.poll_interval = Duration::from_millis(v);
             }
             tracing::info!(rpc = %config.rpc_url, deployments = %deployments_path.display(), "starting indexer");
+            let status_addr = status_addr.or(f.status_addr).unwrap_or_else(|| "127.0.0.1:9101".into());
             let mut indexer = nexus_indexer::Indexer::connect(config).await?;
+            let listener = tokio::net::TcpListener::bind(&status_addr)
+                .await
+                .with_context(|| format!("binding the status address {status_addr}"))?;
+            tracing::info!(addr = %status_addr, "serving /health, /ready, /metrics");
+            tokio::spawn(nexus_indexer::status::serve(listener, indexer.metrics(), std::future::pending()));
             indexer
                 .run(async {
                     let _ = tokio::signal::ctrl_c().await;

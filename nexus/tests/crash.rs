@@ -32,6 +32,7 @@ fn spawn(devnet: &Devnet, db_url: &str, deployments: &std::path::Path) -> Child 
         .env("NEXUS_INDEXER_MAX_BLOCK_RANGE", "1")
         .env("NEXUS_INDEXER_MAX_REORG_DEPTH", "8")
         .env("NEXUS_INDEXER_POLL_INTERVAL_MS", "20")
+        .env("NEXUS_INDEXER_STATUS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

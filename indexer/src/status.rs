@@ -1,0 +1,92 @@
+//! `/health`, `/ready` and Prometheus `/metrics` for the indexer.
+//!
+//! The indexer updates a few atomics as it works ([`Metrics`]); the HTTP side only reads them,
+//! so serving status never touches the database or the node and never slows indexing.
+//! `/health` answers 200 while the process runs; `/ready` answers 200 once the indexer has
+//! caught up with the (confirmed) head at least once since its last step, 503 before.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+/// Counters and gauges the indexer keeps current.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Latest head seen on the node.
+    pub head: AtomicU64,
+    /// Last committed block.
+    pub cursor: AtomicU64,
+    /// Logs applied since start.
+    pub events: AtomicU64,
+    /// Rollbacks performed since start.
+    pub reorgs: AtomicU64,
+    /// Failed steps (retried) since start.
+    pub errors: AtomicU64,
+    /// Whether the last step found nothing new to apply.
+    pub caught_up: AtomicBool,
+}
+
+impl Metrics {
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let head = self.head.load(Ordering::Relaxed);
+        let cursor = self.cursor.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+        };
+        metric("nexus_indexer_head_block", "gauge", "Latest head block seen on the node.", head);
+        metric("nexus_indexer_cursor_block", "gauge", "Last block committed to the database.", cursor);
+        metric("nexus_indexer_lag_blocks", "gauge", "Head minus cursor.", head.saturating_sub(cursor));
+        metric("nexus_indexer_events_total", "counter", "Logs applied.", self.events.load(Ordering::Relaxed));
+        metric(
+            "nexus_indexer_reorgs_total",
+            "counter",
+            "Rollbacks to a common ancestor.",
+            self.reorgs.load(Ordering::Relaxed),
+        );
+        metric("nexus_indexer_errors_total", "counter", "Failed (retried) steps.", self.errors.load(Ordering::Relaxed));
+        metric("nexus_indexer_ready", "gauge", "1 once caught up with the head.", u64::from(self.ready()));
+        out
+    }
+
+    pub fn ready(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
+    }
+}
+
+/// The status routes over `metrics`.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    let ready = metrics.clone();
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/ready",
+            get(move || {
+                let ready = ready.ready();
+                async move {
+                    if ready { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "catching up") }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response() }
+            }),
+        )
+}
+
+/// Serves the status routes on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(metrics)).with_graceful_shutdown(shutdown).await
+}
