@@ -2,12 +2,139 @@
 //!
 //! `data:` URIs are resolved inline while the registry event is applied: the content is in the
 //! log itself, so the result is deterministic and journaled with the block like any projection.
-//! `http(s):` and `ipfs://` URIs are recorded as `pending` with a first attempt time; fetching
-//! them (timeout, size cap, gateway) belongs to a resolver task that never blocks indexing and
-//! is not written yet.
+//! `http(s):` and `ipfs://` URIs are recorded as `pending`, and [`resolve_pending`] (run in a
+//! loop by [`run_resolver`], beside the indexer, never inside it) fetches them with a timeout and
+//! a size cap, `ipfs://` through a configured HTTP gateway. A failed fetch is recorded
+//! (`metadata_status = 'failed'`, the error, the attempt count) and retried with exponential
+//! backoff; it never blocks indexing.
+//!
+//! The resolver's writes are not journaled (it runs outside block transactions): if a reorg
+//! restores an agent row, it comes back with the metadata state of that time and is simply
+//! fetched again. Writes are conditioned on the URI still being the one fetched, so a concurrent
+//! `AgentUpdated` is never overwritten with stale content.
 
+use std::time::Duration;
+
+use alloy::transports::http::reqwest;
 use base64::Engine;
 use serde::Deserialize;
+use sqlx::PgPool;
+use tracing::{debug, warn};
+
+use crate::IndexerError;
+
+/// How remote metadata is fetched.
+#[derive(Debug, Clone)]
+pub struct ResolverConfig {
+    /// `ipfs://<cid>/<path>` is fetched from `<gateway>/<cid>/<path>`.
+    pub ipfs_gateway: String,
+    pub timeout: Duration,
+    /// How often to look for pending agents.
+    pub interval: Duration,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        Self {
+            ipfs_gateway: "http://127.0.0.1:8080/ipfs".into(),
+            timeout: Duration::from_secs(5),
+            interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Fetches and records the metadata of agents whose remote metadata is due, once.
+/// Returns how many agents were attempted.
+pub async fn resolve_pending(
+    pool: &PgPool,
+    http: &reqwest::Client,
+    config: &ResolverConfig,
+) -> Result<usize, IndexerError> {
+    let due: Vec<(String, String)> = sqlx::query_as(
+        "SELECT agent_id::text, metadata_uri FROM agents
+         WHERE metadata_status <> 'ok' AND metadata_next_attempt_at <= now()
+         ORDER BY metadata_next_attempt_at LIMIT 32",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (agent_id, uri) in &due {
+        let resolved = match fetch(http, config, uri).await.and_then(|bytes| parse(&bytes)) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                debug!(agent_id, uri, error, "metadata fetch failed");
+                Resolved { status: "failed", error: Some(error), ..Default::default() }
+            }
+        };
+        sqlx::query(
+            "UPDATE agents SET name = $3, description = $4, tags = $5, input_schema = $6::jsonb,
+                 output_schema = $7::jsonb, metadata_status = $8, metadata_error = $9,
+                 metadata_attempts = metadata_attempts + 1,
+                 metadata_next_attempt_at = CASE WHEN $8 = 'ok' THEN NULL
+                     ELSE now() + least(interval '1 hour', interval '1 second' * power(2, metadata_attempts + 1)) END,
+                 search = setweight(to_tsvector('simple', coalesce($3, '')), 'A')
+                       || setweight(to_tsvector('simple', coalesce($4, '')), 'B')
+                       || setweight(to_tsvector('simple', array_to_string($5, ' ')), 'C')
+             WHERE agent_id = $1::numeric AND metadata_uri = $2",
+        )
+        .bind(agent_id)
+        .bind(uri)
+        .bind(resolved.name)
+        .bind(resolved.description)
+        .bind(resolved.tags)
+        .bind(resolved.input_schema)
+        .bind(resolved.output_schema)
+        .bind(resolved.status)
+        .bind(resolved.error)
+        .execute(pool)
+        .await?;
+    }
+    Ok(due.len())
+}
+
+/// Runs [`resolve_pending`] every `interval` until `shutdown` resolves; errors are logged and
+/// retried on the next round.
+pub async fn run_resolver(pool: PgPool, config: ResolverConfig, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let http = match reqwest::Client::builder().timeout(config.timeout).build() {
+        Ok(http) => http,
+        Err(e) => {
+            warn!(error = %e, "cannot build the metadata HTTP client; metadata stays pending");
+            return;
+        }
+    };
+    loop {
+        if let Err(e) = resolve_pending(&pool, &http, &config).await {
+            warn!(error = %e, "metadata resolver round failed");
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(config.interval) => {}
+        }
+    }
+}
+
+async fn fetch(http: &reqwest::Client, config: &ResolverConfig, uri: &str) -> Result<Vec<u8>, String> {
+    let url = if let Some(path) = uri.strip_prefix("ipfs://") {
+        format!("{}/{}", config.ipfs_gateway.trim_end_matches('/'), path.trim_start_matches("ipfs/"))
+    } else if uri.starts_with("http://") || uri.starts_with("https://") {
+        uri.to_owned()
+    } else {
+        return Err(format!("unsupported metadata URI scheme: {uri}"));
+    };
+    let mut response =
+        http.get(&url).timeout(config.timeout).send().await.map_err(|e| format!("fetching {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("fetching {url}: HTTP {}", response.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("reading {url}: {e}"))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_METADATA_BYTES {
+            return Err(format!("metadata at {url} is larger than {MAX_METADATA_BYTES} bytes"));
+        }
+    }
+    Ok(body)
+}
 
 /// What is known about an agent's metadata after looking at its URI.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -15,6 +15,7 @@
 //! max_block_range = 2000
 //! poll_interval_ms = 100
 //! status_addr = "127.0.0.1:9101"   # /health, /ready, /metrics
+//! ipfs_gateway = "http://127.0.0.1:8080/ipfs"
 //! ```
 
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ enum Command {
         /// Where `/health`, `/ready` and `/metrics` are served.
         #[arg(long, env = "NEXUS_INDEXER_STATUS_ADDR")]
         status_addr: Option<String>,
+        /// HTTP gateway for `ipfs://` metadata URIs.
+        #[arg(long, env = "NEXUS_IPFS_GATEWAY")]
+        ipfs_gateway: Option<String>,
     },
 }
 
@@ -80,6 +84,7 @@ struct IndexerFileConfig {
     max_block_range: Option<u64>,
     poll_interval_ms: Option<u64>,
     status_addr: Option<String>,
+    ipfs_gateway: Option<String>,
 }
 
 #[tokio::main]
@@ -104,7 +109,14 @@ async fn main() -> anyhow::Result<()> {
     let deployments_path = cli.deployments.or(file.deployments).unwrap_or_else(|| "deployments/31337.json".into());
 
     match cli.command {
-        Command::Indexer { confirmations, max_reorg_depth, max_block_range, poll_interval_ms, status_addr } => {
+        Command::Indexer {
+            confirmations,
+            max_reorg_depth,
+            max_block_range,
+            poll_interval_ms,
+            status_addr,
+            ipfs_gateway,
+        } => {
             let deployments = Deployments::load(&deployments_path)?;
             let mut config = nexus_indexer::Config::local(deployments, rpc_url, database_url);
             let f = file.indexer;
@@ -128,6 +140,15 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("binding the status address {status_addr}"))?;
             tracing::info!(addr = %status_addr, "serving /health, /ready, /metrics");
             tokio::spawn(nexus_indexer::status::serve(listener, indexer.metrics(), std::future::pending()));
+            let mut resolver = nexus_indexer::metadata::ResolverConfig::default();
+            if let Some(gateway) = ipfs_gateway.or(f.ipfs_gateway) {
+                resolver.ipfs_gateway = gateway;
+            }
+            tokio::spawn(nexus_indexer::metadata::run_resolver(
+                indexer.pool().clone(),
+                resolver,
+                std::future::pending(),
+            ));
             indexer
                 .run(async {
                     let _ = tokio::signal::ctrl_c().await;

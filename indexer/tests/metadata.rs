@@ -1,0 +1,119 @@
+//! Remote metadata: `http://` and `ipfs://` (through a gateway) URIs resolved by the resolver,
+//! beside the indexer; a failing URL recorded as failed with its error and a retry time, then
+//! resolved once the server serves it; an oversized document refused.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Uint};
+use alloy::transports::http::reqwest;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use nexus_bindings::agent::Category;
+use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
+use nexus_indexer::metadata::{ResolverConfig, resolve_pending};
+use nexus_testkit::{Devnet, Postgres};
+
+#[tokio::test]
+async fn resolves_http_and_ipfs_and_retries_failures() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let pg = Postgres::start().expect("postgres");
+
+    let flaky_up = Arc::new(AtomicBool::new(false));
+    let up = flaky_up.clone();
+    let app =
+        Router::new()
+            .route(
+                "/agent.json",
+                get(|| async { r#"{"name":"Remote","tags":["web"],"outputSchema":{"type":"string"}}"# }),
+            )
+            .route("/ipfs/bafyabc/meta.json", get(|| async { r#"{"name":"Pinned","description":"from ipfs"}"# }))
+            .route("/big.json", get(|| async { format!(r#"{{"name":"{}"}}"#, "x".repeat(100_000)) }))
+            .route(
+                "/flaky.json",
+                get(move || {
+                    let up = up.load(Ordering::SeqCst);
+                    async move {
+                        if up { (StatusCode::OK, r#"{"name":"Flaky"}"#) } else { (StatusCode::BAD_GATEWAY, "down") }
+                    }
+                }),
+            );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
+    for uri in [
+        format!("{base}/agent.json"),
+        "ipfs://bafyabc/meta.json".to_string(),
+        format!("{base}/flaky.json"),
+        format!("{base}/big.json"),
+        "ftp://example/meta.json".to_string(),
+    ] {
+        curator
+            .registerAgent(IAgentRegistry::AgentParams {
+                developer: devnet.signer(6).address(),
+                paymentToken: Address::ZERO,
+                price: Uint::from(1000u64),
+                maxDuration: 30,
+                category: Category::General.into(),
+                imageDigest: B256::repeat_byte(4),
+                metadataURI: uri,
+            })
+            .send()
+            .await
+            .expect("send")
+            .get_receipt()
+            .await
+            .expect("receipt");
+    }
+    let mut indexer = common::indexer(&devnet, &pg, "meta", |_| {}).await;
+    indexer.sync().await.expect("sync");
+    let pool = indexer.pool().clone();
+
+    let config = ResolverConfig {
+        ipfs_gateway: format!("{base}/ipfs"),
+        timeout: Duration::from_secs(5),
+        interval: Duration::from_millis(50),
+    };
+    let http = reqwest::Client::new();
+    assert_eq!(resolve_pending(&pool, &http, &config).await.expect("resolve"), 5);
+
+    type Row = (String, Option<String>, Option<String>, i32);
+    let rows = || async {
+        sqlx::query_as::<_, Row>(
+            "SELECT metadata_status, name, metadata_error, metadata_attempts FROM agents ORDER BY agent_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("rows")
+    };
+    let r = rows().await;
+    assert_eq!((r[0].0.as_str(), r[0].1.as_deref()), ("ok", Some("Remote")));
+    assert_eq!((r[1].0.as_str(), r[1].1.as_deref()), ("ok", Some("Pinned")));
+    assert_eq!(r[2].0, "failed");
+    assert!(r[2].2.as_deref().unwrap_or_default().contains("502"), "{:?}", r[2]);
+    assert_eq!(r[3].0, "failed");
+    assert!(r[3].2.as_deref().unwrap_or_default().contains("larger than"), "{:?}", r[3]);
+    assert_eq!(r[4].0, "failed");
+    let schema: Option<String> =
+        sqlx::query_scalar("SELECT output_schema::text FROM agents WHERE agent_id = 1").fetch_one(&pool).await.unwrap();
+    assert_eq!(schema.as_deref(), Some(r#"{"type": "string"}"#));
+    let found: i64 = sqlx::query_scalar("SELECT count(*) FROM agents WHERE search @@ to_tsquery('simple', 'ipfs')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(found, 1);
+
+    // Nothing is due right away (backoff); once due and the server is back, it resolves.
+    assert_eq!(resolve_pending(&pool, &http, &config).await.expect("resolve"), 0);
+    flaky_up.store(true, Ordering::SeqCst);
+    sqlx::query("UPDATE agents SET metadata_next_attempt_at = now() WHERE agent_id = 3").execute(&pool).await.unwrap();
+    resolve_pending(&pool, &http, &config).await.expect("resolve");
+    let r = rows().await;
+    assert_eq!((r[2].0.as_str(), r[2].1.as_deref(), r[2].3), ("ok", Some("Flaky"), 2));
+}
