@@ -404,7 +404,7 @@ impl Indexer {
             let mut tx = self.pool.begin().await?;
             sqlx::query("SELECT set_config('nexus.journal_block', '', true)").execute(&mut *tx).await?;
             let mut changes = Changes::default();
-            let mut times = std::collections::HashMap::new();
+            let mut times = self.block_times(&logs).await?;
             for log in &logs {
                 let pos = self.position(log, &mut times).await?;
                 apply::apply_log(&mut tx, log, pos, &mut changes).await?;
@@ -538,8 +538,24 @@ impl Indexer {
         }))
     }
 
+    /// Block times of the blocks whose logs lack `blockTimestamp`, fetched concurrently.
+    async fn block_times(&self, logs: &[Log]) -> Result<std::collections::HashMap<u64, u64>, IndexerError> {
+        use futures::{StreamExt, TryStreamExt};
+        let mut missing: Vec<u64> =
+            logs.iter().filter(|l| l.block_timestamp.is_none()).filter_map(|l| l.block_number).collect();
+        missing.dedup();
+        futures::stream::iter(missing)
+            .map(|n| async move {
+                let header = self.header(n).await?.ok_or(IndexerError::MissingBlock(n))?;
+                Ok::<_, IndexerError>((n, header.timestamp))
+            })
+            .buffer_unordered(16)
+            .try_collect()
+            .await
+    }
+
     /// A backfilled log's position; its block time comes from the log when the node includes it,
-    /// else from the block header (fetched once per block).
+    /// else from the block header (prefetched by `block_times`, or fetched here).
     async fn position(
         &self,
         log: &Log,
