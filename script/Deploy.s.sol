@@ -3,14 +3,21 @@ pragma solidity ^0.8.28;
 
 import {Script} from "forge-std/Script.sol";
 
+import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
+
 import {AgentMarketplace} from "../contracts/AgentMarketplace.sol";
 import {AgentRegistry} from "../contracts/AgentRegistry.sol";
+import {NexusAccountFactory} from "../contracts/account/NexusAccountFactory.sol";
+import {NexusPaymaster} from "../contracts/account/NexusPaymaster.sol";
 import {IAgentRegistry} from "../contracts/interfaces/IAgentRegistry.sol";
 import {TestUSDC} from "../contracts/mocks/TestUSDC.sol";
+import {AccountDeployer} from "./DeployAccounts.s.sol";
 
 /// @title Deploy
 /// @notice Deploys the registry, the marketplace (which is also the ERC-1155 credits contract) and,
-/// on local chains, a 6-decimal test USDC; wires the roles; writes `deployments/<chainId>.json`
+/// on local chains, a 6-decimal test USDC; wires the roles; then the ERC-4337 contracts: the
+/// EntryPoint v0.8 at its canonical address (skipped when already there), `NexusAccountFactory`
+/// and `NexusPaymaster` (see `AccountDeployer`); writes `deployments/<chainId>.json`
 /// (or `$DEPLOYMENTS_OUT`), which the Rust services read.
 /// @dev Configuration comes from the environment. On the local chain (31337) every variable has a
 /// default that matches anvil's well-known dev accounts; elsewhere the role holders and USDC must
@@ -24,13 +31,19 @@ import {TestUSDC} from "../contracts/mocks/TestUSDC.sol";
 ///   NEXUS_USDC              USDC's address on non-local chains
 ///   NEXUS_ADMIN_DELAY       seconds before a default-admin transfer takes effect (default 1 day)
 ///   NEXUS_SETTLEMENT_GRACE  seconds added to an agent's max duration for deadlines (default 300)
+///   NEXUS_SPONSOR           the paymaster's sponsorship signer (default: anvil account 3)
+///   NEXUS_PAYMASTER_DEPOSIT wei deposited for the paymaster in the EntryPoint (local default 10 ETH, else 0)
+///   NEXUS_PAYMASTER_STAKE   wei staked for the paymaster (local default 1 ETH, else 0)
+///   NEXUS_PAYMASTER_UNSTAKE_DELAY  seconds of the paymaster's unstake delay (default 1 day)
 ///   DEPLOYMENTS_OUT         where to write the deployments JSON
-contract Deploy is Script {
+contract Deploy is Script, AccountDeployer {
     uint256 internal constant LOCAL_CHAIN_ID = 31_337;
-    // anvil's default mnemonic, accounts 0..2: public test keys, worthless outside a local chain.
-    uint256 internal constant ANVIL_KEY_0 = 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80;
+    // anvil's default mnemonic, accounts 0..3: public test keys, worthless outside a local chain.
+    uint256 internal constant ANVIL_KEY_0 =
+        0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80;
     address internal constant ANVIL_ACCOUNT_1 = 0x70997970C51812dc3A010C7d01b50e0d17dc79C8;
     address internal constant ANVIL_ACCOUNT_2 = 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC;
+    address internal constant ANVIL_ACCOUNT_3 = 0x90F79bf6EB2c4f870365E785982E1f101E93b906;
 
     /// @notice Everything a deployment produced, also written as JSON.
     struct Deployment {
@@ -43,12 +56,17 @@ contract Deploy is Script {
         address curator;
         address relayer;
         address treasury;
+        IEntryPoint entryPoint;
+        NexusAccountFactory accountFactory;
+        NexusPaymaster paymaster;
+        address sponsor;
     }
 
     /// @notice Deploys and writes the deployments file.
     function run() external returns (Deployment memory d) {
         bool local = block.chainid == LOCAL_CHAIN_ID;
-        uint256 deployerKey = local ? vm.envOr("DEPLOYER_PRIVATE_KEY", ANVIL_KEY_0) : vm.envUint("DEPLOYER_PRIVATE_KEY");
+        uint256 deployerKey =
+            local ? vm.envOr("DEPLOYER_PRIVATE_KEY", ANVIL_KEY_0) : vm.envUint("DEPLOYER_PRIVATE_KEY");
         address deployer = vm.addr(deployerKey);
 
         d.chainId = block.chainid;
@@ -60,10 +78,16 @@ contract Deploy is Script {
         d.treasury = local ? vm.envOr("NEXUS_TREASURY", ANVIL_ACCOUNT_2) : vm.envAddress("NEXUS_TREASURY");
         uint48 adminDelay = uint48(vm.envOr("NEXUS_ADMIN_DELAY", uint256(1 days)));
         uint32 grace = uint32(vm.envOr("NEXUS_SETTLEMENT_GRACE", uint256(300)));
+        d.sponsor = local ? vm.envOr("NEXUS_SPONSOR", ANVIL_ACCOUNT_3) : vm.envAddress("NEXUS_SPONSOR");
+        uint256 paymasterDeposit = vm.envOr("NEXUS_PAYMASTER_DEPOSIT", local ? uint256(10 ether) : 0);
+        uint256 paymasterStake = vm.envOr("NEXUS_PAYMASTER_STAKE", local ? uint256(1 ether) : 0);
+        uint32 unstakeDelay = uint32(vm.envOr("NEXUS_PAYMASTER_UNSTAKE_DELAY", uint256(1 days)));
 
         vm.startBroadcast(deployerKey);
         d.registry = new AgentRegistry(adminDelay, deployer);
-        d.marketplace = new AgentMarketplace(IAgentRegistry(address(d.registry)), adminDelay, deployer, d.treasury, grace);
+        d.marketplace = new AgentMarketplace(
+            IAgentRegistry(address(d.registry)), adminDelay, deployer, d.treasury, grace
+        );
         d.usdc = local ? address(new TestUSDC()) : vm.envAddress("NEXUS_USDC");
 
         if (d.curator != deployer) d.registry.grantRole(d.registry.CURATOR_ROLE(), d.curator);
@@ -74,6 +98,12 @@ contract Deploy is Script {
             d.registry.beginDefaultAdminTransfer(d.admin);
             d.marketplace.beginDefaultAdminTransfer(d.admin);
         }
+        // After the marketplace's transactions, so its addresses do not depend on whether the
+        // EntryPoint was already there.
+        d.entryPoint = _deployEntryPoint();
+        (d.accountFactory, d.paymaster) = _deployAccountContracts(
+            d.entryPoint, deployer, d.admin, d.sponsor, paymasterDeposit, paymasterStake, unstakeDelay
+        );
         vm.stopBroadcast();
 
         _write(d);
@@ -83,12 +113,16 @@ contract Deploy is Script {
         string memory contracts = "contracts";
         vm.serializeAddress(contracts, "AgentRegistry", address(d.registry));
         vm.serializeAddress(contracts, "AgentMarketplace", address(d.marketplace));
-        string memory contractsJson = vm.serializeAddress(contracts, "USDC", d.usdc);
+        vm.serializeAddress(contracts, "USDC", d.usdc);
+        vm.serializeAddress(contracts, "EntryPoint", address(d.entryPoint));
+        vm.serializeAddress(contracts, "NexusAccountFactory", address(d.accountFactory));
+        string memory contractsJson = vm.serializeAddress(contracts, "NexusPaymaster", address(d.paymaster));
 
         string memory roles = "roles";
         vm.serializeAddress(roles, "admin", d.admin);
         vm.serializeAddress(roles, "curator", d.curator);
         vm.serializeAddress(roles, "relayer", d.relayer);
+        vm.serializeAddress(roles, "sponsor", d.sponsor);
         string memory rolesJson = vm.serializeAddress(roles, "treasury", d.treasury);
 
         string memory root = "deployment";
