@@ -37,8 +37,8 @@ interface INexusAccount {
     /// @notice The account's owner changed; every session key granted before is void.
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
-    /// @notice `key` may make `maxUses` calls among `permissions` from `validAfter` to `validUntil`
-    /// (inclusive). Replaces any earlier grant to the same key.
+    /// @notice `key` may make `maxUses` calls among `permissions` after `validAfter` and until
+    /// `validUntil` (inclusive). Replaces any earlier grant to the same key.
     event SessionKeyGranted(
         address indexed key,
         uint256 indexed grantId,
@@ -97,7 +97,8 @@ interface INexusAccount {
 
     /// @notice Grants (or re-grants, replacing the earlier grant) `key` the right to sign up to
     /// `maxUses` operations, each one `execute` of one call in `permissions` with no ETH, between
-    /// `validAfter` and `validUntil` (timestamps, inclusive). Owner or the account itself.
+    /// `validAfter` and `validUntil`: as the EntryPoint reads a window, operations are valid when
+    /// `validAfter < block.timestamp <= validUntil` (0 = from now). Owner or the account itself.
     function grantSessionKey(
         address key,
         uint48 validAfter,

@@ -211,7 +211,7 @@ abstract contract AccountTest is BaseTest, AccountDeployer {
         vm.prank(owner);
         account.grantSessionKey(
             sessionKey,
-            uint48(block.timestamp),
+            0,
             uint48(block.timestamp + 1 days),
             maxUses,
             _permission(address(marketplace), marketplace.requestExecution.selector)
