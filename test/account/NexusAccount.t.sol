@@ -296,7 +296,7 @@ contract NexusAccountTest is AccountTest {
 
     /// Fuzz: only the owner's signature of the replay-safe hash validates.
     /// forge-config: default.fuzz.runs = 64
-    /// forge-config: ci.fuzz.runs = 256
+    /// forge-config: ci.fuzz.runs = 1000
     function testFuzz_isValidSignatureOnlyOwner(bytes32 hash, uint256 key) public view {
         key = bound(key, 1, 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364140);
         bytes4 expected = key == ownerKey ? IERC1271.isValidSignature.selector : bytes4(0xffffffff);

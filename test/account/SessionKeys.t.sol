@@ -495,7 +495,7 @@ contract SessionKeysTest is AccountTest {
 
     /// Fuzz: a key granted only `requestExecution` can call no other selector on the marketplace.
     /// forge-config: default.fuzz.runs = 32
-    /// forge-config: ci.fuzz.runs = 128
+    /// forge-config: ci.fuzz.runs = 1000
     function testFuzz_onlyPermittedSelectorPasses(bytes4 selector) public {
         vm.assume(selector != marketplace.requestExecution.selector);
         _grantRequestKey(5);
