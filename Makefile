@@ -53,3 +53,12 @@ lint: setup
 
 clean:
 	rm -rf out cache broadcast target/devnets
+
+# Agent images (scripts/agents.sh): static binaries in FROM scratch images, ids in
+# target/agents/images.json; agents-hostile builds the relayer's containment test images.
+.PHONY: agents agents-hostile
+agents: setup
+	@scripts/agents.sh
+
+agents-hostile: setup
+	@scripts/agents.sh --hostile
