@@ -41,6 +41,16 @@ pub struct ContractAddresses {
     /// The USDC the catalog prices in (TestUSDC on local chains).
     #[serde(rename = "USDC")]
     pub usdc: Address,
+    /// EntryPoint v0.8, at its canonical address. Absent from files written before the account
+    /// contracts existed.
+    #[serde(rename = "EntryPoint", default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<Address>,
+    /// Deploys `NexusAccount`s (CREATE2, counterfactual addresses).
+    #[serde(rename = "NexusAccountFactory", default, skip_serializing_if = "Option::is_none")]
+    pub nexus_account_factory: Option<Address>,
+    /// The verifying paymaster that sponsors user operations.
+    #[serde(rename = "NexusPaymaster", default, skip_serializing_if = "Option::is_none")]
+    pub nexus_paymaster: Option<Address>,
 }
 
 /// Who was given each role at deployment.
@@ -50,6 +60,9 @@ pub struct RoleHolders {
     pub curator: Address,
     pub relayer: Address,
     pub treasury: Address,
+    /// The paymaster's sponsorship signer (absent from files written before the paymaster existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sponsor: Option<Address>,
 }
 
 impl Deployments {
@@ -93,6 +106,27 @@ mod tests {
       "contracts": {
         "AgentMarketplace": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
         "AgentRegistry": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "EntryPoint": "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108",
+        "NexusAccountFactory": "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707",
+        "NexusPaymaster": "0x0165878A594ca255338adfa4d48449f69242Eb8F",
+        "USDC": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
+      },
+      "deploymentBlock": 1,
+      "roles": {
+        "admin": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        "curator": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        "relayer": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "sponsor": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+        "treasury": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+      }
+    }"#;
+
+    // A file written before the account contracts existed.
+    const SAMPLE_WITHOUT_ACCOUNTS: &str = r#"{
+      "chainId": 31337,
+      "contracts": {
+        "AgentMarketplace": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+        "AgentRegistry": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
         "USDC": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
       },
       "deploymentBlock": 1,
@@ -118,6 +152,23 @@ mod tests {
         assert_eq!(d.deployment_block, 1);
         assert_eq!(d.contracts.agent_registry, address!("5FbDB2315678afecb367f032d93F642f64180aa3"));
         assert_eq!(d.roles.relayer, address!("70997970C51812dc3A010C7d01b50e0d17dc79C8"));
+        assert_eq!(d.contracts.entry_point, Some(address!("4337084D9E255Ff0702461CF8895CE9E3b5Ff108")));
+        assert_eq!(d.contracts.nexus_account_factory, Some(address!("5FC8d32690cc91D4c39d9d3abcBD16989F875707")));
+        assert_eq!(d.contracts.nexus_paymaster, Some(address!("0165878A594ca255338adfa4d48449f69242Eb8F")));
+        assert_eq!(d.roles.sponsor, Some(address!("90F79bf6EB2c4f870365E785982E1f101E93b906")));
+    }
+
+    #[test]
+    fn parses_files_without_the_account_contracts() {
+        let file = write(SAMPLE_WITHOUT_ACCOUNTS);
+        let d = Deployments::load(file.path()).expect("parses");
+        assert_eq!(d.contracts.entry_point, None);
+        assert_eq!(d.contracts.nexus_account_factory, None);
+        assert_eq!(d.contracts.nexus_paymaster, None);
+        assert_eq!(d.roles.sponsor, None);
+        // Absent stays absent when written back.
+        let text = serde_json::to_string(&d).expect("serialises");
+        assert!(!text.contains("EntryPoint") && !text.contains("sponsor"), "{text}");
     }
 
     #[test]

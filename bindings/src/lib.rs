@@ -17,7 +17,17 @@ pub mod deployments;
 pub use deployments::{ContractAddresses, Deployments, DeploymentsError, RoleHolders};
 
 /// The contracts whose ABIs this crate carries, as named by their Solidity source file.
-pub const CONTRACTS: &[&str] = &["AgentRegistry", "AgentMarketplace", "TestUSDC"];
+/// `IEntryPoint` is the interface of EntryPoint v0.8 (`@account-abstraction/contracts`), compiled
+/// from the npm package's source like our own contracts.
+pub const CONTRACTS: &[&str] = &[
+    "AgentRegistry",
+    "AgentMarketplace",
+    "TestUSDC",
+    "NexusAccount",
+    "NexusAccountFactory",
+    "NexusPaymaster",
+    "IEntryPoint",
+];
 
 /// `AgentRegistry`: the curated agent catalog.
 // Generated event constructors take one argument per event field.
@@ -66,7 +76,77 @@ pub mod usdc {
     );
 }
 
+/// `NexusAccount`: the ERC-4337 smart account (one ECDSA owner, scoped session keys, ERC-1271).
+///
+/// `userOp.signature` is `0x00 ‖ ownerSignature(65)` for the owner, or
+/// `0x01 ‖ sessionKey(20) ‖ keySignature(65)` for a session key; both sign the EntryPoint's
+/// userOpHash as is. A session-key operation must be a paymaster-sponsored `execute(target, 0,
+/// data)` of a (target, selector) the grant permits (see contracts/account/INexusAccount.sol).
+#[allow(clippy::too_many_arguments)]
+pub mod account {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        NexusAccount,
+        "abi/NexusAccount.json"
+    );
+
+    /// Signature mode byte of an owner-signed user operation.
+    pub const MODE_OWNER: u8 = 0x00;
+    /// Signature mode byte of a session-key-signed user operation.
+    pub const MODE_SESSION_KEY: u8 = 0x01;
+}
+
+/// `NexusAccountFactory`: CREATE2 deployment of accounts; `getAddress(owner, salt)` is the
+/// counterfactual address, `createAccount(owner, salt)` the initCode call.
+pub mod account_factory {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        NexusAccountFactory,
+        "abi/NexusAccountFactory.json"
+    );
+}
+
+/// `NexusPaymaster`: the verifying paymaster. `paymasterAndData` is
+/// `paymaster(20) ‖ verificationGasLimit(16) ‖ postOpGasLimit(16) ‖ mode(1, 0x00) ‖ validUntil(6)
+/// ‖ validAfter(6) ‖ signature(65)`; the sponsor signs `getHash(userOp, validUntil, validAfter)`
+/// with an EIP-191 prefix (`personal_sign` of the 32 bytes).
+pub mod paymaster {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        NexusPaymaster,
+        "abi/NexusPaymaster.json"
+    );
+
+    /// The only mode byte so far: the paymaster's deposit pays.
+    pub const MODE_SPONSORED: u8 = 0x00;
+    /// Length of a sponsored operation's `paymasterAndData`.
+    pub const PAYMASTER_AND_DATA_LENGTH: usize = 130;
+}
+
+/// `IEntryPoint`: EntryPoint v0.8 (nonces, deposits, `handleOps`, `getUserOpHash`, its events and
+/// `FailedOp` errors). Deployed at [`entry_point::ADDRESS`] on every chain the stack runs on.
+#[allow(clippy::too_many_arguments)]
+pub mod entry_point {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        IEntryPoint,
+        "abi/IEntryPoint.json"
+    );
+
+    /// EntryPoint v0.8's canonical address.
+    pub const ADDRESS: alloy::primitives::Address =
+        alloy::primitives::address!("4337084D9E255Ff0702461CF8895CE9E3b5Ff108");
+}
+
+pub use account::NexusAccount;
+pub use account_factory::NexusAccountFactory;
+pub use entry_point::IEntryPoint;
 pub use marketplace::AgentMarketplace;
+pub use paymaster::NexusPaymaster;
 pub use registry::AgentRegistry;
 pub use usdc::TestUSDC;
 
