@@ -18,6 +18,8 @@
 //! ipfs_gateway = "http://127.0.0.1:8080/ipfs"
 //! ```
 
+mod graphql;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -64,6 +66,8 @@ enum Command {
         #[arg(long, env = "NEXUS_IPFS_GATEWAY")]
         ipfs_gateway: Option<String>,
     },
+    /// Serve the GraphQL API (queries, subscriptions, blob upload, private outputs).
+    Graphql(graphql::Args),
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -74,6 +78,8 @@ struct FileConfig {
     deployments: Option<PathBuf>,
     #[serde(default)]
     indexer: IndexerFileConfig,
+    #[serde(default)]
+    graphql: graphql::FileConfig,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -154,6 +160,9 @@ async fn main() -> anyhow::Result<()> {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await?;
+        }
+        Command::Graphql(args) => {
+            graphql::run(args, file.graphql, rpc_url, database_url, &deployments_path).await?;
         }
     }
     Ok(())

@@ -1,0 +1,59 @@
+//! Errors. [`GraphqlError`] is what the library's fallible setup returns; inside resolvers every
+//! failure becomes an `async_graphql::Error` with a stable `extensions.code`, so clients can
+//! branch on the code and humans can read the message. Database details never reach clients:
+//! they are logged with the request's span and reported as `INTERNAL`.
+
+use async_graphql::ErrorExtensions;
+
+/// Why the server could not start or a service-level operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphqlError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Codes in `extensions.code` of GraphQL errors.
+pub mod code {
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+pub(crate) fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+}
+
+pub(crate) fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    coded(message, code::BAD_USER_INPUT)
+}
+
+pub(crate) fn forbidden(message: impl Into<String>) -> async_graphql::Error {
+    coded(message, code::FORBIDDEN)
+}
+
+pub(crate) fn unauthenticated(message: impl Into<String>) -> async_graphql::Error {
+    coded(message, code::UNAUTHENTICATED)
+}
+
+/// A database failure: logged in full, reported without details.
+pub(crate) fn internal(error: sqlx::Error) -> async_graphql::Error {
+    tracing::error!(%error, "database error");
+    coded("internal error (database)", code::INTERNAL)
+}
+
+pub(crate) trait DbResult<T> {
+    fn db(self) -> async_graphql::Result<T>;
+}
+
+impl<T> DbResult<T> for Result<T, sqlx::Error> {
+    fn db(self) -> async_graphql::Result<T> {
+        self.map_err(internal)
+    }
+}

@@ -1,0 +1,253 @@
+//! The HTTP surface: `POST /graphql`, `GET /graphql/ws` (graphql-transport-ws), GraphiQL at
+//! `GET /graphql` in development, `PUT /v1/blobs`, `GET /v1/executions/{id}/output`, `/health`,
+//! `/ready`, `/metrics`.
+//!
+//! The GraphQL handler reads the body itself rather than through async-graphql's extractor so
+//! every hostile input gets a specific, JSON-shaped answer: an oversized body is 413 with the
+//! limit, invalid UTF-8 is 400 saying so, an invalid or expired token is 401 (not a silent
+//! downgrade to anonymous, which would make "why is my output null" hard to debug).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, put};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::auth::Viewer;
+use crate::model::ExecutionRow;
+use crate::NexusSchema;
+use crate::scalars::BigInt;
+use crate::state::AppState;
+
+/// Router state: the shared state and the executable schema.
+#[derive(Clone)]
+pub struct Server {
+    pub state: AppState,
+    pub schema: NexusSchema,
+}
+
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "errors": [{ "message": message }] }))).into_response()
+}
+
+/// Largest websocket message accepted: subscription documents are small.
+const MAX_WS_MESSAGE: usize = 64 * 1024;
+
+/// The application's routes with CORS applied.
+pub fn router(server: Server) -> Router {
+    let config = &server.state.config;
+    let graphql_limit = DefaultBodyLimit::max(config.graphql_max_bytes);
+    let blob_limit = DefaultBodyLimit::max(config.blob_max_bytes);
+    let cors = cors(&config.cors_origins);
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql_post).layer(graphql_limit))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/v1/blobs", put(crate::blobs::put_blob).layer(blob_limit))
+        .route("/v1/executions/{id}/output", get(execution_output))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(cors)
+        .with_state(server)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(Duration::from_secs(3600));
+    if origins.iter().any(|o| o == "*") {
+        // Safe for this API: credentials are bearer tokens the client attaches, never cookies.
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        layer.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok())))
+    }
+}
+
+/// The viewer a request's `Authorization: Bearer` header names; `Err` for a bad token.
+fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Response> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Viewer(None)) };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .ok_or_else(|| json_error(StatusCode::UNAUTHORIZED, "Authorization must be `Bearer <token>`"))?;
+    state
+        .auth
+        .verify(token.trim())
+        .map(|a| Viewer(Some(a)))
+        .map_err(|e| json_error(StatusCode::UNAUTHORIZED, &e.to_string()))
+}
+
+async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let state = &server.state;
+    let reject = |status, message: &str| {
+        state.metrics.rejected_requests.fetch_add(1, Ordering::Relaxed);
+        json_error(status, message)
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let limit = state.config.graphql_max_bytes;
+            return reject(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body larger than the limit of {limit} bytes"));
+        }
+        Err(e) => return reject(e.status(), &format!("could not read the request body: {e}")),
+    };
+    let viewer = match viewer(state, &headers) {
+        Ok(v) => v,
+        Err(response) => {
+            state.metrics.rejected_requests.fetch_add(1, Ordering::Relaxed);
+            return response;
+        }
+    };
+    if let Err(e) = std::str::from_utf8(&body) {
+        return reject(StatusCode::BAD_REQUEST, &format!("request body is not valid UTF-8 (at byte {})", e.valid_up_to()));
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                &format!("request body must be a JSON GraphQL request {{\"query\": ...}}: {e}"),
+            );
+        }
+    };
+    let operation = crate::metrics::operation_label(request.operation_name.as_deref());
+    let started = Instant::now();
+    let timeout = state.config.request_timeout;
+    let response = match tokio::time::timeout(timeout, server.schema.execute(request.data(viewer))).await {
+        Ok(r) => r,
+        Err(_) => {
+            state.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+            state.metrics.observe(&operation, started.elapsed(), true);
+            let message = format!("request timed out after {} ms", timeout.as_millis());
+            return json_error(StatusCode::GATEWAY_TIMEOUT, &message);
+        }
+    };
+    state.metrics.observe(&operation, started.elapsed(), response.is_err());
+    axum::Json(response).into_response()
+}
+
+async fn graphql_ws(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // A token may come with the upgrade request (non-browser clients) or in connection_init.
+    let viewer = match viewer(&server.state, &headers) {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let auth = server.state.auth.clone();
+    let schema = server.schema.clone();
+    upgrade.max_message_size(MAX_WS_MESSAGE).protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let mut data = Data::default();
+        data.insert(viewer);
+        GraphQLWebSocket::new(socket, schema, protocol)
+            .with_data(data)
+            .on_connection_init(move |payload| async move {
+                let mut data = Data::default();
+                let token = ["authorization", "Authorization"]
+                    .iter()
+                    .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
+                    .map(|t| t.strip_prefix("Bearer ").unwrap_or(t).trim().to_string());
+                if let Some(token) = token {
+                    let address = auth.verify(&token).map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    data.insert(Viewer(Some(address)));
+                }
+                Ok(data)
+            })
+            .serve()
+    })
+}
+
+/// GraphiQL, development only: a static page loading GraphiQL from a CDN into the browser.
+async fn graphiql(State(server): State<Server>) -> Response {
+    if !server.state.config.development {
+        return json_error(StatusCode::NOT_FOUND, "GraphiQL is served in development mode only; POST queries here");
+    }
+    Html(GRAPHIQL).into_response()
+}
+
+const GRAPHIQL: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>AgentNexus GraphiQL</title>
+<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
+<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
+<script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
+<script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
+<script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
+<script>
+  const url = location.origin + "/graphql";
+  const fetcher = GraphiQL.createFetcher({ url, subscriptionUrl: url.replace(/^http/, "ws") + "/ws" });
+  ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(GraphiQL, { fetcher }));
+</script></body></html>"#;
+
+/// The raw output of an execution, to its requester only.
+async fn execution_output(State(server): State<Server>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let state = &server.state;
+    let Ok(id) = alloy::primitives::U256::from_str_radix(&id, 10) else {
+        return json_error(StatusCode::BAD_REQUEST, "execution id must be a decimal integer");
+    };
+    let viewer = match viewer(state, &headers) {
+        Ok(Viewer(Some(a))) => a,
+        Ok(Viewer(None)) => return json_error(StatusCode::UNAUTHORIZED, "sign in and send `Authorization: Bearer <token>`"),
+        Err(response) => return response,
+    };
+    let row = match ExecutionRow::fetch(&state.pool, &BigInt(id)).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such execution"),
+        Err(e) => {
+            tracing::error!(error = %e, "loading an execution failed");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable; retry");
+        }
+    };
+    if row.requester() != viewer {
+        return json_error(StatusCode::FORBIDDEN, "only the execution's requester may read its output");
+    }
+    let Some(hash) = row.output_hash() else {
+        return json_error(StatusCode::NOT_FOUND, "the execution has no output yet");
+    };
+    let blob: Result<Option<(Vec<u8>, String)>, _> =
+        sqlx::query_as("SELECT bytes, media_type FROM blobs WHERE hash = $1").bind(hash).fetch_optional(&state.pool).await;
+    match blob {
+        Ok(Some((bytes, media_type))) => {
+            let content_type = HeaderValue::from_str(&media_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
+        }
+        Ok(None) => json_error(StatusCode::NOT_FOUND, "the output blob is not stored here"),
+        Err(e) => {
+            tracing::error!(error = %e, "loading a blob failed");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable; retry")
+        }
+    }
+}
+
+/// Ready: the database answers and the notification listener is connected.
+async fn ready(State(server): State<Server>) -> Response {
+    /// A readiness probe must answer quickly even when the database hangs.
+    const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+    let state = &server.state;
+    let db = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pool)).await;
+    match db {
+        Ok(Ok(_)) if state.notifier.is_connected() => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Ok(_)) => (StatusCode::SERVICE_UNAVAILABLE, "notification listener not connected\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
+    }
+}
+
+async fn metrics(State(server): State<Server>) -> Response {
+    let state = &server.state;
+    let text = state.metrics.render(state.notifier.subscribers(), state.notifier.is_connected());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

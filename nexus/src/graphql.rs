@@ -1,0 +1,131 @@
+//! `nexus graphql`: serves the GraphQL API (nexus-graphql) over the indexer's database.
+//!
+//! Kept out of main.rs so the services' options do not tangle; configured like the indexer:
+//! the `[graphql]` table of the TOML file, overridden by `NEXUS_GRAPHQL_*` variables and flags.
+//!
+//! ```toml
+//! [graphql]
+//! listen = "127.0.0.1:4000"          # /graphql, /graphql/ws, /v1/blobs, /health, /ready, /metrics
+//! development = true                 # GraphiQL at GET /graphql
+//! cors_origins = ["*"]
+//! siwe_domain = "localhost:4000"     # the domain EIP-4361 sign-in messages must name
+//! token_secret = "at least 16 bytes" # HMAC key for bearer tokens (random per process if unset)
+//! token_ttl_secs = 900
+//! blob_max_bytes = 1048576
+//! blob_rate_per_second = 5.0
+//! blob_burst = 20.0
+//! request_timeout_ms = 10000
+//! max_connections = 16
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to serve on.
+    #[arg(long, env = "NEXUS_GRAPHQL_LISTEN")]
+    listen: Option<String>,
+    /// Serve GraphiQL at GET /graphql.
+    #[arg(long, env = "NEXUS_GRAPHQL_DEVELOPMENT")]
+    development: Option<bool>,
+    /// Allowed CORS origins, comma-separated (`*` for any).
+    #[arg(long, env = "NEXUS_GRAPHQL_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Option<Vec<String>>,
+    /// Domain that Sign-In with Ethereum messages must name.
+    #[arg(long, env = "NEXUS_GRAPHQL_SIWE_DOMAIN")]
+    siwe_domain: Option<String>,
+    /// HMAC secret for bearer tokens.
+    #[arg(long, env = "NEXUS_GRAPHQL_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// Largest blob accepted by PUT /v1/blobs, in bytes.
+    #[arg(long, env = "NEXUS_GRAPHQL_BLOB_MAX_BYTES")]
+    blob_max_bytes: Option<usize>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<String>,
+    development: Option<bool>,
+    cors_origins: Option<Vec<String>>,
+    siwe_domain: Option<String>,
+    token_secret: Option<String>,
+    token_ttl_secs: Option<u64>,
+    blob_max_bytes: Option<usize>,
+    blob_rate_per_second: Option<f64>,
+    blob_burst: Option<f64>,
+    graphql_max_bytes: Option<usize>,
+    request_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+    max_connections: Option<u32>,
+}
+
+pub async fn run(
+    args: Args,
+    file: FileConfig,
+    rpc_url: String,
+    database_url: String,
+    deployments: &Path,
+) -> anyhow::Result<()> {
+    let mut config = nexus_graphql::Config::local(database_url);
+    config.rpc_url = Some(rpc_url);
+    // Sign-in messages must name this chain; without a deployments file any chain id is accepted.
+    config.chain_id = nexus_bindings::Deployments::load(deployments).ok().map(|d| d.chain_id);
+    if let Some(v) = args.development.or(file.development) {
+        config.development = v;
+    }
+    if let Some(v) = args.cors_origins.or(file.cors_origins) {
+        config.cors_origins = v;
+    }
+    if let Some(v) = args.siwe_domain.or(file.siwe_domain) {
+        config.siwe_domain = v;
+    }
+    if let Some(v) = args.token_secret.or(file.token_secret) {
+        config.token_secret = Some(v.into_bytes());
+    }
+    if let Some(v) = args.blob_max_bytes.or(file.blob_max_bytes) {
+        config.blob_max_bytes = v;
+    }
+    if let Some(v) = file.token_ttl_secs {
+        config.token_ttl = Duration::from_secs(v);
+    }
+    if let Some(v) = file.blob_rate_per_second {
+        config.blob_rate_per_second = v;
+    }
+    if let Some(v) = file.blob_burst {
+        config.blob_burst = v;
+    }
+    if let Some(v) = file.graphql_max_bytes {
+        config.graphql_max_bytes = v;
+    }
+    if let Some(v) = file.request_timeout_ms {
+        config.request_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = file.statement_timeout_ms {
+        config.statement_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = file.max_connections {
+        config.max_connections = v;
+    }
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4000".into());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let server = nexus_graphql::start(config, shutdown(stopped.clone())).await?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding the GraphQL address {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(url = %format!("http://{addr}/graphql"), "serving GraphQL (ws: /graphql/ws, blobs: /v1/blobs)");
+    println!("GraphQL API: http://{addr}/graphql");
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop.send(true);
+    });
+    nexus_graphql::serve(listener, server, shutdown(stopped)).await?;
+    Ok(())
+}
