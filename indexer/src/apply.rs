@@ -1,7 +1,25 @@
-//! One log → its projection writes. Every function here runs inside the caller's transaction,
-//! in chain order; none reads the node.
+//! Logs → projection writes, a batch at a time.
+//!
+//! A [`Batch`] takes the logs of one backfill range or one followed block in chain order and
+//! turns them into a handful of set-based statements at [`Batch::flush`]: append-only rows
+//! (raw events, purchases, cancellations, withdrawals, new executions) stream in with `COPY`;
+//! state changes are folded in memory first (credit movements summed per holder and credit,
+//! balance credits and withdrawals summed per token and account, a request made and settled in
+//! the same batch written once in its final state) and written with one `UNNEST` statement per
+//! kind. That is what lets a backfill reach tens of thousands of events per second where one
+//! statement per log managed about 1,500.
+//!
+//! The end state is exactly what applying the logs one by one gives, because every folded change
+//! is commutative within a batch (sums), or is checked (a request closes once, and only if it is
+//! open). Consistency checks that per-log writes made after each log are made at the flush, on
+//! the batch's net effect: spending credits not held, withdrawing more than was credited, or
+//! closing a request that is not open aborts the transaction with
+//! [`IndexerError::Inconsistent`]. Registry and configuration events are rare and written
+//! immediately, in order, so later logs of the same batch read them.
+//!
+//! Everything runs inside the caller's transaction; nothing here reads the node.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Log;
@@ -13,6 +31,7 @@ use nexus_bindings::registry::AgentRegistry as R;
 use sqlx::{PgConnection, Postgres};
 
 use crate::IndexerError;
+use crate::copy::CopyRows;
 use crate::metadata::{self, Resolved};
 
 /// Where a log sits and when its block was made.
@@ -63,246 +82,381 @@ fn decode<E: SolEvent>(log: &Log) -> Result<E, IndexerError> {
     E::decode_log_data(log.data()).map_err(|source| IndexerError::Decode { event: E::SIGNATURE, source })
 }
 
-/// Applies one log of the registry or the marketplace.
-pub(crate) async fn apply_log(
-    conn: &mut PgConnection,
-    log: &Log,
+/// A request made in this batch, written once in its final state.
+struct NewExecution {
+    e: M::ExecutionRequested,
     pos: Position,
-    changes: &mut Changes,
-) -> Result<(), IndexerError> {
-    changes.events += 1;
-    q("INSERT INTO chain_events (block_number, log_index, tx_index, tx_hash, block_hash, address, topics, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-    .bind(int(pos.block_number))
-    .bind(int(pos.log_index))
-    .bind(int(pos.tx_index))
-    .bind(bytes(pos.tx_hash))
-    .bind(bytes(pos.block_hash))
-    .bind(bytes(log.address()))
-    .bind(log.topics().iter().map(bytes).collect::<Vec<_>>())
-    .bind(log.data().data.to_vec())
-    .execute(&mut *conn)
-    .await?;
+    close: Option<Close>,
+}
 
-    let Some(&topic0) = log.topic0() else { return Ok(()) };
-    match topic0 {
-        R::AgentRegistered::SIGNATURE_HASH => {
-            let e: R::AgentRegistered = decode(log)?;
-            let category = Category::try_from(e.category).map_err(IndexerError::Enum)?;
-            let status = Status::try_from(e.status).map_err(IndexerError::Enum)?;
-            let meta = metadata::resolve_inline(&e.metadataURI);
-            q("INSERT INTO agents (agent_id, developer, payment_token, price, max_duration, category, status,
-                   image_digest, metadata_uri, registered_block, registered_tx, registered_at, updated_block, updated_at)
-               VALUES ($1::numeric, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), $10,
-                   to_timestamp($12))")
-            .bind(num(e.agentId))
-            .bind(bytes(e.developer))
-            .bind(bytes(e.paymentToken))
-            .bind(num(e.price))
-            .bind(i64::from(e.maxDuration))
-            .bind(category.as_str())
-            .bind(status.as_str())
-            .bind(bytes(e.imageDigest))
-            .bind(e.metadataURI.replace('\0', ""))
-            .bind(int(pos.block_number))
-            .bind(bytes(pos.tx_hash))
-            .bind(secs(pos.block_time))
-            .execute(&mut *conn)
-            .await?;
-            write_metadata(conn, e.agentId, &meta).await?;
-            changes.agents.insert(e.agentId);
+/// A request's terminal transition (settle or reclaim).
+struct Close {
+    status: &'static str,
+    success: Option<bool>,
+    output_hash: Option<B256>,
+    payee: Address,
+    payout: U256,
+    fee: U256,
+    pos: Position,
+}
+
+/// Net credit movements of one (holder, credit id) within the batch.
+#[derive(Default)]
+struct CreditFlow {
+    received: U256,
+    spent: U256,
+}
+
+/// Net balance movements of one (token, account) within the batch.
+#[derive(Default)]
+struct BalanceFlow {
+    credited: U256,
+    withdrawn: U256,
+}
+
+/// The pending writes of one batch of logs; see the module docs.
+pub(crate) struct Batch {
+    events: CopyRows,
+    purchases: CopyRows,
+    cancellations: CopyRows,
+    withdrawals: CopyRows,
+    requested: BTreeMap<U256, NewExecution>,
+    closed: BTreeMap<U256, Close>,
+    credits: BTreeMap<(Address, U256), CreditFlow>,
+    balances: BTreeMap<(Address, Address), BalanceFlow>,
+    /// The marketplace's treasury as of the log being applied (loaded on first use).
+    treasury: Option<Address>,
+    /// Agents' payment tokens (immutable), looked up once per batch.
+    agent_tokens: HashMap<U256, Address>,
+    pub changes: Changes,
+}
+
+impl Batch {
+    pub(crate) fn new() -> Self {
+        Self {
+            events: CopyRows::new(
+                "COPY chain_events (block_number, log_index, tx_index, tx_hash, block_hash, address, topics, data)
+                 FROM STDIN",
+            ),
+            purchases: CopyRows::new(
+                "COPY purchases (block_number, log_index, tx_hash, block_time, buyer, agent_id, credit_id, token,
+                     unit_price, units, amount) FROM STDIN",
+            ),
+            cancellations: CopyRows::new(
+                "COPY credit_cancellations (block_number, log_index, tx_hash, block_time, holder, agent_id, credit_id,
+                     units, amount) FROM STDIN",
+            ),
+            withdrawals: CopyRows::new(
+                "COPY withdrawals (block_number, log_index, tx_hash, block_time, account, token, recipient, amount)
+                 FROM STDIN",
+            ),
+            requested: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            credits: BTreeMap::new(),
+            balances: BTreeMap::new(),
+            treasury: None,
+            agent_tokens: HashMap::new(),
+            changes: Changes::default(),
         }
-        R::AgentUpdated::SIGNATURE_HASH => {
-            let e: R::AgentUpdated = decode(log)?;
-            let meta = metadata::resolve_inline(&e.metadataURI);
-            q("UPDATE agents SET price = $2::numeric, max_duration = $3, image_digest = $4, metadata_uri = $5,
-                   updated_block = $6, updated_at = to_timestamp($7)
-               WHERE agent_id = $1::numeric")
-            .bind(num(e.agentId))
-            .bind(num(e.price))
-            .bind(i64::from(e.maxDuration))
-            .bind(bytes(e.imageDigest))
-            .bind(e.metadataURI.replace('\0', ""))
-            .bind(int(pos.block_number))
-            .bind(secs(pos.block_time))
-            .execute(&mut *conn)
-            .await?;
-            write_metadata(conn, e.agentId, &meta).await?;
-            changes.agents.insert(e.agentId);
-        }
-        R::AgentStatusChanged::SIGNATURE_HASH => {
-            let e: R::AgentStatusChanged = decode(log)?;
-            let status = Status::try_from(e.status).map_err(IndexerError::Enum)?;
-            q("UPDATE agents SET status = $2, updated_block = $3, updated_at = to_timestamp($4)
-               WHERE agent_id = $1::numeric")
-            .bind(num(e.agentId))
-            .bind(status.as_str())
-            .bind(int(pos.block_number))
-            .bind(secs(pos.block_time))
-            .execute(&mut *conn)
-            .await?;
-            changes.agents.insert(e.agentId);
-        }
-        M::Purchased::SIGNATURE_HASH => {
-            let e: M::Purchased = decode(log)?;
-            let amount = U256::from(e.unitPrice) * e.units;
-            q("INSERT INTO purchases (block_number, log_index, tx_hash, block_time, buyer, agent_id, credit_id, token,
-                   unit_price, units, amount)
-               VALUES ($1, $2, $3, to_timestamp($4), $5, $6::numeric, $7::numeric, $8, $9::numeric, $10::numeric,
-                   $11::numeric)")
-            .bind(int(pos.block_number))
-            .bind(int(pos.log_index))
-            .bind(bytes(pos.tx_hash))
-            .bind(secs(pos.block_time))
-            .bind(bytes(e.buyer))
-            .bind(num(e.agentId))
-            .bind(num(e.creditId))
-            .bind(bytes(e.token))
-            .bind(num(e.unitPrice))
-            .bind(num(e.units))
-            .bind(num(amount))
-            .execute(&mut *conn)
-            .await?;
-        }
-        M::TransferSingle::SIGNATURE_HASH => {
-            let e: M::TransferSingle = decode(log)?;
-            transfer(conn, e.from, e.to, e.id, e.value, changes).await?;
-        }
-        M::TransferBatch::SIGNATURE_HASH => {
-            let e: M::TransferBatch = decode(log)?;
-            for (id, value) in e.ids.iter().zip(e.values.iter()) {
-                transfer(conn, e.from, e.to, *id, *value, changes).await?;
+    }
+
+    /// Takes one log of the registry or the marketplace, in chain order.
+    pub(crate) async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        log: &Log,
+        pos: Position,
+    ) -> Result<(), IndexerError> {
+        self.changes.events += 1;
+        self.events
+            .int(int(pos.block_number))
+            .int(int(pos.log_index))
+            .int(int(pos.tx_index))
+            .bytes(pos.tx_hash.as_slice())
+            .bytes(pos.block_hash.as_slice())
+            .bytes(log.address().as_slice())
+            .bytes_array(log.topics())
+            .bytes(&log.data().data)
+            .end_row();
+
+        let Some(&topic0) = log.topic0() else { return Ok(()) };
+        match topic0 {
+            R::AgentRegistered::SIGNATURE_HASH => {
+                let e: R::AgentRegistered = decode(log)?;
+                let category = Category::try_from(e.category).map_err(IndexerError::Enum)?;
+                let status = Status::try_from(e.status).map_err(IndexerError::Enum)?;
+                let meta = metadata::resolve_inline(&e.metadataURI);
+                q("INSERT INTO agents (agent_id, developer, payment_token, price, max_duration, category, status,
+                       image_digest, metadata_uri, registered_block, registered_tx, registered_at, updated_block,
+                       updated_at)
+                   VALUES ($1::numeric, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), $10,
+                       to_timestamp($12))")
+                .bind(num(e.agentId))
+                .bind(bytes(e.developer))
+                .bind(bytes(e.paymentToken))
+                .bind(num(e.price))
+                .bind(i64::from(e.maxDuration))
+                .bind(category.as_str())
+                .bind(status.as_str())
+                .bind(bytes(e.imageDigest))
+                .bind(e.metadataURI.replace('\0', ""))
+                .bind(int(pos.block_number))
+                .bind(bytes(pos.tx_hash))
+                .bind(secs(pos.block_time))
+                .execute(&mut *conn)
+                .await
+                .map_err(consistency)?;
+                write_metadata(conn, e.agentId, &meta).await?;
+                self.agent_tokens.insert(e.agentId, e.paymentToken);
+                self.changes.agents.insert(e.agentId);
             }
-        }
-        M::ExecutionRequested::SIGNATURE_HASH => {
-            let e: M::ExecutionRequested = decode(log)?;
-            q("INSERT INTO executions (request_id, agent_id, requester, developer, token, credit_id, unit_price,
-                   input_hash, deadline, status, requested_block, requested_tx, requested_at)
-               VALUES ($1::numeric, $2::numeric, $3, $4, $5, $6::numeric, $7::numeric, $8, to_timestamp($9),
-                   'Requested', $10, $11, to_timestamp($12))")
-            .bind(num(e.requestId))
-            .bind(num(e.agentId))
-            .bind(bytes(e.requester))
-            .bind(bytes(e.developer))
-            .bind(bytes(e.token))
-            .bind(num(e.creditId))
-            .bind(num(e.unitPrice))
-            .bind(bytes(e.inputHash))
-            .bind(secs(e.deadline.to::<u64>()))
-            .bind(int(pos.block_number))
-            .bind(bytes(pos.tx_hash))
-            .bind(secs(pos.block_time))
-            .execute(&mut *conn)
-            .await?;
-            changes.executions.insert(e.requestId);
-        }
-        M::ExecutionSettled::SIGNATURE_HASH => {
-            let e: M::ExecutionSettled = decode(log)?;
-            let status = if e.success { "Succeeded" } else { "Failed" };
-            close_execution(
-                conn,
-                e.requestId,
-                status,
-                Some(e.success),
-                Some(e.outputHash),
-                e.payee,
-                e.amount,
-                e.fee,
-                pos,
-            )
-            .await?;
-            credit(conn, e.token, e.payee, e.amount, changes).await?;
-            if !e.fee.is_zero() {
-                let treasury: Vec<u8> =
-                    sqlx::query_scalar("SELECT treasury::bytea FROM marketplace_config").fetch_one(&mut *conn).await?;
-                credit(conn, e.token, Address::from_slice(&treasury), e.fee, changes).await?;
-            }
-            changes.executions.insert(e.requestId);
-        }
-        M::ExecutionReclaimed::SIGNATURE_HASH => {
-            let e: M::ExecutionReclaimed = decode(log)?;
-            close_execution(conn, e.requestId, "Reclaimed", None, None, e.requester, e.amount, U256::ZERO, pos).await?;
-            credit(conn, e.token, e.requester, e.amount, changes).await?;
-            changes.executions.insert(e.requestId);
-        }
-        M::CreditsCancelled::SIGNATURE_HASH => {
-            let e: M::CreditsCancelled = decode(log)?;
-            q("INSERT INTO credit_cancellations (block_number, log_index, tx_hash, block_time, holder, agent_id,
-                   credit_id, units, amount)
-               VALUES ($1, $2, $3, to_timestamp($4), $5, $6::numeric, $7::numeric, $8::numeric, $9::numeric)")
-            .bind(int(pos.block_number))
-            .bind(int(pos.log_index))
-            .bind(bytes(pos.tx_hash))
-            .bind(secs(pos.block_time))
-            .bind(bytes(e.holder))
-            .bind(num(e.agentId))
-            .bind(num(e.creditId))
-            .bind(num(e.units))
-            .bind(num(e.amount))
-            .execute(&mut *conn)
-            .await?;
-            // The credits' token is the agent's (immutable) payment token.
-            let token: Vec<u8> =
-                sqlx::query_scalar("SELECT payment_token::bytea FROM agents WHERE agent_id = $1::numeric")
-                    .bind(num(e.agentId))
-                    .fetch_one(&mut *conn)
-                    .await?;
-            credit(conn, Address::from_slice(&token), e.holder, e.amount, changes).await?;
-        }
-        M::Withdrawn::SIGNATURE_HASH => {
-            let e: M::Withdrawn = decode(log)?;
-            q("INSERT INTO withdrawals (block_number, log_index, tx_hash, block_time, account, token, recipient, amount)
-               VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8::numeric)")
-            .bind(int(pos.block_number))
-            .bind(int(pos.log_index))
-            .bind(bytes(pos.tx_hash))
-            .bind(secs(pos.block_time))
-            .bind(bytes(e.account))
-            .bind(bytes(e.token))
-            .bind(bytes(e.to))
-            .bind(num(e.amount))
-            .execute(&mut *conn)
-            .await?;
-            let updated =
-                q("UPDATE balances SET withdrawn = withdrawn + $3::numeric WHERE token = $1 AND account = $2")
-                    .bind(bytes(e.token))
-                    .bind(bytes(e.account))
-                    .bind(num(e.amount))
-                    .execute(&mut *conn)
-                    .await?;
-            if updated.rows_affected() != 1 {
-                return Err(IndexerError::Inconsistent(format!(
-                    "withdrawal by {} of {} with no balance",
-                    e.account, e.token
-                )));
-            }
-            changes.balances.insert((e.token, e.account));
-        }
-        M::FeeUpdated::SIGNATURE_HASH => {
-            let e: M::FeeUpdated = decode(log)?;
-            q("UPDATE marketplace_config SET fee_bps = $1").bind(i32::from(e.feeBps)).execute(&mut *conn).await?;
-        }
-        M::TreasuryUpdated::SIGNATURE_HASH => {
-            let e: M::TreasuryUpdated = decode(log)?;
-            q("UPDATE marketplace_config SET treasury = $1").bind(bytes(e.treasury)).execute(&mut *conn).await?;
-        }
-        M::SettlementGraceUpdated::SIGNATURE_HASH => {
-            let e: M::SettlementGraceUpdated = decode(log)?;
-            q("UPDATE marketplace_config SET settlement_grace = $1")
-                .bind(i64::from(e.grace))
+            R::AgentUpdated::SIGNATURE_HASH => {
+                let e: R::AgentUpdated = decode(log)?;
+                let meta = metadata::resolve_inline(&e.metadataURI);
+                q("UPDATE agents SET price = $2::numeric, max_duration = $3, image_digest = $4, metadata_uri = $5,
+                       updated_block = $6, updated_at = to_timestamp($7)
+                   WHERE agent_id = $1::numeric")
+                .bind(num(e.agentId))
+                .bind(num(e.price))
+                .bind(i64::from(e.maxDuration))
+                .bind(bytes(e.imageDigest))
+                .bind(e.metadataURI.replace('\0', ""))
+                .bind(int(pos.block_number))
+                .bind(secs(pos.block_time))
                 .execute(&mut *conn)
                 .await?;
+                write_metadata(conn, e.agentId, &meta).await?;
+                self.changes.agents.insert(e.agentId);
+            }
+            R::AgentStatusChanged::SIGNATURE_HASH => {
+                let e: R::AgentStatusChanged = decode(log)?;
+                let status = Status::try_from(e.status).map_err(IndexerError::Enum)?;
+                q("UPDATE agents SET status = $2, updated_block = $3, updated_at = to_timestamp($4)
+                   WHERE agent_id = $1::numeric")
+                .bind(num(e.agentId))
+                .bind(status.as_str())
+                .bind(int(pos.block_number))
+                .bind(secs(pos.block_time))
+                .execute(&mut *conn)
+                .await?;
+                self.changes.agents.insert(e.agentId);
+            }
+            M::Purchased::SIGNATURE_HASH => {
+                let e: M::Purchased = decode(log)?;
+                let amount = U256::from(e.unitPrice) * e.units;
+                self.purchases
+                    .int(int(pos.block_number))
+                    .int(int(pos.log_index))
+                    .bytes(pos.tx_hash.as_slice())
+                    .time(secs(pos.block_time))
+                    .bytes(e.buyer.as_slice())
+                    .num(e.agentId)
+                    .num(e.creditId)
+                    .bytes(e.token.as_slice())
+                    .num(U256::from(e.unitPrice))
+                    .num(e.units)
+                    .num(amount)
+                    .end_row();
+            }
+            M::TransferSingle::SIGNATURE_HASH => {
+                let e: M::TransferSingle = decode(log)?;
+                self.transfer(e.from, e.to, e.id, e.value);
+            }
+            M::TransferBatch::SIGNATURE_HASH => {
+                let e: M::TransferBatch = decode(log)?;
+                for (id, value) in e.ids.iter().zip(e.values.iter()) {
+                    self.transfer(e.from, e.to, *id, *value);
+                }
+            }
+            M::ExecutionRequested::SIGNATURE_HASH => {
+                let e: M::ExecutionRequested = decode(log)?;
+                let id = e.requestId;
+                if self.requested.insert(id, NewExecution { e, pos, close: None }).is_some() {
+                    return Err(IndexerError::Inconsistent(format!("request {id} made twice")));
+                }
+                self.changes.executions.insert(id);
+            }
+            M::ExecutionSettled::SIGNATURE_HASH => {
+                let e: M::ExecutionSettled = decode(log)?;
+                let status = if e.success { "Succeeded" } else { "Failed" };
+                self.close(
+                    e.requestId,
+                    Close {
+                        status,
+                        success: Some(e.success),
+                        output_hash: Some(e.outputHash),
+                        payee: e.payee,
+                        payout: e.amount,
+                        fee: e.fee,
+                        pos,
+                    },
+                )?;
+                self.credit(e.token, e.payee, e.amount);
+                if !e.fee.is_zero() {
+                    let treasury = self.treasury(conn).await?;
+                    self.credit(e.token, treasury, e.fee);
+                }
+            }
+            M::ExecutionReclaimed::SIGNATURE_HASH => {
+                let e: M::ExecutionReclaimed = decode(log)?;
+                self.close(
+                    e.requestId,
+                    Close {
+                        status: "Reclaimed",
+                        success: None,
+                        output_hash: None,
+                        payee: e.requester,
+                        payout: e.amount,
+                        fee: U256::ZERO,
+                        pos,
+                    },
+                )?;
+                self.credit(e.token, e.requester, e.amount);
+            }
+            M::CreditsCancelled::SIGNATURE_HASH => {
+                let e: M::CreditsCancelled = decode(log)?;
+                self.cancellations
+                    .int(int(pos.block_number))
+                    .int(int(pos.log_index))
+                    .bytes(pos.tx_hash.as_slice())
+                    .time(secs(pos.block_time))
+                    .bytes(e.holder.as_slice())
+                    .num(e.agentId)
+                    .num(e.creditId)
+                    .num(e.units)
+                    .num(e.amount)
+                    .end_row();
+                // The credits' token is the agent's (immutable) payment token.
+                let token = self.agent_token(conn, e.agentId).await?;
+                self.credit(token, e.holder, e.amount);
+            }
+            M::Withdrawn::SIGNATURE_HASH => {
+                let e: M::Withdrawn = decode(log)?;
+                self.withdrawals
+                    .int(int(pos.block_number))
+                    .int(int(pos.log_index))
+                    .bytes(pos.tx_hash.as_slice())
+                    .time(secs(pos.block_time))
+                    .bytes(e.account.as_slice())
+                    .bytes(e.token.as_slice())
+                    .bytes(e.to.as_slice())
+                    .num(e.amount)
+                    .end_row();
+                let flow = self.balances.entry((e.token, e.account)).or_default();
+                flow.withdrawn += e.amount;
+                self.changes.balances.insert((e.token, e.account));
+            }
+            M::FeeUpdated::SIGNATURE_HASH => {
+                let e: M::FeeUpdated = decode(log)?;
+                q("UPDATE marketplace_config SET fee_bps = $1").bind(i32::from(e.feeBps)).execute(&mut *conn).await?;
+            }
+            M::TreasuryUpdated::SIGNATURE_HASH => {
+                let e: M::TreasuryUpdated = decode(log)?;
+                q("UPDATE marketplace_config SET treasury = $1").bind(bytes(e.treasury)).execute(&mut *conn).await?;
+                self.treasury = Some(e.treasury);
+            }
+            M::SettlementGraceUpdated::SIGNATURE_HASH => {
+                let e: M::SettlementGraceUpdated = decode(log)?;
+                q("UPDATE marketplace_config SET settlement_grace = $1")
+                    .bind(i64::from(e.grace))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            M::Paused::SIGNATURE_HASH => {
+                q("UPDATE marketplace_config SET paused = TRUE").execute(&mut *conn).await?;
+            }
+            M::Unpaused::SIGNATURE_HASH => {
+                q("UPDATE marketplace_config SET paused = FALSE").execute(&mut *conn).await?;
+            }
+            // Access-control and other events: kept in chain_events only.
+            _ => {}
         }
-        M::Paused::SIGNATURE_HASH => {
-            q("UPDATE marketplace_config SET paused = TRUE").execute(&mut *conn).await?;
-        }
-        M::Unpaused::SIGNATURE_HASH => {
-            q("UPDATE marketplace_config SET paused = FALSE").execute(&mut *conn).await?;
-        }
-        // Access-control and other events: kept in chain_events only.
-        _ => {}
+        Ok(())
     }
-    Ok(())
+
+    /// An ERC-1155 movement of credits: mint (from zero), burn (to zero) or transfer.
+    fn transfer(&mut self, from: Address, to: Address, id: U256, value: U256) {
+        if !from.is_zero() {
+            self.credits.entry((from, id)).or_default().spent += value;
+            self.changes.entitlements.insert((from, id));
+        }
+        if !to.is_zero() {
+            self.credits.entry((to, id)).or_default().received += value;
+            self.changes.entitlements.insert((to, id));
+        }
+    }
+
+    fn credit(&mut self, token: Address, account: Address, amount: U256) {
+        self.balances.entry((token, account)).or_default().credited += amount;
+        self.changes.balances.insert((token, account));
+    }
+
+    /// Records a request's terminal transition; a request closes once.
+    fn close(&mut self, request_id: U256, close: Close) -> Result<(), IndexerError> {
+        self.changes.executions.insert(request_id);
+        let twice = || IndexerError::Inconsistent(format!("request {request_id} closed but not open"));
+        if let Some(new) = self.requested.get_mut(&request_id) {
+            if new.close.is_some() {
+                return Err(twice());
+            }
+            new.close = Some(close);
+        } else if self.closed.insert(request_id, close).is_some() {
+            return Err(twice());
+        }
+        Ok(())
+    }
+
+    async fn treasury(&mut self, conn: &mut PgConnection) -> Result<Address, IndexerError> {
+        if let Some(t) = self.treasury {
+            return Ok(t);
+        }
+        let t: Vec<u8> = sqlx::query_scalar("SELECT treasury::bytea FROM marketplace_config").fetch_one(conn).await?;
+        let t = Address::from_slice(&t);
+        self.treasury = Some(t);
+        Ok(t)
+    }
+
+    async fn agent_token(&mut self, conn: &mut PgConnection, agent_id: U256) -> Result<Address, IndexerError> {
+        if let Some(&t) = self.agent_tokens.get(&agent_id) {
+            return Ok(t);
+        }
+        let t: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT payment_token::bytea FROM agents WHERE agent_id = $1::numeric")
+                .bind(num(agent_id))
+                .fetch_optional(conn)
+                .await?;
+        let t = t
+            .map(|t| Address::from_slice(&t))
+            .ok_or_else(|| IndexerError::Inconsistent(format!("credits of unknown agent {agent_id} cancelled")))?;
+        self.agent_tokens.insert(agent_id, t);
+        Ok(t)
+    }
+
+    /// Writes everything gathered, checking the batch's net effect against what is stored.
+    pub(crate) async fn flush(self, conn: &mut PgConnection) -> Result<Changes, IndexerError> {
+        let Batch {
+            events, purchases, cancellations, withdrawals, requested, closed, credits, balances, changes, ..
+        } = self;
+        for rows in [events, purchases, cancellations, withdrawals] {
+            rows.send(conn).await.map_err(consistency)?;
+        }
+        write_new_executions(conn, requested).await?;
+        close_executions(conn, closed).await?;
+        write_credits(conn, credits).await?;
+        write_balances(conn, balances).await?;
+        Ok(changes)
+    }
+}
+
+/// A constraint the projections keep (a domain, a check, a key) refused the batch: the logs do
+/// not fit what is stored, which no retry can fix.
+fn consistency(e: sqlx::Error) -> IndexerError {
+    match &e {
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("23")) => {
+            IndexerError::Inconsistent(format!("a projection constraint refused the batch: {db}"))
+        }
+        _ => IndexerError::Db(e),
+    }
 }
 
 async fn write_metadata(conn: &mut PgConnection, agent_id: U256, m: &Resolved) -> Result<(), IndexerError> {
@@ -326,93 +480,223 @@ async fn write_metadata(conn: &mut PgConnection, agent_id: U256, m: &Resolved) -
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn close_execution(
+async fn write_new_executions(
     conn: &mut PgConnection,
-    request_id: U256,
-    status: &'static str,
-    success: Option<bool>,
-    output_hash: Option<B256>,
-    payee: Address,
-    payout: U256,
-    fee: U256,
-    pos: Position,
+    requested: BTreeMap<U256, NewExecution>,
 ) -> Result<(), IndexerError> {
-    let updated = q("UPDATE executions SET status = $2, success = $3, output_hash = $4, payee = $5,
-               payout = $6::numeric, fee = $7::numeric, settled_block = $8, settled_tx = $9,
-               settled_at = to_timestamp($10)
-           WHERE request_id = $1::numeric AND status = 'Requested'")
-    .bind(num(request_id))
+    let mut rows = CopyRows::new(
+        "COPY executions (request_id, agent_id, requester, developer, token, credit_id, unit_price, input_hash,
+             deadline, status, success, output_hash, payee, payout, fee, requested_block, requested_tx, requested_at,
+             settled_block, settled_tx, settled_at) FROM STDIN",
+    );
+    for NewExecution { e, pos, close } in requested.into_values() {
+        rows.num(e.requestId)
+            .num(e.agentId)
+            .bytes(e.requester.as_slice())
+            .bytes(e.developer.as_slice())
+            .bytes(e.token.as_slice())
+            .num(e.creditId)
+            .num(U256::from(e.unitPrice))
+            .bytes(e.inputHash.as_slice())
+            .time(secs(e.deadline.to::<u64>()));
+        match close {
+            None => {
+                rows.text("Requested").null().null().null().null().null();
+            }
+            Some(ref c) => {
+                rows.text(c.status);
+                match c.success {
+                    Some(s) => rows.bool(s),
+                    None => rows.null(),
+                };
+                rows.opt_bytes(c.output_hash.as_ref().map(|h| h.as_slice()))
+                    .bytes(c.payee.as_slice())
+                    .num(c.payout)
+                    .num(c.fee);
+            }
+        }
+        rows.int(int(pos.block_number)).bytes(pos.tx_hash.as_slice()).time(secs(pos.block_time));
+        match close {
+            None => {
+                rows.null().null().null();
+            }
+            Some(c) => {
+                rows.int(int(c.pos.block_number)).bytes(c.pos.tx_hash.as_slice()).time(secs(c.pos.block_time));
+            }
+        }
+        rows.end_row();
+    }
+    rows.send(conn).await.map_err(consistency)?;
+    Ok(())
+}
+
+/// Closes requests made before this batch: all of them must still be open.
+async fn close_executions(conn: &mut PgConnection, closed: BTreeMap<U256, Close>) -> Result<(), IndexerError> {
+    if closed.is_empty() {
+        return Ok(());
+    }
+    let n = closed.len();
+    let mut ids = Vec::with_capacity(n);
+    let (mut status, mut success, mut output, mut payee, mut payout, mut fee) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut block, mut tx, mut at) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (id, c) in &closed {
+        ids.push(num(id));
+        status.push(c.status);
+        success.push(c.success);
+        output.push(c.output_hash.map(bytes));
+        payee.push(bytes(c.payee));
+        payout.push(num(c.payout));
+        fee.push(num(c.fee));
+        block.push(int(c.pos.block_number));
+        tx.push(bytes(c.pos.tx_hash));
+        at.push(secs(c.pos.block_time));
+    }
+    let updated = q("UPDATE executions e SET status = c.status, success = c.success, output_hash = c.output_hash,
+               payee = c.payee, payout = c.payout::numeric, fee = c.fee::numeric, settled_block = c.block,
+               settled_tx = c.tx, settled_at = to_timestamp(c.at)
+           FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
+               $8::int8[], $9::bytea[], $10::int8[])
+               AS c(request_id, status, success, output_hash, payee, payout, fee, block, tx, at)
+           WHERE e.request_id = c.request_id::numeric AND e.status = 'Requested'")
+    .bind(ids)
     .bind(status)
     .bind(success)
-    .bind(output_hash.map(bytes))
-    .bind(bytes(payee))
-    .bind(num(payout))
-    .bind(num(fee))
-    .bind(int(pos.block_number))
-    .bind(bytes(pos.tx_hash))
-    .bind(secs(pos.block_time))
+    .bind(output)
+    .bind(payee)
+    .bind(payout)
+    .bind(fee)
+    .bind(block)
+    .bind(tx)
+    .bind(at)
     .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() != 1 {
-        return Err(IndexerError::Inconsistent(format!("request {request_id} closed but not open")));
+    .await
+    .map_err(consistency)?;
+    if updated.rows_affected() != n as u64 {
+        let open: Vec<String> = sqlx::query_scalar(
+            "SELECT request_id::text FROM executions WHERE request_id = ANY($1::numeric[]) AND status = 'Requested'",
+        )
+        .bind(closed.keys().map(num).collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await?;
+        let not_open: Vec<String> = closed.keys().map(num).filter(|id| !open.contains(id)).collect();
+        return Err(IndexerError::Inconsistent(format!("requests {not_open:?} closed but not open")));
     }
     Ok(())
 }
 
-async fn credit(
+/// Applies net credit movements: gains are upserted, net losses must be covered by the stored
+/// balance.
+async fn write_credits(
     conn: &mut PgConnection,
-    token: Address,
-    account: Address,
-    amount: U256,
-    changes: &mut Changes,
+    credits: BTreeMap<(Address, U256), CreditFlow>,
 ) -> Result<(), IndexerError> {
-    q("INSERT INTO balances (token, account, credited, withdrawn) VALUES ($1, $2, $3::numeric, 0)
-       ON CONFLICT (token, account) DO UPDATE SET credited = balances.credited + EXCLUDED.credited")
-    .bind(bytes(token))
-    .bind(bytes(account))
-    .bind(num(amount))
-    .execute(&mut *conn)
-    .await?;
-    changes.balances.insert((token, account));
-    Ok(())
-}
-
-/// An ERC-1155 movement of credits: mint (from zero), burn (to zero) or transfer.
-async fn transfer(
-    conn: &mut PgConnection,
-    from: Address,
-    to: Address,
-    id: U256,
-    value: U256,
-    changes: &mut Changes,
-) -> Result<(), IndexerError> {
-    let (agent_id, unit_price) = credit_id::decode(id);
-    if !from.is_zero() {
-        let updated = q("UPDATE entitlements SET balance = balance - $3::numeric
-               WHERE holder = $1 AND credit_id = $2::numeric AND balance >= $3::numeric")
-        .bind(bytes(from))
-        .bind(num(id))
-        .bind(num(value))
-        .execute(&mut *conn)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Err(IndexerError::Inconsistent(format!("{from} spent {value} of credit {id} it does not hold")));
+    let (mut gain_holder, mut gain_id, mut gain_agent, mut gain_price, mut gain) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut loss_holder, mut loss_id, mut loss) = (vec![], vec![], vec![]);
+    for ((holder, id), flow) in credits {
+        if flow.received >= flow.spent {
+            let (agent_id, unit_price) = credit_id::decode(id);
+            gain_holder.push(bytes(holder));
+            gain_id.push(num(id));
+            gain_agent.push(num(agent_id));
+            gain_price.push(num(unit_price));
+            gain.push(num(flow.received - flow.spent));
+        } else {
+            loss_holder.push(bytes(holder));
+            loss_id.push(num(id));
+            loss.push(num(flow.spent - flow.received));
         }
-        changes.entitlements.insert((from, id));
     }
-    if !to.is_zero() {
+    if !gain.is_empty() {
         q("INSERT INTO entitlements (holder, credit_id, agent_id, unit_price, balance)
-           VALUES ($1, $2::numeric, $3::numeric, $4::numeric, $5::numeric)
+           SELECT h, c::numeric, a::numeric, p::numeric, b::numeric
+           FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(h, c, a, p, b)
            ON CONFLICT (holder, credit_id) DO UPDATE SET balance = entitlements.balance + EXCLUDED.balance")
-        .bind(bytes(to))
-        .bind(num(id))
-        .bind(num(agent_id))
-        .bind(num(unit_price))
-        .bind(num(value))
+        .bind(gain_holder)
+        .bind(gain_id)
+        .bind(gain_agent)
+        .bind(gain_price)
+        .bind(gain)
         .execute(&mut *conn)
-        .await?;
-        changes.entitlements.insert((to, id));
+        .await
+        .map_err(consistency)?;
+    }
+    if !loss.is_empty() {
+        let n = loss.len() as u64;
+        let updated = q("UPDATE entitlements e SET balance = e.balance - t.d::numeric
+               FROM UNNEST($1::bytea[], $2::text[], $3::text[]) AS t(h, c, d)
+               WHERE e.holder = t.h AND e.credit_id = t.c::numeric AND e.balance >= t.d::numeric")
+        .bind(loss_holder)
+        .bind(loss_id)
+        .bind(loss)
+        .execute(&mut *conn)
+        .await
+        .map_err(consistency)?;
+        if updated.rows_affected() != n {
+            return Err(IndexerError::Inconsistent(format!(
+                "{} holders spent credits they do not hold",
+                n - updated.rows_affected()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Applies net balance movements: credits are upserted first, then withdrawals, which must be
+/// covered by what was credited.
+async fn write_balances(
+    conn: &mut PgConnection,
+    balances: BTreeMap<(Address, Address), BalanceFlow>,
+) -> Result<(), IndexerError> {
+    let (mut c_token, mut c_account, mut credited) = (vec![], vec![], vec![]);
+    let (mut w_token, mut w_account, mut withdrawn) = (vec![], vec![], vec![]);
+    for ((token, account), flow) in balances {
+        if !flow.credited.is_zero() {
+            c_token.push(bytes(token));
+            c_account.push(bytes(account));
+            credited.push(num(flow.credited));
+        }
+        if !flow.withdrawn.is_zero() {
+            w_token.push(bytes(token));
+            w_account.push(bytes(account));
+            withdrawn.push(num(flow.withdrawn));
+        }
+    }
+    if !credited.is_empty() {
+        q("INSERT INTO balances (token, account, credited, withdrawn)
+           SELECT t, a, c::numeric, 0 FROM UNNEST($1::bytea[], $2::bytea[], $3::text[]) AS x(t, a, c)
+           ON CONFLICT (token, account) DO UPDATE SET credited = balances.credited + EXCLUDED.credited")
+        .bind(c_token)
+        .bind(c_account)
+        .bind(credited)
+        .execute(&mut *conn)
+        .await
+        .map_err(consistency)?;
+    }
+    if !withdrawn.is_empty() {
+        let n = withdrawn.len() as u64;
+        let updated = q("UPDATE balances b SET withdrawn = b.withdrawn + x.w::numeric
+               FROM UNNEST($1::bytea[], $2::bytea[], $3::text[]) AS x(t, a, w)
+               WHERE b.token = x.t AND b.account = x.a AND b.withdrawn + x.w::numeric <= b.credited")
+        .bind(w_token)
+        .bind(w_account)
+        .bind(withdrawn)
+        .execute(&mut *conn)
+        .await
+        .map_err(consistency)?;
+        if updated.rows_affected() != n {
+            return Err(IndexerError::Inconsistent(format!(
+                "{} withdrawals exceed what was credited",
+                n - updated.rows_affected()
+            )));
+        }
     }
     Ok(())
 }

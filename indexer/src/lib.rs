@@ -62,6 +62,7 @@
 //! indexer with [`IndexerError::ReorgTooDeep`]: an operator must look before anything is undone.
 
 mod apply;
+mod copy;
 pub mod metadata;
 pub mod status;
 
@@ -79,7 +80,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use apply::{Changes, Position};
+use apply::{Batch, Changes, Position};
 
 /// Why the indexer stopped or a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -230,15 +231,6 @@ impl Indexer {
         {
             return Err(IndexerError::WrongChain { expected: chain_id, found: found as u64 });
         }
-        // The treasury before any TreasuryUpdated is the constructor's, which the deploy script
-        // records; fee and grace are restated by their events and only informational here.
-        sqlx::query(
-            "INSERT INTO marketplace_config (treasury, fee_bps, settlement_grace, paused) VALUES ($1, 250, 300, FALSE)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(config.deployments.roles.treasury.0.to_vec())
-        .execute(&pool)
-        .await?;
         let range = config.max_block_range.max(1);
         let metrics = Arc::new(status::Metrics::default());
         Ok(Self { provider, pool, config, range, metrics })
@@ -402,13 +394,17 @@ impl Indexer {
             };
             let last = self.header(to).await?.ok_or(IndexerError::MissingBlock(to))?;
             let mut tx = self.pool.begin().await?;
+            if cursor.is_none() {
+                self.seed_config(&mut tx).await?;
+            }
             sqlx::query("SELECT set_config('nexus.journal_block', '', true)").execute(&mut *tx).await?;
-            let mut changes = Changes::default();
+            let mut batch = Batch::new();
             let mut times = self.block_times(&logs).await?;
             for log in &logs {
                 let pos = self.position(log, &mut times).await?;
-                apply::apply_log(&mut tx, log, pos, &mut changes).await?;
+                batch.apply(&mut tx, log, pos).await?;
             }
+            let changes = batch.flush(&mut tx).await?;
             self.record_block(&mut tx, &last).await?;
             notify(&mut tx, &last, &changes).await?;
             tx.commit().await?;
@@ -436,15 +432,19 @@ impl Indexer {
             }
             let logs = self.logs(Filter::new().at_block_hash(header.hash)).await?;
             let mut tx = self.pool.begin().await?;
+            if cursor.is_none() {
+                self.seed_config(&mut tx).await?;
+            }
             sqlx::query("SELECT set_config('nexus.journal_block', $1, true)")
                 .bind(number.to_string())
                 .execute(&mut *tx)
                 .await?;
-            let mut changes = Changes::default();
+            let mut batch = Batch::new();
             for log in &logs {
                 let pos = position_in(log, header.timestamp)?;
-                apply::apply_log(&mut tx, log, pos, &mut changes).await?;
+                batch.apply(&mut tx, log, pos).await?;
             }
+            let changes = batch.flush(&mut tx).await?;
             sqlx::query("SELECT set_config('nexus.journal_block', '', true)").execute(&mut *tx).await?;
             self.record_block(&mut tx, &header).await?;
             notify(&mut tx, &header, &changes).await?;
@@ -572,6 +572,21 @@ impl Indexer {
             }
         };
         position_in(log, time)
+    }
+
+    /// The marketplace's configuration row as the deployment left it, written with the first
+    /// batch (in its transaction, so it can never be lost while a cursor exists). The treasury
+    /// before any TreasuryUpdated is the constructor's, which the deploy script records; fee and
+    /// grace are restated by their events and only informational here.
+    async fn seed_config(&self, conn: &mut PgConnection) -> Result<(), IndexerError> {
+        sqlx::query(
+            "INSERT INTO marketplace_config (treasury, fee_bps, settlement_grace, paused) VALUES ($1, 250, 300, FALSE)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(self.config.deployments.roles.treasury.0.to_vec())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 
     async fn record_block(&self, conn: &mut PgConnection, header: &Header) -> Result<(), IndexerError> {
