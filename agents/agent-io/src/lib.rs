@@ -29,14 +29,26 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Largest envelope an agent reads (16 MiB).
 pub const MAX_ENVELOPE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// What the relayer writes to the agent's stdin.
+/// What the relayer writes to the agent's stdin. The ids are strings in the contract; a JSON
+/// number is accepted too (and kept as its decimal text) so an agent never fails a request over
+/// how the relayer spelled an id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
+    #[serde(deserialize_with = "string_or_number")]
     pub request_id: String,
+    #[serde(deserialize_with = "string_or_number")]
     pub agent_id: String,
     pub requester: String,
     pub input: serde_json::Value,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected a string or a number, got {other}"))),
+    }
 }
 
 /// Why an agent produced no output.
@@ -156,6 +168,14 @@ mod tests {
     }
 
     #[test]
+    fn ids_may_be_numbers() {
+        let (envelope, input) =
+            parse_envelope::<In>(br#"{"requestId":7,"agentId":12,"requester":"0xab","input":{"n":1}}"#)
+                .expect("parses");
+        assert_eq!((envelope.request_id.as_str(), envelope.agent_id.as_str(), input.n), ("7", "12", 1));
+    }
+
+    #[test]
     fn rejects_bad_envelopes_and_inputs_with_exit_2() {
         for bad in [
             "",
@@ -163,6 +183,7 @@ mod tests {
             r#"{"agentId":"7","requester":"0xab","input":{"n":1}}"#,
             r#"{"requestId":"1","agentId":"7","requester":"0xab","input":{"n":"x"}}"#,
             r#"{"requestId":"1","agentId":"7","requester":"0xab","input":null}"#,
+            r#"{"requestId":null,"agentId":"7","requester":"0xab","input":{"n":1}}"#,
         ] {
             let err = call(bad).expect_err(bad);
             assert_eq!(err.exit_code(), EXIT_BAD_INPUT, "{bad}: {err}");

@@ -235,7 +235,8 @@ fn privilege() -> Vec<Attempt> {
     let cap_eff = field("CapEff:");
     let uid = field("Uid:");
     log(format_args!(
-        "Uid {uid}, CapEff {cap_eff}, CapBnd {}, NoNewPrivs {}, Seccomp {}",
+        "Uid {uid}, Gid {}, CapEff {cap_eff}, CapBnd {}, NoNewPrivs {}, Seccomp {}",
+        field("Gid:"),
         field("CapBnd:"),
         field("NoNewPrivs:"),
         field("Seccomp:")
@@ -251,6 +252,9 @@ fn privilege() -> Vec<Attempt> {
         "running as root",
         if running_as_root { Ok(format!("Uid {uid}")) } else { Err(format!("Uid {uid}")) },
     ));
+    // `docker run --user 65534` without a group runs with gid 0 (a scratch image has no
+    // /etc/passwd to look one up): setgid(0) then "succeeds" because the process already is in
+    // the root group. The relayer must set the group too (65534:65534).
     // SAFETY: plain syscalls without pointers.
     let setuid = unsafe { libc::setuid(0) };
     attempts.push(Attempt::new("setuid(0)", syscall_result(setuid)));
