@@ -10,8 +10,9 @@
 //!   word probabilities, stop words removed), normalised by the square root of its distinct terms
 //!   so long sentences do not win by length alone;
 //! - **centrality**: the sum of its TF-IDF cosine similarities to every other sentence
-//!   (TextRank's graph, one step: degree centrality), so sentences that restate the text's main
-//!   thread rank above digressions;
+//!   (TextRank's graph, one step: degree centrality, computed in linear time through the sum
+//!   of all sentence vectors), so sentences that restate the text's main thread rank above
+//!   digressions;
 //! - **position**: a lead bias, `1/sqrt(1 + index)`, since authors put the point first;
 //! - **length**: a multiplier that damps fragments under 8 words and run-ons over 40.
 //!
@@ -133,6 +134,7 @@ fn round4(x: f64) -> f64 {
 /// Per-sentence scores and the vectors selection needs for redundancy checks.
 struct Scores {
     total: Vec<f64>,
+    centrality: Vec<f64>,
     vectors: Vec<Vec<(usize, f64)>>,
     keywords: Vec<String>,
 }
@@ -206,14 +208,20 @@ fn score(sents: &[String]) -> Scores {
             v
         })
         .collect();
-    let mut centrality = vec![0.0; n];
-    for i in 0..n {
-        for j in i + 1..n {
-            let sim = cosine(&vectors[i], &vectors[j]);
-            centrality[i] += sim;
-            centrality[j] += sim;
+    // Degree centrality: the vectors are unit length, so the sum of a sentence's cosines to all
+    // others is its dot product with the sum of all vectors minus its own |v|^2. O(n) instead of
+    // comparing every pair, which took seconds on a 1 MiB text.
+    let mut sum = vec![0.0; terms.len()];
+    for v in &vectors {
+        for &(id, w) in v {
+            sum[id] += w;
         }
     }
+    let centrality: Vec<f64> = vectors
+        .iter()
+        .map(|v| v.iter().map(|&(id, w)| w * sum[id]).sum::<f64>() - v.iter().map(|(_, w)| w * w).sum::<f64>())
+        .map(|c: f64| c.max(0.0))
+        .collect();
 
     let max_content = content.iter().copied().fold(0.0, f64::max);
     let max_centrality = centrality.iter().copied().fold(0.0, f64::max);
@@ -231,7 +239,7 @@ fn score(sents: &[String]) -> Scores {
     let mut ranked: Vec<usize> = (0..terms.len()).filter(|&id| doc_tf[id] > 1).collect();
     ranked.sort_by(|&a, &b| doc_tf[b].cmp(&doc_tf[a]).then_with(|| terms[a].cmp(&terms[b])));
     let keywords = ranked.into_iter().take(8).map(|id| terms[id].clone()).collect();
-    Scores { total, vectors, keywords }
+    Scores { total, centrality, vectors, keywords }
 }
 
 /// Cosine similarity of two unit vectors sorted by term id.
@@ -351,6 +359,22 @@ mod tests {
         assert!(out.keywords.starts_with(&["electricity".to_string()]) || out.keywords.contains(&"solar".to_string()));
         assert!(out.sentences.iter().all(|s| (0.0..=1.0).contains(&s.score)));
         assert_eq!(out.summary, out.sentences.iter().map(|s| s.text.clone()).collect::<Vec<_>>().join(" "));
+    }
+
+    #[test]
+    fn linear_centrality_equals_the_pairwise_sum() {
+        let sents: Vec<String> = sentences(
+            "Rust makes systems programming safe. Cargo builds Rust code. \
+             Memory safety matters in systems code. Cats sleep a lot.",
+        );
+        let scores = score(&sents);
+        let n = sents.len();
+        for i in 0..n {
+            let pairwise: f64 =
+                (0..n).filter(|&j| j != i).map(|j| cosine(&scores.vectors[i], &scores.vectors[j])).sum();
+            assert!((scores.centrality[i] - pairwise).abs() < 1e-9, "{i}: {} vs {pairwise}", scores.centrality[i]);
+        }
+        assert_eq!(scores.centrality[3], 0.0, "the off-topic sentence shares no term");
     }
 
     #[test]
