@@ -134,7 +134,6 @@ fn round4(x: f64) -> f64 {
 /// Per-sentence scores and the vectors selection needs for redundancy checks.
 struct Scores {
     total: Vec<f64>,
-    centrality: Vec<f64>,
     vectors: Vec<Vec<(usize, f64)>>,
     keywords: Vec<String>,
 }
@@ -208,20 +207,7 @@ fn score(sents: &[String]) -> Scores {
             v
         })
         .collect();
-    // Degree centrality: the vectors are unit length, so the sum of a sentence's cosines to all
-    // others is its dot product with the sum of all vectors minus its own |v|^2. O(n) instead of
-    // comparing every pair, which took seconds on a 1 MiB text.
-    let mut sum = vec![0.0; terms.len()];
-    for v in &vectors {
-        for &(id, w) in v {
-            sum[id] += w;
-        }
-    }
-    let centrality: Vec<f64> = vectors
-        .iter()
-        .map(|v| v.iter().map(|&(id, w)| w * sum[id]).sum::<f64>() - v.iter().map(|(_, w)| w * w).sum::<f64>())
-        .map(|c: f64| c.max(0.0))
-        .collect();
+    let centrality = degree_centrality(&vectors, terms.len());
 
     let max_content = content.iter().copied().fold(0.0, f64::max);
     let max_centrality = centrality.iter().copied().fold(0.0, f64::max);
@@ -239,7 +225,27 @@ fn score(sents: &[String]) -> Scores {
     let mut ranked: Vec<usize> = (0..terms.len()).filter(|&id| doc_tf[id] > 1).collect();
     ranked.sort_by(|&a, &b| doc_tf[b].cmp(&doc_tf[a]).then_with(|| terms[a].cmp(&terms[b])));
     let keywords = ranked.into_iter().take(8).map(|id| terms[id].clone()).collect();
-    Scores { total, centrality, vectors, keywords }
+    Scores { total, vectors, keywords }
+}
+
+/// Each sentence's sum of cosine similarities to all the others. The vectors are unit length,
+/// so that sum is the sentence's dot product with the sum of all vectors minus its own |v|^2:
+/// O(n) instead of comparing every pair, which took seconds on a 1 MiB text.
+fn degree_centrality(vectors: &[Vec<(usize, f64)>], terms: usize) -> Vec<f64> {
+    let mut sum = vec![0.0; terms];
+    for v in vectors {
+        for &(id, w) in v {
+            sum[id] += w;
+        }
+    }
+    vectors
+        .iter()
+        .map(|v| {
+            let dot: f64 = v.iter().map(|&(id, w)| w * sum[id]).sum();
+            let own: f64 = v.iter().map(|(_, w)| w * w).sum();
+            (dot - own).max(0.0)
+        })
+        .collect()
 }
 
 /// Cosine similarity of two unit vectors sorted by term id.
@@ -368,13 +374,16 @@ mod tests {
              Memory safety matters in systems code. Cats sleep a lot.",
         );
         let scores = score(&sents);
-        let n = sents.len();
-        for i in 0..n {
+        let terms = scores.vectors.iter().flatten().map(|&(id, _)| id + 1).max().unwrap_or(0);
+        let centrality = degree_centrality(&scores.vectors, terms);
+        assert_eq!(centrality.len(), sents.len());
+        for (i, (c, v)) in centrality.iter().zip(&scores.vectors).enumerate() {
             let pairwise: f64 =
-                (0..n).filter(|&j| j != i).map(|j| cosine(&scores.vectors[i], &scores.vectors[j])).sum();
-            assert!((scores.centrality[i] - pairwise).abs() < 1e-9, "{i}: {} vs {pairwise}", scores.centrality[i]);
+                scores.vectors.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, w)| cosine(v, w)).sum();
+            assert!((c - pairwise).abs() < 1e-9, "{i}: {c} vs {pairwise}");
         }
-        assert_eq!(scores.centrality[3], 0.0, "the off-topic sentence shares no term");
+        assert_eq!(centrality[3], 0.0, "the off-topic sentence shares no term");
+        assert!(centrality[0] > 0.0);
     }
 
     #[test]
