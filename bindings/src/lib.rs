@@ -109,8 +109,10 @@ pub mod account_factory {
 }
 
 /// `NexusPaymaster`: the verifying paymaster. `paymasterAndData` is
-/// `paymaster(20) ‖ verificationGasLimit(16) ‖ postOpGasLimit(16) ‖ mode(1, 0x00) ‖ validUntil(6)
-/// ‖ validAfter(6) ‖ signature(65)`; the sponsor signs `getHash(userOp, validUntil, validAfter)`
+/// `paymaster(20) ‖ verificationGasLimit(16) ‖ postOpGasLimit(16) ‖ mode(1) ‖ validUntil(6)
+/// ‖ validAfter(6) [‖ token(20) ‖ exchangeRate(32) in ERC-20 mode] ‖ signature(65)`; the sponsor
+/// signs `getHash(userOp, validUntil, validAfter)` (sponsored) or `getTokenHash(userOp,
+/// validUntil, validAfter, token, exchangeRate)` (ERC-20 mode, rate = token units per 1e18 wei)
 /// with an EIP-191 prefix (`personal_sign` of the 32 bytes).
 pub mod paymaster {
     alloy::sol!(
@@ -120,10 +122,14 @@ pub mod paymaster {
         "abi/NexusPaymaster.json"
     );
 
-    /// The only mode byte so far: the paymaster's deposit pays.
+    /// Mode byte: the paymaster's deposit pays, the account pays nothing.
     pub const MODE_SPONSORED: u8 = 0x00;
+    /// Mode byte: the paymaster pays, then charges the account in an ERC-20 token in `postOp`.
+    pub const MODE_ERC20: u8 = 0x01;
     /// Length of a sponsored operation's `paymasterAndData`.
     pub const PAYMASTER_AND_DATA_LENGTH: usize = 130;
+    /// Length of an ERC-20-mode operation's `paymasterAndData`.
+    pub const ERC20_PAYMASTER_AND_DATA_LENGTH: usize = 182;
 }
 
 /// `IEntryPoint`: EntryPoint v0.8 (nonces, deposits, `handleOps`, `getUserOpHash`, its events and

@@ -6,50 +6,83 @@ import {_packValidationData} from "@account-abstraction/contracts/core/Helpers.s
 import {UserOperationLib} from "@account-abstraction/contracts/core/UserOperationLib.sol";
 import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 /// @title NexusPaymaster
 /// @notice Verifying paymaster: it pays the gas of every user operation its sponsorship signer
-/// approved, within the time window the signer gave. The owner manages the EntryPoint deposit and
-/// stake (inherited from `BasePaymaster`: `deposit`, `withdrawTo`, `addStake`, `unlockStake`,
-/// `withdrawStake`; the EntryPoint emits their events) and rotates the signer.
+/// approved, within the time window the signer gave. In sponsored mode the gas is a gift; in
+/// ERC-20 mode the account pays it back in a token (USDC) at the exchange rate the signer quoted.
+/// The owner manages the EntryPoint deposit and stake (inherited from `BasePaymaster`: `deposit`,
+/// `withdrawTo`, `addStake`, `unlockStake`, `withdrawStake`; the EntryPoint emits their events),
+/// withdraws collected tokens and rotates the signer.
 /// @dev `paymasterAndData` (EntryPoint v0.8):
-///   paymaster (20) ‖ paymasterVerificationGasLimit (16) ‖ postOpGasLimit (16)
-///   ‖ mode (1, 0x00 = sponsored) ‖ validUntil (6) ‖ validAfter (6) ‖ signature (65).
+///   paymaster (20) ‖ paymasterVerificationGasLimit (16) ‖ postOpGasLimit (16) ‖ mode (1)
+///   ‖ validUntil (6) ‖ validAfter (6)
+///   ‖ [ERC-20 mode only: token (20) ‖ exchangeRate (32)]
+///   ‖ signature (65).
+/// Sponsored mode (0x00) is 130 bytes; ERC-20 mode (0x01) is 182 bytes.
 /// The signer signs, EIP-191 style (`personal_sign` of the 32 bytes), `getHash(userOp, validUntil,
-/// validAfter)`: every field of the operation but its signature and this paymaster signature,
-/// plus the chain id and this paymaster's address. The hash covers sender and nonce, and the
-/// EntryPoint uses each (sender, nonce) once, so one approval sponsors exactly one operation.
+/// validAfter)` (sponsored) or `getTokenHash(userOp, validUntil, validAfter, token, exchangeRate)`
+/// (ERC-20): every field of the operation but its signature and this paymaster signature, plus
+/// the chain id and this paymaster's address. The hash covers sender and nonce, and the EntryPoint
+/// uses each (sender, nonce) once, so one approval sponsors exactly one operation.
 /// A wrong signer is reported as a signature failure (AA34), outside the window as AA32.
+/// ERC-20 mode charges in `postOp`: `ceil((actualGasCost + POST_OP_GAS × fee per gas) ×
+/// exchangeRate / 1e18)` token units, pulled with `transferFrom`, so the account must have
+/// approved this paymaster (the same operation may do it, e.g. in an `executeBatch`). If the pull
+/// fails the EntryPoint undoes the operation's execution and the paymaster still pays the gas: the
+/// signer should only quote accounts that hold and approved enough.
 /// The signer is kept in storage (it can be rotated), so bundlers require this paymaster to be
 /// staked (ERC-7562); the deploy script stakes it.
 contract NexusPaymaster is BasePaymaster {
-    /// @notice The only mode so far: the paymaster's deposit pays, the account pays nothing.
+    using SafeERC20 for IERC20;
+
+    /// @notice The paymaster's deposit pays; the account pays nothing.
     uint8 public constant MODE_SPONSORED = 0x00;
+    /// @notice The paymaster's deposit pays; the account pays it back in a token after the operation.
+    uint8 public constant MODE_ERC20 = 0x01;
 
     uint256 private constant MODE_OFFSET = PAYMASTER_DATA_OFFSET; // 52
     uint256 private constant VALID_UNTIL_OFFSET = MODE_OFFSET + 1; // 53
     uint256 private constant VALID_AFTER_OFFSET = VALID_UNTIL_OFFSET + 6; // 59
-    uint256 private constant SIGNATURE_OFFSET = VALID_AFTER_OFFSET + 6; // 65
+    uint256 private constant QUOTE_OFFSET = VALID_AFTER_OFFSET + 6; // 65
+    uint256 private constant RATE_OFFSET = QUOTE_OFFSET + 20; // 85
+    uint256 private constant SIGNATURE_LENGTH = 65;
     /// @notice Exact length of a sponsored operation's `paymasterAndData`.
-    uint256 public constant PAYMASTER_AND_DATA_LENGTH = SIGNATURE_OFFSET + 65; // 130
+    uint256 public constant PAYMASTER_AND_DATA_LENGTH = QUOTE_OFFSET + SIGNATURE_LENGTH; // 130
+    /// @notice Exact length of an ERC-20-mode operation's `paymasterAndData`.
+    uint256 public constant ERC20_PAYMASTER_AND_DATA_LENGTH = RATE_OFFSET + 32 + SIGNATURE_LENGTH; // 182
+    /// @notice Gas charged for `postOp` itself (not part of the cost the EntryPoint reports to it);
+    /// ERC-20-mode operations must give `postOpGasLimit` at least this much.
+    uint256 public constant POST_OP_GAS = 60_000;
 
     /// @notice Approves sponsorships.
     address public signer;
 
     /// @notice The sponsorship signer changed.
     event SignerChanged(address indexed previousSigner, address indexed newSigner);
+    /// @notice `account` paid `amount` of `token` for `gasCost` wei of gas (ERC-20 mode).
+    event GasPaidInToken(address indexed account, address indexed token, uint256 amount, uint256 gasCost);
+    /// @notice The owner withdrew `amount` of collected `token` to `to`.
+    event TokensWithdrawn(address indexed token, address indexed to, uint256 amount);
 
-    /// @notice The signer or owner cannot be the zero address.
+    /// @notice The signer, owner or a recipient cannot be the zero address.
     error InvalidAddress();
-    /// @notice `paymasterAndData` must be exactly `PAYMASTER_AND_DATA_LENGTH` bytes.
+    /// @notice `paymasterAndData` has the wrong length for its mode.
     error InvalidPaymasterDataLength(uint256 length);
     /// @notice The mode byte names no supported mode.
     error UnsupportedMode(uint8 mode);
+    /// @notice An ERC-20 quote needs a token and a non-zero exchange rate.
+    error InvalidTokenQuote(address token, uint256 exchangeRate);
+    /// @notice An ERC-20-mode operation gives `postOp` less than `POST_OP_GAS`.
+    error PostOpGasTooLow(uint256 postOpGasLimit);
 
     /// @param anEntryPoint The EntryPoint v0.8 holding this paymaster's deposit and stake.
-    /// @param owner_ Manages deposit, stake and signer.
+    /// @param owner_ Manages deposit, stake, collected tokens and signer.
     /// @param signer_ The first sponsorship signer.
     constructor(IEntryPoint anEntryPoint, address owner_, address signer_) BasePaymaster(anEntryPoint) {
         if (owner_ == address(0)) revert InvalidAddress();
@@ -64,68 +97,169 @@ contract NexusPaymaster is BasePaymaster {
         _setSigner(newSigner);
     }
 
+    /// @notice Sends `amount` of the tokens collected in ERC-20 mode to `to`. Owner only.
+    /// @param token The token to withdraw.
+    /// @param to The recipient.
+    /// @param amount Token base units.
+    function withdrawToken(IERC20 token, address to, uint256 amount) external onlyOwner {
+        if (to == address(0)) revert InvalidAddress();
+        emit TokensWithdrawn(address(token), to, amount);
+        token.safeTransfer(to, amount);
+    }
+
     /// @notice The hash the signer approves (before the EIP-191 prefix) for `userOp` sponsored
-    /// between `validAfter` and `validUntil`.
+    /// (mode 0x00) between `validAfter` and `validUntil`.
     /// @param userOp The operation; its `signature` and the paymaster signature are not covered.
     /// @param validUntil Last timestamp the sponsorship is valid at (0 = no end).
-    /// @param validAfter First timestamp the sponsorship is valid at.
+    /// @param validAfter The sponsorship is valid after this timestamp.
     function getHash(PackedUserOperation calldata userOp, uint48 validUntil, uint48 validAfter)
         public
         view
         returns (bytes32)
     {
-        bytes calldata pmd = userOp.paymasterAndData;
-        if (pmd.length < MODE_OFFSET) revert InvalidPaymasterDataLength(pmd.length);
+        return keccak256(bytes.concat(_opFields(userOp), abi.encode(MODE_SPONSORED, validUntil, validAfter)));
+    }
+
+    /// @notice The hash the signer approves (before the EIP-191 prefix) for `userOp` paid in
+    /// `token` (mode 0x01) at `exchangeRate` between `validAfter` and `validUntil`.
+    /// @param userOp The operation; its `signature` and the paymaster signature are not covered.
+    /// @param validUntil Last timestamp the quote is valid at (0 = no end).
+    /// @param validAfter The quote is valid after this timestamp.
+    /// @param token The token the account pays in.
+    /// @param exchangeRate Token base units per 1e18 wei of gas cost.
+    function getTokenHash(
+        PackedUserOperation calldata userOp,
+        uint48 validUntil,
+        uint48 validAfter,
+        address token,
+        uint256 exchangeRate
+    ) public view returns (bytes32) {
         return keccak256(
-            abi.encode(
-                userOp.sender,
-                userOp.nonce,
-                keccak256(userOp.initCode),
-                keccak256(userOp.callData),
-                userOp.accountGasLimits,
-                // paymasterVerificationGasLimit ‖ postOpGasLimit
-                bytes32(pmd[UserOperationLib.PAYMASTER_VALIDATION_GAS_OFFSET:MODE_OFFSET]),
-                userOp.preVerificationGas,
-                userOp.gasFees,
-                block.chainid,
-                address(this),
-                MODE_SPONSORED,
-                validUntil,
-                validAfter
+            bytes.concat(
+                _opFields(userOp), abi.encode(MODE_ERC20, validUntil, validAfter, token, exchangeRate)
             )
         );
     }
 
     /// @notice Splits the paymaster-specific part of `paymasterAndData`.
     /// @param paymasterAndData The whole field, as in the user operation.
+    /// @return mode `MODE_SPONSORED` or `MODE_ERC20`.
+    /// @return validUntil Last valid timestamp (0 = no end).
+    /// @return validAfter Valid after this timestamp.
+    /// @return token ERC-20 mode: the token charged (zero in sponsored mode).
+    /// @return exchangeRate ERC-20 mode: token base units per 1e18 wei (zero in sponsored mode).
+    /// @return signature The signer's 65-byte signature.
     function parsePaymasterData(bytes calldata paymasterAndData)
         public
         pure
-        returns (uint8 mode, uint48 validUntil, uint48 validAfter, bytes calldata signature)
+        returns (
+            uint8 mode,
+            uint48 validUntil,
+            uint48 validAfter,
+            address token,
+            uint256 exchangeRate,
+            bytes calldata signature
+        )
     {
-        if (paymasterAndData.length != PAYMASTER_AND_DATA_LENGTH) {
+        if (paymasterAndData.length <= MODE_OFFSET) {
             revert InvalidPaymasterDataLength(paymasterAndData.length);
         }
         mode = uint8(paymasterAndData[MODE_OFFSET]);
+        uint256 expected;
+        if (mode == MODE_SPONSORED) expected = PAYMASTER_AND_DATA_LENGTH;
+        else if (mode == MODE_ERC20) expected = ERC20_PAYMASTER_AND_DATA_LENGTH;
+        else revert UnsupportedMode(mode);
+        if (paymasterAndData.length != expected) revert InvalidPaymasterDataLength(paymasterAndData.length);
+
         validUntil = uint48(bytes6(paymasterAndData[VALID_UNTIL_OFFSET:VALID_AFTER_OFFSET]));
-        validAfter = uint48(bytes6(paymasterAndData[VALID_AFTER_OFFSET:SIGNATURE_OFFSET]));
-        signature = paymasterAndData[SIGNATURE_OFFSET:];
+        validAfter = uint48(bytes6(paymasterAndData[VALID_AFTER_OFFSET:QUOTE_OFFSET]));
+        if (mode == MODE_ERC20) {
+            token = address(bytes20(paymasterAndData[QUOTE_OFFSET:RATE_OFFSET]));
+            exchangeRate = uint256(bytes32(paymasterAndData[RATE_OFFSET:RATE_OFFSET + 32]));
+        }
+        signature = paymasterAndData[expected - SIGNATURE_LENGTH:];
     }
 
-    /// @dev No context, so the EntryPoint never calls `postOp`.
+    /// @notice The token amount an ERC-20-mode operation pays for `actualGasCost` wei at
+    /// `feePerGas` and `exchangeRate` (what `postOp` charges).
+    /// @param actualGasCost The gas cost the EntryPoint reports to `postOp`, in wei.
+    /// @param feePerGas The operation's fee per gas, in wei.
+    /// @param exchangeRate Token base units per 1e18 wei.
+    function tokenCost(uint256 actualGasCost, uint256 feePerGas, uint256 exchangeRate)
+        public
+        pure
+        returns (uint256 amount, uint256 gasCost)
+    {
+        gasCost = actualGasCost + POST_OP_GAS * feePerGas;
+        amount = Math.mulDiv(gasCost, exchangeRate, 1e18, Math.Rounding.Ceil);
+    }
+
+    /// @dev Sponsored mode returns no context (no `postOp`); ERC-20 mode returns what `postOp`
+    /// needs to charge the account.
     function _validatePaymasterUserOp(PackedUserOperation calldata userOp, bytes32, uint256)
         internal
         view
         override
         returns (bytes memory context, uint256 validationData)
     {
-        (uint8 mode, uint48 validUntil, uint48 validAfter, bytes calldata signature) =
-            parsePaymasterData(userOp.paymasterAndData);
-        if (mode != MODE_SPONSORED) revert UnsupportedMode(mode);
-        bytes32 hash = MessageHashUtils.toEthSignedMessageHash(getHash(userOp, validUntil, validAfter));
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(hash, signature);
+        (
+            uint8 mode,
+            uint48 validUntil,
+            uint48 validAfter,
+            address token,
+            uint256 exchangeRate,
+            bytes calldata signature
+        ) = parsePaymasterData(userOp.paymasterAndData);
+
+        bytes32 hash;
+        if (mode == MODE_SPONSORED) {
+            hash = getHash(userOp, validUntil, validAfter);
+        } else {
+            if (token == address(0) || exchangeRate == 0) revert InvalidTokenQuote(token, exchangeRate);
+            uint256 postOpGasLimit = UserOperationLib.unpackPostOpGasLimit(userOp);
+            if (postOpGasLimit < POST_OP_GAS) revert PostOpGasTooLow(postOpGasLimit);
+            hash = getTokenHash(userOp, validUntil, validAfter, token, exchangeRate);
+            context = abi.encode(userOp.sender, token, exchangeRate);
+        }
+        (address recovered, ECDSA.RecoverError err,) =
+            ECDSA.tryRecover(MessageHashUtils.toEthSignedMessageHash(hash), signature);
         bool sigFailed = err != ECDSA.RecoverError.NoError || recovered != signer;
-        return ("", _packValidationData(sigFailed, validUntil, validAfter));
+        validationData = _packValidationData(sigFailed, validUntil, validAfter);
+    }
+
+    /// @dev ERC-20 mode only (sponsored mode has no context): pulls the gas cost in tokens from
+    /// the account, whether its execution succeeded or reverted.
+    function _postOp(PostOpMode, bytes calldata context, uint256 actualGasCost, uint256 actualUserOpFeePerGas)
+        internal
+        override
+    {
+        (address account, address token, uint256 exchangeRate) =
+            abi.decode(context, (address, address, uint256));
+        (uint256 amount, uint256 gasCost) = tokenCost(actualGasCost, actualUserOpFeePerGas, exchangeRate);
+        emit GasPaidInToken(account, token, amount, gasCost);
+        IERC20(token).safeTransferFrom(account, address(this), amount);
+    }
+
+    /// @dev The operation's fields the signer approves, with the chain and this paymaster. The
+    /// hashes are therefore `keccak256(abi.encode(sender, nonce, keccak256(initCode),
+    /// keccak256(callData), accountGasLimits, paymasterGasLimits, preVerificationGas, gasFees,
+    /// chainId, paymaster, mode, validUntil, validAfter[, token, exchangeRate]))`.
+    function _opFields(PackedUserOperation calldata userOp) private view returns (bytes memory) {
+        bytes calldata pmd = userOp.paymasterAndData;
+        if (pmd.length < MODE_OFFSET) revert InvalidPaymasterDataLength(pmd.length);
+        return abi.encode(
+            userOp.sender,
+            userOp.nonce,
+            keccak256(userOp.initCode),
+            keccak256(userOp.callData),
+            userOp.accountGasLimits,
+            // paymasterVerificationGasLimit ‖ postOpGasLimit
+            bytes32(pmd[UserOperationLib.PAYMASTER_VALIDATION_GAS_OFFSET:MODE_OFFSET]),
+            userOp.preVerificationGas,
+            userOp.gasFees,
+            block.chainid,
+            address(this)
+        );
     }
 
     function _setSigner(address newSigner) private {

@@ -125,6 +125,32 @@ abstract contract AccountTest is BaseTest, AccountDeployer {
         op.paymasterAndData = bytes.concat(op.paymasterAndData, abi.encodePacked(r, s, v));
     }
 
+    /// @dev Makes `op` paid in `token` at `rate` (ERC-20 mode), quoted by `signerKey` for the window.
+    function _sponsorInToken(
+        PackedUserOperation memory op,
+        address token,
+        uint256 rate,
+        uint48 validUntil,
+        uint48 validAfter,
+        uint256 signerKey
+    ) internal view {
+        op.paymasterAndData = abi.encodePacked(
+            address(paymaster),
+            PM_VERIFICATION_GAS,
+            uint128(paymaster.POST_OP_GAS()),
+            paymaster.MODE_ERC20(),
+            validUntil,
+            validAfter,
+            token,
+            rate
+        );
+        bytes32 hash = MessageHashUtils.toEthSignedMessageHash(
+            paymaster.getTokenHash(op, validUntil, validAfter, token, rate)
+        );
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(signerKey, hash);
+        op.paymasterAndData = bytes.concat(op.paymasterAndData, abi.encodePacked(r, s, v));
+    }
+
     /// @dev Sponsored by the sponsor for the next hour.
     function _sponsor(PackedUserOperation memory op) internal view {
         _sponsor(op, uint48(block.timestamp + 1 hours), 0, sponsorKey);

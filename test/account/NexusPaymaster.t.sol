@@ -52,9 +52,17 @@ contract NexusPaymasterTest is AccountTest {
     function test_parsePaymasterData() public view {
         PackedUserOperation memory op = _transferOp(address(account));
         _sponsor(op, 1_800_000_000, 1_700_000_000, sponsorKey);
-        (uint8 mode, uint48 validUntil, uint48 validAfter, bytes memory signature) =
-            paymaster.parsePaymasterData(op.paymasterAndData);
+        (
+            uint8 mode,
+            uint48 validUntil,
+            uint48 validAfter,
+            address token,
+            uint256 rate,
+            bytes memory signature
+        ) = paymaster.parsePaymasterData(op.paymasterAndData);
         assertEq(mode, 0);
+        assertEq(token, address(0));
+        assertEq(rate, 0);
         assertEq(validUntil, 1_800_000_000);
         assertEq(validAfter, 1_700_000_000);
         assertEq(signature.length, 65);
@@ -133,6 +141,37 @@ contract NexusPaymasterTest is AccountTest {
         _handle(op);
     }
 
+    /// Pins the documented formula, which the sponsorship service computes off-chain.
+    function test_hashFormula() public view {
+        PackedUserOperation memory op = _transferOp(address(account));
+        op.paymasterAndData = _paymasterPrefix(0, 0);
+        bytes32 gasLimits = bytes32(uint256(PM_VERIFICATION_GAS) << 128);
+        bytes memory fields = abi.encode(
+            op.sender,
+            op.nonce,
+            keccak256(op.initCode),
+            keccak256(op.callData),
+            op.accountGasLimits,
+            gasLimits,
+            op.preVerificationGas,
+            op.gasFees,
+            block.chainid,
+            address(paymaster)
+        );
+        assertEq(
+            paymaster.getHash(op, 77, 11),
+            keccak256(bytes.concat(fields, abi.encode(uint8(0), uint48(77), uint48(11))))
+        );
+        assertEq(
+            paymaster.getTokenHash(op, 77, 11, address(usdc), 3e9),
+            keccak256(
+                bytes.concat(
+                    fields, abi.encode(uint8(1), uint48(77), uint48(11), address(usdc), uint256(3e9))
+                )
+            )
+        );
+    }
+
     function test_hashCoversChainAndPaymaster() public {
         PackedUserOperation memory op = _transferOp(address(account));
         op.paymasterAndData = _paymasterPrefix(0, 0);
@@ -186,9 +225,9 @@ contract NexusPaymasterTest is AccountTest {
     function test_unknownModeReverts() public {
         PackedUserOperation memory op = _transferOp(address(account));
         _sponsor(op);
-        op.paymasterAndData[52] = 0x01;
+        op.paymasterAndData[52] = 0x02;
         _signOwner(op, ownerKey);
-        _expectPaymasterRevert(abi.encodeWithSelector(NexusPaymaster.UnsupportedMode.selector, 1));
+        _expectPaymasterRevert(abi.encodeWithSelector(NexusPaymaster.UnsupportedMode.selector, 2));
         _handle(op);
     }
 
