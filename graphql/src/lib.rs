@@ -23,6 +23,7 @@ pub mod auth;
 pub mod blobs;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod pagination;
@@ -145,6 +146,7 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot,
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
         .limit_directives(MAX_DIRECTIVES)
+        .extension(limits::FieldLimit)
 }
 
 /// The schema in SDL, as committed in `graphql/schema.graphql`.
