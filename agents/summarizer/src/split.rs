@@ -3,9 +3,9 @@
 //! Extractive summaries are only as good as their sentence boundaries: a summary that cuts
 //! "Dr. Smith" in two, or glues two sentences together, reads as broken. A period ends a sentence
 //! only when whitespace (or the end) follows, the word before it is not a known abbreviation or an
-//! initial, and the next word does not start in lowercase. `!`, `?` and `…` always end one;
-//! CJK full stops end one without needing a following space, and a blank line ends a paragraph
-//! and with it any unterminated sentence.
+//! initial, it does not close a list number ("2. Remove the tray."), and the next word does not
+//! start in lowercase. `!`, `?` and `…` always end one; CJK full stops end one without needing a
+//! following space, and a blank line ends a paragraph and with it any unterminated sentence.
 
 /// Abbreviations that practically never end a sentence (titles, "e.g.", months, "No. 5").
 const NEVER_FINAL: &[&str] = &[
@@ -79,7 +79,10 @@ pub fn sentences(text: &str) -> Vec<String> {
             // "3.14", "example.com", "U.S" inside a token.
             false
         } else if c == '.' && j == i + 1 {
-            period_ends_sentence(text, pos, next_word_start(&chars, j))
+            // A list number ("1. Open the box.") belongs to the sentence it starts.
+            let head = text[start..pos].trim();
+            let list_number = !head.is_empty() && head.len() <= 3 && head.chars().all(|c| c.is_ascii_digit());
+            !list_number && period_ends_sentence(text, pos, next_word_start(&chars, j))
         } else {
             true
         };
@@ -172,6 +175,14 @@ mod tests {
         assert_eq!(
             sentences("A title\n\nFirst line\ncontinues here. Next."),
             ["A title", "First line continues here.", "Next."]
+        );
+    }
+
+    #[test]
+    fn list_numbers_stay_with_their_item() {
+        assert_eq!(
+            sentences("Steps follow. 1. Open the box. 2. Remove the tray.\n3. Done"),
+            ["Steps follow.", "1. Open the box.", "2. Remove the tray.", "3. Done"]
         );
     }
 
