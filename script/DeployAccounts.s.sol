@@ -42,6 +42,8 @@ abstract contract AccountDeployer is CommonBase {
             if (CREATE2_FACTORY.code.length == 0) revert EntryPointDeploymentFailed(address(0));
             (bool ok, bytes memory ret) =
                 CREATE2_FACTORY.call(abi.encodePacked(ENTRY_POINT_SALT, _entryPointCreationCode()));
+            // The deployer returns exactly the 20 bytes of the new address.
+            // forge-lint: disable-next-line(unsafe-typecast)
             address deployed = ret.length == 20 ? address(bytes20(ret)) : address(0);
             if (!ok || deployed != ENTRY_POINT || ENTRY_POINT.code.length == 0) {
                 revert EntryPointDeploymentFailed(deployed);

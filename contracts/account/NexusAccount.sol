@@ -311,6 +311,8 @@ contract NexusAccount is
         (address target, uint256 value, bytes memory data) =
             abi.decode(callData[4:], (address, uint256, bytes));
         if (value != 0) revert SessionKeyValueNotAllowed(value);
+        // Truncating to the first four bytes is the point: they are the selector.
+        // forge-lint: disable-next-line(unsafe-typecast)
         bytes4 selector = data.length < 4 ? bytes4(0) : bytes4(data);
         _checkCallAllowed(target, selector);
         if (data.length < 4 || !$.permitted[_permissionId(grantId, target, selector)]) {
