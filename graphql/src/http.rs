@@ -10,8 +10,8 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::Data;
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
@@ -23,9 +23,9 @@ use axum::routing::{get, put};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::NexusSchema;
 use crate::auth::Viewer;
 use crate::model::ExecutionRow;
-use crate::NexusSchema;
 use crate::scalars::BigInt;
 use crate::state::AppState;
 
@@ -75,21 +75,25 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// The viewer a request's `Authorization: Bearer` header names; `Err` for a bad token.
-fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Response> {
+fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Box<Response>> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Viewer(None)) };
     let token = value
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .ok_or_else(|| json_error(StatusCode::UNAUTHORIZED, "Authorization must be `Bearer <token>`"))?;
+        .ok_or_else(|| Box::new(json_error(StatusCode::UNAUTHORIZED, "Authorization must be `Bearer <token>`")))?;
     state
         .auth
         .verify(token.trim())
         .map(|a| Viewer(Some(a)))
-        .map_err(|e| json_error(StatusCode::UNAUTHORIZED, &e.to_string()))
+        .map_err(|e| Box::new(json_error(StatusCode::UNAUTHORIZED, &e.to_string())))
 }
 
-async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn graphql_post(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let state = &server.state;
     let reject = |status, message: &str| {
         state.metrics.rejected_requests.fetch_add(1, Ordering::Relaxed);
@@ -99,7 +103,10 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Re
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             let limit = state.config.graphql_max_bytes;
-            return reject(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body larger than the limit of {limit} bytes"));
+            return reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body larger than the limit of {limit} bytes"),
+            );
         }
         Err(e) => return reject(e.status(), &format!("could not read the request body: {e}")),
     };
@@ -107,11 +114,14 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Re
         Ok(v) => v,
         Err(response) => {
             state.metrics.rejected_requests.fetch_add(1, Ordering::Relaxed);
-            return response;
+            return *response;
         }
     };
     if let Err(e) = std::str::from_utf8(&body) {
-        return reject(StatusCode::BAD_REQUEST, &format!("request body is not valid UTF-8 (at byte {})", e.valid_up_to()));
+        return reject(
+            StatusCode::BAD_REQUEST,
+            &format!("request body is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        );
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -147,7 +157,7 @@ async fn graphql_ws(
     // A token may come with the upgrade request (non-browser clients) or in connection_init.
     let viewer = match viewer(&server.state, &headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let auth = server.state.auth.clone();
     let schema = server.schema.clone();
@@ -201,8 +211,10 @@ async fn execution_output(State(server): State<Server>, Path(id): Path<String>, 
     };
     let viewer = match viewer(state, &headers) {
         Ok(Viewer(Some(a))) => a,
-        Ok(Viewer(None)) => return json_error(StatusCode::UNAUTHORIZED, "sign in and send `Authorization: Bearer <token>`"),
-        Err(response) => return response,
+        Ok(Viewer(None)) => {
+            return json_error(StatusCode::UNAUTHORIZED, "sign in and send `Authorization: Bearer <token>`");
+        }
+        Err(response) => return *response,
     };
     let row = match ExecutionRow::fetch(&state.pool, &BigInt(id)).await {
         Ok(Some(r)) => r,
@@ -219,10 +231,14 @@ async fn execution_output(State(server): State<Server>, Path(id): Path<String>, 
         return json_error(StatusCode::NOT_FOUND, "the execution has no output yet");
     };
     let blob: Result<Option<(Vec<u8>, String)>, _> =
-        sqlx::query_as("SELECT bytes, media_type FROM blobs WHERE hash = $1").bind(hash).fetch_optional(&state.pool).await;
+        sqlx::query_as("SELECT bytes, media_type FROM blobs WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&state.pool)
+            .await;
     match blob {
         Ok(Some((bytes, media_type))) => {
-            let content_type = HeaderValue::from_str(&media_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            let content_type =
+                HeaderValue::from_str(&media_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
             ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
         }
         Ok(None) => json_error(StatusCode::NOT_FOUND, "the output blob is not stored here"),

@@ -156,7 +156,10 @@ pub fn sdl() -> String {
 
 /// Connects to the database (and node), migrates, starts the notification listener; returns
 /// the server to pass to [`serve`] or [`router`]. The listener stops when `shutdown` resolves.
-pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<Server, GraphqlError> {
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Server, GraphqlError> {
     let options = PgConnectOptions::from_str(&config.database_url)?
         .options([("statement_timeout", format!("{}", config.statement_timeout.as_millis()))]);
     let pool = PgPoolOptions::new()

@@ -50,7 +50,9 @@ impl Metrics {
     pub fn observe(&self, operation: &str, elapsed: Duration, error: bool) {
         let Ok(mut ops) = self.operations.lock() else { return };
         let key = if ops.contains_key(operation) || ops.len() < MAX_OPERATIONS { operation } else { "other" };
-        let h = ops.entry(key.to_string()).or_insert_with(|| Histogram { counts: vec![0; BUCKETS.len()], ..Default::default() });
+        let h = ops
+            .entry(key.to_string())
+            .or_insert_with(|| Histogram { counts: vec![0; BUCKETS.len()], ..Default::default() });
         let secs = elapsed.as_secs_f64();
         for (i, bound) in BUCKETS.iter().enumerate() {
             if secs <= *bound {
@@ -72,13 +74,23 @@ impl Metrics {
         out.push_str("# TYPE nexus_graphql_request_duration_seconds histogram\n");
         for (op, h) in &ops {
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "nexus_graphql_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "nexus_graphql_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "nexus_graphql_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "nexus_graphql_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}",
+                h.count
+            );
             let _ = writeln!(out, "nexus_graphql_request_duration_seconds_sum{{operation=\"{op}\"}} {}", h.sum);
             let _ = writeln!(out, "nexus_graphql_request_duration_seconds_count{{operation=\"{op}\"}} {}", h.count);
         }
-        out.push_str("# HELP nexus_graphql_request_errors_total GraphQL responses carrying errors, by operation name.\n");
+        out.push_str(
+            "# HELP nexus_graphql_request_errors_total GraphQL responses carrying errors, by operation name.\n",
+        );
         out.push_str("# TYPE nexus_graphql_request_errors_total counter\n");
         for (op, h) in &ops {
             let _ = writeln!(out, "nexus_graphql_request_errors_total{{operation=\"{op}\"}} {}", h.errors);
@@ -88,11 +100,36 @@ impl Metrics {
         };
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         counter(&mut out, "nexus_graphql_blobs_stored_total", "Blobs stored (new content).", load(&self.blobs_stored));
-        counter(&mut out, "nexus_graphql_blobs_existing_total", "Blob uploads of content already stored.", load(&self.blobs_existing));
-        counter(&mut out, "nexus_graphql_blobs_rejected_total", "Blob uploads refused (size, empty).", load(&self.blobs_rejected));
-        counter(&mut out, "nexus_graphql_rate_limited_total", "Requests refused by the per-client rate limit.", load(&self.rate_limited));
-        counter(&mut out, "nexus_graphql_rejected_requests_total", "HTTP requests refused before execution (body, encoding, token).", load(&self.rejected_requests));
-        counter(&mut out, "nexus_graphql_timeouts_total", "GraphQL requests that hit the request timeout.", load(&self.timeouts));
+        counter(
+            &mut out,
+            "nexus_graphql_blobs_existing_total",
+            "Blob uploads of content already stored.",
+            load(&self.blobs_existing),
+        );
+        counter(
+            &mut out,
+            "nexus_graphql_blobs_rejected_total",
+            "Blob uploads refused (size, empty).",
+            load(&self.blobs_rejected),
+        );
+        counter(
+            &mut out,
+            "nexus_graphql_rate_limited_total",
+            "Requests refused by the per-client rate limit.",
+            load(&self.rate_limited),
+        );
+        counter(
+            &mut out,
+            "nexus_graphql_rejected_requests_total",
+            "HTTP requests refused before execution (body, encoding, token).",
+            load(&self.rejected_requests),
+        );
+        counter(
+            &mut out,
+            "nexus_graphql_timeouts_total",
+            "GraphQL requests that hit the request timeout.",
+            load(&self.timeouts),
+        );
         let _ = write!(
             out,
             "# HELP nexus_graphql_subscribers Live subscription streams.\n# TYPE nexus_graphql_subscribers gauge\nnexus_graphql_subscribers {subscribers}\n\

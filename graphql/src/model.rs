@@ -298,7 +298,8 @@ impl Loader<BigInt> for StatsLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[BigInt]) -> Result<HashMap<BigInt, Self::Value>, Self::Error> {
-        let rows: Vec<(String, i64, i64, i64, i64, Option<f64>, String)> = sqlx::query_as(
+        type Row = (String, i64, i64, i64, i64, Option<f64>, String);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT agent_id::text, executions, succeeded, failed, reclaimed, success_rate, revenue::text
              FROM agent_stats WHERE agent_id = ANY($1::text[]::numeric[])",
         )

@@ -75,7 +75,9 @@ impl PageArgs {
                     return Err(bad_input(format!("`{name}` must not be negative (got {n})")));
                 }
                 if n > MAX_PAGE {
-                    return Err(bad_input(format!("`{name}` must be at most {MAX_PAGE} (got {n}); page through larger results with cursors")));
+                    return Err(bad_input(format!(
+                        "`{name}` must be at most {MAX_PAGE} (got {n}); page through larger results with cursors"
+                    )));
                 }
             }
         }
@@ -87,7 +89,11 @@ impl PageArgs {
 
     fn decode(c: &Option<String>, name: &str) -> async_graphql::Result<Option<u64>> {
         c.as_deref()
-            .map(|s| OffsetCursor::decode_cursor(s).map(|c| c.0).map_err(|_| bad_input(format!("`{name}` is not a valid cursor"))))
+            .map(|s| {
+                OffsetCursor::decode_cursor(s)
+                    .map(|c| c.0)
+                    .map_err(|_| bad_input(format!("`{name}` is not a valid cursor")))
+            })
             .transpose()
     }
 
@@ -107,7 +113,11 @@ impl PageArgs {
                 None => count().await?,
             };
             let from = end.saturating_sub(last as u64).max(start);
-            return Ok(Window { offset: from, limit: end.saturating_sub(from), from_end_before: Some(before.is_some()) });
+            return Ok(Window {
+                offset: from,
+                limit: end.saturating_sub(from),
+                from_end_before: Some(before.is_some()),
+            });
         }
         let first = self.first.unwrap_or(DEFAULT_PAGE) as u64;
         let limit = match before {

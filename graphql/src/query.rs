@@ -19,9 +19,11 @@ use crate::pagination::{OffsetCursor, PageArgs, Window, page_complexity};
 use crate::scalars::{Address, BigInt, Bytes32, DateTime};
 use crate::state::AppState;
 
+type PushSql = dyn Fn(&mut QueryBuilder<Postgres>) + Send + Sync;
+
 /// Pushes a listing's `FROM ... WHERE ...` onto a query.
 #[derive(Clone)]
-pub struct From(Arc<dyn Fn(&mut QueryBuilder<Postgres>) + Send + Sync>);
+pub struct From(Arc<PushSql>);
 
 impl From {
     fn new(f: impl Fn(&mut QueryBuilder<Postgres>) + Send + Sync + 'static) -> Self {
@@ -251,8 +253,7 @@ impl QueryRoot {
                 qb.push(" AND a.search @@ to_tsquery('simple', ").push_bind(q.clone()).push(")");
             }
         });
-        page(pool(ctx)?, PageArgs { after, before, first, last }, &columns, from, order, Agent)
-        .await
+        page(pool(ctx)?, PageArgs { after, before, first, last }, &columns, from, order, Agent).await
     }
 
     /// One execution by request id.
@@ -310,12 +311,8 @@ impl QueryRoot {
             .and_then(|(b, l)| Some((b.parse::<i64>().ok()?, l.parse::<i64>().ok()?)))
             .ok_or_else(|| bad_input("a purchase id is `<block number>-<log index>`"))?;
         let sql = format!("SELECT {PURCHASE_COLUMNS} FROM purchases p WHERE p.block_number = $1 AND p.log_index = $2");
-        let row: Option<PurchaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(block)
-            .bind(log)
-            .fetch_optional(pool(ctx)?)
-            .await
-            .db()?;
+        let row: Option<PurchaseRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(block).bind(log).fetch_optional(pool(ctx)?).await.db()?;
         Ok(row.map(Purchase))
     }
 

@@ -38,10 +38,50 @@ async fn catalog_executions_and_balances() {
     // 1 Echo (ETH, General, dev A), 2 Summarizer (USDC, dev B), 3 Gas advisor (ETH, Crypto, dev A),
     // 4 CSV analyzer (ETH, dev B; paused later).
     let e16 = 10_000_000_000_000_000u64;
-    register(devnet, agent_params(dev_a, ETH, e16, Category::General, r#"{"name":"Echo","description":"repeats its input","tags":["test","echo"]}"#)).await;
-    register(devnet, agent_params(dev_b, d.usdc, 1_000_000, Category::General, r#"{"name":"Summarizer","description":"summarises long text","tags":["text"]}"#)).await;
-    register(devnet, agent_params(dev_a, ETH, e16 / 2, Category::Crypto, r#"{"name":"Gas advisor","description":"when to send","tags":["gas","crypto"]}"#)).await;
-    register(devnet, agent_params(dev_b, ETH, 2 * e16, Category::General, r#"{"name":"CSV analyzer","description":"columns and stats","tags":["data"]}"#)).await;
+    register(
+        devnet,
+        agent_params(
+            dev_a,
+            ETH,
+            e16,
+            Category::General,
+            r#"{"name":"Echo","description":"repeats its input","tags":["test","echo"]}"#,
+        ),
+    )
+    .await;
+    register(
+        devnet,
+        agent_params(
+            dev_b,
+            d.usdc,
+            1_000_000,
+            Category::General,
+            r#"{"name":"Summarizer","description":"summarises long text","tags":["text"]}"#,
+        ),
+    )
+    .await;
+    register(
+        devnet,
+        agent_params(
+            dev_a,
+            ETH,
+            e16 / 2,
+            Category::Crypto,
+            r#"{"name":"Gas advisor","description":"when to send","tags":["gas","crypto"]}"#,
+        ),
+    )
+    .await;
+    register(
+        devnet,
+        agent_params(
+            dev_b,
+            ETH,
+            2 * e16,
+            Category::General,
+            r#"{"name":"CSV analyzer","description":"columns and stats","tags":["data"]}"#,
+        ),
+    )
+    .await;
     let curator = AgentRegistry::new(d.agent_registry, devnet.dev_provider(0));
     send!(curator.setStatus(u(4), Status::Paused.into()));
 
@@ -113,7 +153,10 @@ async fn catalog_executions_and_balances() {
     assert_eq!(echo["name"], "Echo");
     assert_eq!(echo["tags"], json!(["test", "echo"]));
     let stats = &echo["stats"];
-    assert_eq!((stats["executions"].as_i64(), stats["succeeded"].as_i64(), stats["failed"].as_i64()), (Some(3), Some(1), Some(1)));
+    assert_eq!(
+        (stats["executions"].as_i64(), stats["succeeded"].as_i64(), stats["failed"].as_i64()),
+        (Some(3), Some(1), Some(1))
+    );
     assert_eq!(stats["successRate"], 0.5);
     let fee = e16 * 250 / 10_000;
     assert_eq!(stats["revenue"], (e16 - fee).to_string());
@@ -142,7 +185,8 @@ async fn catalog_executions_and_balances() {
     let before = agents(json!({"last": 5, "before": third})).await;
     assert_eq!(ids(&before), ["4", "3"]);
     assert_eq!(before["pageInfo"]["hasNextPage"], true);
-    let between = agents(json!({"first": 10, "after": all["edges"][0]["cursor"], "before": all["edges"][3]["cursor"]})).await;
+    let between =
+        agents(json!({"first": 10, "after": all["edges"][0]["cursor"], "before": all["edges"][3]["cursor"]})).await;
     assert_eq!(ids(&between), ["3", "2"]);
     for (vars, needle) in [
         (json!({"first": 101}), "at most 100"),
@@ -191,7 +235,10 @@ async fn catalog_executions_and_balances() {
     assert!(first["settledTx"].as_str().is_some_and(|h| h.len() == 66), "{first}");
     assert!(first["deadline"].as_str().is_some_and(|t| t.ends_with('Z')), "{first}");
     let open = env.data("{ execution(id: \"3\") { status success settledAt settledTx payee } }", json!({})).await;
-    assert_eq!(open["execution"], json!({"status": "REQUESTED", "success": null, "settledAt": null, "settledTx": null, "payee": null}));
+    assert_eq!(
+        open["execution"],
+        json!({"status": "REQUESTED", "success": null, "settledAt": null, "settledTx": null, "payee": null})
+    );
 
     // ---- purchases, entitlements, balances
     let purchases = env
@@ -206,16 +253,32 @@ async fn catalog_executions_and_balances() {
     let id = p["edges"][0]["node"]["id"].clone();
     let by_id = env.data("query($id: String!) { purchase(id: $id) { buyer } }", json!({"id": id})).await;
     assert_eq!(by_id["purchase"]["buyer"], buyer3.to_checksum(None));
-    let dev_b_sales = env.data("query($f: PurchaseFilter) { purchases(filter: $f) { totalCount } }", json!({"f": {"developer": dev_b.to_string()}})).await;
+    let dev_b_sales = env
+        .data(
+            "query($f: PurchaseFilter) { purchases(filter: $f) { totalCount } }",
+            json!({"f": {"developer": dev_b.to_string()}}),
+        )
+        .await;
     assert_eq!(dev_b_sales["purchases"]["totalCount"], 1, "buyer 4's summarizer credits");
 
     const ENT: &str = "query($f: EntitlementFilter) { entitlements(filter: $f) { totalCount edges { node { holder agentId balance unitPrice } } } }";
-    assert_eq!(env.data(ENT, json!({"f": {"holder": buyer3.to_string()}})).await["entitlements"]["totalCount"], 0, "all used");
-    assert_eq!(env.data(ENT, json!({"f": {"holder": buyer3.to_string(), "includeEmpty": true}})).await["entitlements"]["totalCount"], 1);
+    assert_eq!(
+        env.data(ENT, json!({"f": {"holder": buyer3.to_string()}})).await["entitlements"]["totalCount"],
+        0,
+        "all used"
+    );
+    assert_eq!(
+        env.data(ENT, json!({"f": {"holder": buyer3.to_string(), "includeEmpty": true}})).await["entitlements"]["totalCount"],
+        1
+    );
     let b5 = env.data(ENT, json!({"f": {"holder": buyer5.to_string()}})).await;
     assert_eq!(b5["entitlements"]["edges"][0]["node"]["balance"], "1");
-    let credit = env.data("query($h: Address!, $c: BigInt!) { entitlement(holder: $h, creditId: $c) { balance agent { name } } }",
-        json!({"h": buyer5.to_string(), "c": gas_credit.to_string()})).await;
+    let credit = env
+        .data(
+            "query($h: Address!, $c: BigInt!) { entitlement(holder: $h, creditId: $c) { balance agent { name } } }",
+            json!({"h": buyer5.to_string(), "c": gas_credit.to_string()}),
+        )
+        .await;
     assert_eq!(credit["entitlement"]["balance"], "1");
 
     let bal = env.data("query($a: Address!) { withdrawableBalance(token: \"0x0000000000000000000000000000000000000000\", account: $a) { withdrawable credited withdrawn } }",
@@ -224,7 +287,11 @@ async fn catalog_executions_and_balances() {
     assert_eq!(bal["withdrawableBalance"]["withdrawable"], (e16 - fee + e16 / 2 - gas_fee).to_string());
     let refunds = env.data("query($a: Address!) { withdrawableBalances(filter: {account: $a}) { totalCount edges { node { token withdrawable } } } }",
         json!({"a": buyer3.to_string()})).await;
-    assert_eq!(refunds["withdrawableBalances"]["edges"][0]["node"]["withdrawable"], e16.to_string(), "failed execution refunded");
+    assert_eq!(
+        refunds["withdrawableBalances"]["edges"][0]["node"]["withdrawable"],
+        e16.to_string(),
+        "failed execution refunded"
+    );
 
     // ---- indexer status
     let status = env.data("{ indexerStatus { head indexedBlock lag indexedBlockHash updatedAt } }", json!({})).await;
@@ -233,8 +300,17 @@ async fn catalog_executions_and_balances() {
     assert_eq!(s["lag"], 0);
 
     // ---- metrics by operation name
-    let _ = env.http.post(env.url("/graphql")).json(&json!({"query": "query CatalogPage { agents { totalCount } }", "operationName": "CatalogPage"})).send().await.expect("post");
+    let _ = env
+        .http
+        .post(env.url("/graphql"))
+        .json(&json!({"query": "query CatalogPage { agents { totalCount } }", "operationName": "CatalogPage"}))
+        .send()
+        .await
+        .expect("post");
     let metrics = env.http.get(env.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("nexus_graphql_request_duration_seconds_count{operation=\"CatalogPage\"} 1"), "{metrics}");
-    assert!(metrics.contains("nexus_graphql_request_duration_seconds_bucket{operation=\"anonymous\",le=\"+Inf\"}"), "{metrics}");
+    assert!(
+        metrics.contains("nexus_graphql_request_duration_seconds_bucket{operation=\"anonymous\",le=\"+Inf\"}"),
+        "{metrics}"
+    );
 }

@@ -35,7 +35,11 @@ async fn sign_in_and_private_outputs() {
 
     // One execution by account 3, settled with an output the relayer stored as a blob.
     let price = 1_000_000_000_000_000u64;
-    register(devnet, agent_params(devnet.signer(6).address(), Address::ZERO, price, Category::General, r#"{"name":"Echo"}"#)).await;
+    register(
+        devnet,
+        agent_params(devnet.signer(6).address(), Address::ZERO, price, Category::General, r#"{"name":"Echo"}"#),
+    )
+    .await;
     let market = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(3));
     send!(market.purchase(u(1), u(1)).value(u(price)));
     let credit = nexus_bindings::credit_id::encode(u(1), u(price));
@@ -80,17 +84,22 @@ async fn sign_in_and_private_outputs() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
     let nonce = env.nonce().await;
     let expired = siwe_message(DOMAIN, requester.address(), &nonce, 31337, Some(&rfc3339(now - 5)));
-    let body = env.sign_in_with(&expired, &sig_hex(&requester.sign_message_sync(expired.as_bytes()).expect("sign"))).await;
+    let body =
+        env.sign_in_with(&expired, &sig_hex(&requester.sign_message_sync(expired.as_bytes()).expect("sign"))).await;
     assert!(error(&body).contains("expired"), "expired: {body}");
 
     let elsewhere = siwe_message("evil.example", requester.address(), &nonce, 31337, None);
-    let body = env.sign_in_with(&elsewhere, &sig_hex(&requester.sign_message_sync(elsewhere.as_bytes()).expect("sign"))).await;
+    let body =
+        env.sign_in_with(&elsewhere, &sig_hex(&requester.sign_message_sync(elsewhere.as_bytes()).expect("sign"))).await;
     assert!(error(&body).contains("domain"), "wrong domain: {body}");
     let other_chain = siwe_message(DOMAIN, requester.address(), &nonce, 1, None);
-    let body = env.sign_in_with(&other_chain, &sig_hex(&requester.sign_message_sync(other_chain.as_bytes()).expect("sign"))).await;
+    let body = env
+        .sign_in_with(&other_chain, &sig_hex(&requester.sign_message_sync(other_chain.as_bytes()).expect("sign")))
+        .await;
     assert!(error(&body).contains("chain"), "wrong chain: {body}");
     let unknown = siwe_message(DOMAIN, requester.address(), "neverissued123", 31337, None);
-    let body = env.sign_in_with(&unknown, &sig_hex(&requester.sign_message_sync(unknown.as_bytes()).expect("sign"))).await;
+    let body =
+        env.sign_in_with(&unknown, &sig_hex(&requester.sign_message_sync(unknown.as_bytes()).expect("sign"))).await;
     assert!(error(&body).contains("nonce unknown"), "unknown nonce: {body}");
     let body = env.sign_in_with("hello", "0x00").await;
     assert!(error(&body).contains("EIP-4361"), "garbage: {body}");
@@ -99,15 +108,26 @@ async fn sign_in_and_private_outputs() {
     const Q: &str = "{ execution(id: \"1\") { status outputHash output logs { seq line stream } } }";
     let mine = env.gql(Q, json!({}), Some(&token)).await;
     assert_eq!(mine["data"]["execution"]["output"], String::from_utf8_lossy(output).as_ref(), "{mine}");
-    assert_eq!(mine["data"]["execution"]["logs"], json!([{"seq": 1, "line": "starting", "stream": "stderr"}, {"seq": 2, "line": "done", "stream": "stderr"}]));
+    assert_eq!(
+        mine["data"]["execution"]["logs"],
+        json!([{"seq": 1, "line": "starting", "stream": "stderr"}, {"seq": 2, "line": "done", "stream": "stderr"}])
+    );
     let theirs = env.gql(Q, json!({}), Some(&other)).await;
     assert_eq!(theirs["data"]["execution"]["status"], "SUCCEEDED", "public fields stay readable: {theirs}");
     assert_eq!(theirs["data"]["execution"]["output"], serde_json::Value::Null);
-    let codes: Vec<&str> = theirs["errors"].as_array().expect("errors").iter().filter_map(|e| e["extensions"]["code"].as_str()).collect();
+    let codes: Vec<&str> =
+        theirs["errors"].as_array().expect("errors").iter().filter_map(|e| e["extensions"]["code"].as_str()).collect();
     assert_eq!(codes, ["FORBIDDEN", "FORBIDDEN"], "{theirs}");
     let anonymous = env.gql(Q, json!({}), None).await;
     assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{anonymous}");
-    let forged = env.http.post(env.url("/graphql")).bearer_auth(format!("{token}x")).json(&json!({"query": Q})).send().await.expect("post");
+    let forged = env
+        .http
+        .post(env.url("/graphql"))
+        .bearer_auth(format!("{token}x"))
+        .json(&json!({"query": Q}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(forged.status(), 401);
 
     let get = |t: Option<String>| {
@@ -130,7 +150,8 @@ async fn sign_in_and_private_outputs() {
     let provider = devnet.dev_provider(7);
     let artifact = nexus_testkit::repo_root().join("out/NexusAccountFactory.sol/NexusAccountFactory.json");
     let artifact: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&artifact).expect("forge build output (run `make build`)")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(&artifact).expect("forge build output (run `make build`)"))
+            .expect("json");
     let mut code = alloy::hex::decode(artifact["bytecode"]["object"].as_str().expect("bytecode")).expect("hex");
     code.extend(Address::repeat_byte(0x43).abi_encode()); // the EntryPoint plays no part in EIP-1271
     let deploy = TransactionRequest::default().with_deploy_code(Bytes::from(code));

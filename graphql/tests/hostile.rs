@@ -48,7 +48,8 @@ async fn hostile_queries_get_clear_errors() {
     assert!(message(&body).contains("nested too deep"), "deep: {body}");
 
     // Alias flooding: each alias is a full page.
-    let flood: String = (0..200).map(|i| format!("a{i}: agents(first: 100) {{ edges {{ node {{ id name }} }} }} ")).collect();
+    let flood: String =
+        (0..200).map(|i| format!("a{i}: agents(first: 100) {{ edges {{ node {{ id name }} }} }} ")).collect();
     let body = env.gql(&format!("{{ {flood} }}"), json!({}), None).await;
     assert!(message(&body).contains("too complex"), "aliases: {}", message(&body));
     // Many cheap aliases (free for complexity) hit the field limit instead.
@@ -87,9 +88,23 @@ async fn hostile_queries_get_clear_errors() {
     assert!(!message(&body).is_empty(), "overflowing uint256: {body}");
 
     // Tokens.
-    let resp = env.http.post(env.url("/graphql")).bearer_auth("forged.token").json(&json!({"query": "{ __typename }"})).send().await.expect("post");
+    let resp = env
+        .http
+        .post(env.url("/graphql"))
+        .bearer_auth("forged.token")
+        .json(&json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 401);
-    let resp = env.http.post(env.url("/graphql")).header("authorization", "Basic abc").json(&json!({"query": "{ __typename }"})).send().await.expect("post");
+    let resp = env
+        .http
+        .post(env.url("/graphql"))
+        .header("authorization", "Basic abc")
+        .json(&json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 401);
 
     // GraphiQL only in development.

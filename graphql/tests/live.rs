@@ -84,7 +84,11 @@ async fn subscriptions_follow_the_chain() {
     let d = devnet.deployments.contracts.clone();
     let requester = devnet.signer(3);
     let price = 1_000_000_000_000_000u64;
-    register(devnet, agent_params(devnet.signer(6).address(), Address::ZERO, price, Category::General, r#"{"name":"Echo"}"#)).await;
+    register(
+        devnet,
+        agent_params(devnet.signer(6).address(), Address::ZERO, price, Category::General, r#"{"name":"Echo"}"#),
+    )
+    .await;
     let market = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(3));
     send!(market.purchase(u(1), u(2)).value(u(2 * price)));
     let credit = nexus_bindings::credit_id::encode(u(1), u(price));
@@ -94,11 +98,13 @@ async fn subscriptions_follow_the_chain() {
     let token = env.sign_in(&requester).await;
 
     let mut ws = Client::connect(&env, Some(&token)).await;
-    ws.subscribe("exec", "subscription { executionUpdated(id: \"1\") { id status settledBlock agent { name } } }").await;
+    ws.subscribe("exec", "subscription { executionUpdated(id: \"1\") { id status settledBlock agent { name } } }")
+        .await;
     let first = ws.next_for("exec").await;
     assert_eq!(first["executionUpdated"]["status"], "REQUESTED", "current state first: {first}");
     let who = requester.address().to_string();
-    ws.subscribe("mine", &format!("subscription {{ requesterExecutions(requester: \"{who}\") {{ id status }} }}")).await;
+    ws.subscribe("mine", &format!("subscription {{ requesterExecutions(requester: \"{who}\") {{ id status }} }}"))
+        .await;
     ws.subscribe("logs", "subscription { executionLogs(id: \"1\") { seq line } }").await;
     ws.subscribe("agents", "subscription { agentUpdated { id name price } }").await;
 
@@ -143,7 +149,11 @@ async fn subscriptions_follow_the_chain() {
     assert_eq!(update["executionUpdated"]["status"], "SUCCEEDED", "{update}");
     assert_eq!(update["executionUpdated"]["settledBlock"], receipt.block_number.expect("block"));
     assert_eq!(update["executionUpdated"]["agent"]["name"], "Echo");
-    println!("graphql.subscription_latency_ms={} (transaction mined after {} ms)", latency.as_millis(), mined.as_millis());
+    println!(
+        "graphql.subscription_latency_ms={} (transaction mined after {} ms)",
+        latency.as_millis(),
+        mined.as_millis()
+    );
     assert!(latency < Duration::from_millis(500), "settlement reached the subscriber after {latency:?}");
     for c in &mut crowd {
         assert_eq!(c.next_for("exec").await["executionUpdated"]["status"], "SUCCEEDED");
@@ -155,7 +165,11 @@ async fn subscriptions_follow_the_chain() {
     send!(market.requestExecution(credit, keccak256(b"again")));
     let mine = ws.next_for("mine").await;
     assert_eq!(mine["requesterExecutions"], json!({"id": "2", "status": "REQUESTED"}));
-    register(devnet, agent_params(devnet.signer(6).address(), Address::ZERO, price, Category::Crypto, r#"{"name":"Second"}"#)).await;
+    register(
+        devnet,
+        agent_params(devnet.signer(6).address(), Address::ZERO, price, Category::Crypto, r#"{"name":"Second"}"#),
+    )
+    .await;
     let agent = ws.next_for("agents").await;
     assert_eq!(agent["agentUpdated"]["id"], "2", "{agent}");
     assert_eq!(agent["agentUpdated"]["name"], "Second");

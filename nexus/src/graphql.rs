@@ -117,8 +117,9 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let server = nexus_graphql::start(config, shutdown(stopped.clone())).await?;
-    let listener =
-        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding the GraphQL address {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding the GraphQL address {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(url = %format!("http://{addr}/graphql"), "serving GraphQL (ws: /graphql/ws, blobs: /v1/blobs)");
     println!("GraphQL API: http://{addr}/graphql");

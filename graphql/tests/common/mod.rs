@@ -37,10 +37,8 @@ pub struct Env {
     stop: tokio::sync::watch::Sender<bool>,
 }
 
-fn shutdown(mut rx: tokio::sync::watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }
+async fn shutdown(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 impl Env {
@@ -176,7 +174,8 @@ impl Drop for Env {
 
 /// An EIP-4361 message.
 pub fn siwe_message(domain: &str, address: Address, nonce: &str, chain_id: u64, expiration: Option<&str>) -> String {
-    let now = rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64);
+    let now =
+        rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64);
     let mut m = format!(
         "{domain} wants you to sign in with your Ethereum account:\n{}\n\nRead my execution outputs.\n\n\
          URI: https://{domain}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\nIssued At: {now}",
@@ -188,7 +187,13 @@ pub fn siwe_message(domain: &str, address: Address, nonce: &str, chain_id: u64, 
     m
 }
 
-pub fn agent_params(developer: Address, token: Address, price: u64, category: Category, meta: &str) -> IAgentRegistry::AgentParams {
+pub fn agent_params(
+    developer: Address,
+    token: Address,
+    price: u64,
+    category: Category,
+    meta: &str,
+) -> IAgentRegistry::AgentParams {
     IAgentRegistry::AgentParams {
         developer,
         paymentToken: token,
