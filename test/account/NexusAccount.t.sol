@@ -235,6 +235,15 @@ contract NexusAccountTest is AccountTest {
         assertEq(account.owner(), owner, "storage survives the upgrade");
     }
 
+    function test_storageLivesInItsErc7201Namespace() public view {
+        bytes32 slot = keccak256(abi.encode(uint256(keccak256("agentnexus.storage.NexusAccount")) - 1))
+            & ~bytes32(uint256(0xff));
+        bytes32 word = vm.load(address(account), slot);
+        assertEq(address(uint160(uint256(word))), owner);
+        assertEq(uint48(uint256(word) >> 160), 1, "nextGrantId");
+        assertEq(uint48(uint256(word) >> 208), 1, "minGrantId");
+    }
+
     // ------------------------------------------------------------------ deposit
 
     function test_depositManagement() public {
