@@ -62,3 +62,13 @@ agents: setup
 
 agents-hostile: setup
 	@scripts/agents.sh --hostile
+
+# GraphQL API (graphql/, nexus-graphql): serve it against the local stack's database, or measure
+# it (seeds 10k agents and 100k executions into a private PostgreSQL, 500 req/s open loop over
+# 100 connections for 30 s, then unthrottled; prints graphql.p50_ms ... graphql.max_rps).
+.PHONY: graphql bench-graphql
+graphql: setup
+	cargo run --locked --bin nexus -- graphql
+
+bench-graphql: setup
+	cargo run --release --locked -p nexus-graphql --features bench --bin bench-graphql

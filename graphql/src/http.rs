@@ -57,8 +57,22 @@ pub fn router(server: Server) -> Router {
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn(request_span))
         .layer(cors)
         .with_state(server)
+}
+
+/// Request ids: every request runs in a span carrying one, and the response names it in
+/// `x-request-id`, so a client's report can be matched with the server's logs.
+async fn request_span(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let span =
+        tracing::info_span!("request", request_id = id, method = %request.method(), path = %request.uri().path());
+    let mut response = next.run(request).instrument(span).await;
+    response.headers_mut().insert("x-request-id", HeaderValue::from(id));
+    response
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

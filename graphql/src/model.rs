@@ -290,7 +290,7 @@ impl Loader<BigInt> for AgentLoader {
     }
 }
 
-/// Agent statistics by agent id, batched (counters maintained by the `agent_stats` trigger).
+/// Agent statistics by agent id, batched (counters maintained by the `agent_stats` triggers).
 pub struct StatsLoader(pub PgPool);
 
 impl Loader<BigInt> for StatsLoader {

@@ -19,7 +19,9 @@ use crate::pagination::{OffsetCursor, PageArgs, Window, page_complexity};
 use crate::scalars::{Address, BigInt, Bytes32, DateTime};
 use crate::state::AppState;
 
-type PushSql = dyn Fn(&mut QueryBuilder<Postgres>) + Send + Sync;
+/// Pushes `FROM ... WHERE ...`; the flag says whether the query only counts (joins that add
+/// columns for ordering or display can then be left out).
+type PushSql = dyn Fn(&mut QueryBuilder<Postgres>, bool) + Send + Sync;
 
 /// Pushes a listing's `FROM ... WHERE ...` onto a query.
 #[derive(Clone)]
@@ -27,6 +29,10 @@ pub struct From(Arc<PushSql>);
 
 impl From {
     fn new(f: impl Fn(&mut QueryBuilder<Postgres>) + Send + Sync + 'static) -> Self {
+        From(Arc::new(move |qb, _| f(qb)))
+    }
+
+    fn with_count(f: impl Fn(&mut QueryBuilder<Postgres>, bool) + Send + Sync + 'static) -> Self {
         From(Arc::new(f))
     }
 }
@@ -47,7 +53,7 @@ impl ConnectionFields {
 
 async fn count(pool: &PgPool, from: &From) -> async_graphql::Result<i64> {
     let mut qb = QueryBuilder::new("SELECT count(*) ");
-    (from.0)(&mut qb);
+    (from.0)(&mut qb, true);
     qb.build_query_scalar::<i64>().fetch_one(pool).await.db()
 }
 
@@ -68,7 +74,7 @@ where
 {
     let window: Window = args.window(|| async { count(pool, &from).await.map(|n| n.max(0) as u64) }).await?;
     let mut qb = QueryBuilder::new(format!("SELECT {columns} "));
-    (from.0)(&mut qb);
+    (from.0)(&mut qb, false);
     qb.push(format!(" ORDER BY {order} LIMIT "));
     qb.push_bind(window.fetch());
     qb.push(" OFFSET ");
@@ -217,8 +223,8 @@ impl QueryRoot {
             AgentSort::Oldest => "a.registered_block ASC, a.agent_id ASC",
             AgentSort::PriceAsc => "a.price ASC, a.agent_id ASC",
             AgentSort::PriceDesc => "a.price DESC, a.agent_id DESC",
-            AgentSort::Executions => "coalesce(s.executions, 0) DESC, a.agent_id DESC",
-            AgentSort::SuccessRate => "s.success_rate DESC NULLS LAST, a.agent_id DESC",
+            AgentSort::Executions => "s.executions DESC, s.agent_id DESC",
+            AgentSort::SuccessRate => "s.success_rate DESC NULLS LAST, s.agent_id DESC",
             AgentSort::Relevance if query.is_some() => "rank DESC, a.agent_id DESC",
             AgentSort::Relevance => "a.registered_block DESC, a.agent_id DESC",
         };
@@ -229,8 +235,15 @@ impl QueryRoot {
             ),
             None => AGENT_COLUMNS.to_string(),
         };
-        let from = From::new(move |qb| {
-            qb.push("FROM agents a LEFT JOIN agent_stats s ON s.agent_id = a.agent_id WHERE TRUE");
+        let from = From::with_count(move |qb, counting| {
+            // Every agent has a stats row (trigger on registration), so an inner join: the
+            // executions and success-rate orders then walk agent_stats' indexes. Filters only
+            // read `a`, so counting needs no join.
+            if counting {
+                qb.push("FROM agents a WHERE TRUE");
+            } else {
+                qb.push("FROM agents a JOIN agent_stats s ON s.agent_id = a.agent_id WHERE TRUE");
+            }
             if let Some(c) = f.category {
                 qb.push(" AND a.category = ").push_bind(c.as_str());
             }
