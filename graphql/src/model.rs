@@ -122,9 +122,41 @@ pub struct AgentRow {
     output_schema: Option<String>,
     metadata_status: String,
     metadata_error: Option<String>,
+    /// Statistics joined into the same query ([`AGENT_STATS_COLUMNS`]) when the listing joins
+    /// `agent_stats` anyway; absent columns decode as `None` and the stats loader is used.
+    #[sqlx(default)]
+    stats_executions: Option<i64>,
+    #[sqlx(default)]
+    stats_succeeded: Option<i64>,
+    #[sqlx(default)]
+    stats_failed: Option<i64>,
+    #[sqlx(default)]
+    stats_reclaimed: Option<i64>,
+    #[sqlx(default)]
+    stats_success_rate: Option<f64>,
+    #[sqlx(default)]
+    stats_revenue: Option<String>,
 }
 
+/// Columns of `agent_stats s` that [`AgentRow`] picks up (saves the stats loader's query).
+pub const AGENT_STATS_COLUMNS: &str = "s.executions AS stats_executions, s.succeeded AS stats_succeeded, \
+    s.failed AS stats_failed, s.reclaimed AS stats_reclaimed, s.success_rate AS stats_success_rate, \
+    s.revenue::text AS stats_revenue";
+
 impl AgentRow {
+    /// The statistics joined into this row, if they were.
+    fn joined_stats(&self) -> Option<AgentStats> {
+        Some(AgentStats {
+            agent_id: BigInt::from_db(&self.agent_id),
+            executions: self.stats_executions?,
+            succeeded: self.stats_succeeded?,
+            failed: self.stats_failed?,
+            reclaimed: self.stats_reclaimed?,
+            success_rate: self.stats_success_rate,
+            revenue: BigInt::from_db(self.stats_revenue.as_deref()?),
+        })
+    }
+
     /// The agent id as decimal text.
     pub fn agent_id(&self) -> &str {
         &self.agent_id
@@ -220,6 +252,9 @@ impl Agent {
     }
     /// Usage statistics over all of the agent's executions.
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<AgentStats> {
+        if let Some(stats) = self.0.joined_stats() {
+            return Ok(stats);
+        }
         let loader = ctx.data::<DataLoader<StatsLoader>>()?;
         let id = BigInt::from_db(&self.0.agent_id);
         Ok(loader.load_one(id).await?.unwrap_or_else(|| AgentStats::empty(id)))

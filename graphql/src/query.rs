@@ -191,7 +191,10 @@ pub struct QueryRoot;
 impl QueryRoot {
     /// One agent by registry id.
     async fn agent(&self, ctx: &Context<'_>, id: BigInt) -> async_graphql::Result<Option<Agent>> {
-        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.agent_id = $1::numeric");
+        let sql = format!(
+            "SELECT {AGENT_COLUMNS}, {AGENT_STATS_COLUMNS} FROM agents a
+             LEFT JOIN agent_stats s ON s.agent_id = a.agent_id WHERE a.agent_id = $1::numeric"
+        );
         let row: Option<AgentRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id.decimal()).fetch_optional(pool(ctx)?).await.db()?;
         Ok(row.map(Agent))
@@ -230,10 +233,10 @@ impl QueryRoot {
         };
         let columns = match &query {
             Some(q) => format!(
-                "{AGENT_COLUMNS}, ts_rank(a.search, to_tsquery('simple', '{}')) AS rank",
+                "{AGENT_COLUMNS}, {AGENT_STATS_COLUMNS}, ts_rank(a.search, to_tsquery('simple', '{}')) AS rank",
                 q.replace('\'', "") // letters, digits, ':', '*', '&', ' ' only (see tsquery)
             ),
-            None => AGENT_COLUMNS.to_string(),
+            None => format!("{AGENT_COLUMNS}, {AGENT_STATS_COLUMNS}"),
         };
         let from = From::with_count(move |qb, counting| {
             // Every agent has a stats row (trigger on registration), so an inner join: the
