@@ -15,7 +15,10 @@
 
 CREATE DOMAIN address AS BYTEA CHECK (octet_length(VALUE) = 20);
 CREATE DOMAIN hash32 AS BYTEA CHECK (octet_length(VALUE) = 32);
-CREATE DOMAIN uint256 AS NUMERIC(78, 0) CHECK (VALUE >= 0 AND VALUE < 2::NUMERIC ^ 256);
+-- The bound is 2^256 written out: a literal costs nothing per row, `2::NUMERIC ^ 256` is a
+-- numeric power evaluated for every value checked.
+CREATE DOMAIN uint256 AS NUMERIC(78, 0)
+    CHECK (VALUE >= 0 AND VALUE < 115792089237316195423570985008687907853269984665640564039457584007913129639936);
 
 -- ---------------------------------------------------------------- chain position
 
@@ -277,15 +280,24 @@ CREATE INDEX withdrawals_account ON withdrawals (account);
 
 -- ---------------------------------------------------------------- journaled tables
 
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON chain_events FOR EACH ROW EXECUTE FUNCTION nexus_journal();
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON marketplace_config FOR EACH ROW EXECUTE FUNCTION nexus_journal();
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON agents FOR EACH ROW EXECUTE FUNCTION nexus_journal();
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON purchases FOR EACH ROW EXECUTE FUNCTION nexus_journal();
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON credit_cancellations FOR EACH ROW EXECUTE FUNCTION nexus_journal();
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON entitlements FOR EACH ROW EXECUTE FUNCTION nexus_journal();
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON executions FOR EACH ROW EXECUTE FUNCTION nexus_journal();
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON balances FOR EACH ROW EXECUTE FUNCTION nexus_journal();
-CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON withdrawals FOR EACH ROW EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON chain_events FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON marketplace_config FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON agents FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON purchases FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON credit_cancellations FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON entitlements FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON executions FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON balances FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
+CREATE TRIGGER journal AFTER INSERT OR UPDATE OR DELETE ON withdrawals FOR EACH ROW
+    WHEN (current_setting('nexus.journal_block', true) <> '') EXECUTE FUNCTION nexus_journal();
 
 -- ---------------------------------------------------------------- off-chain data
 

@@ -62,7 +62,6 @@
 //! indexer with [`IndexerError::ReorgTooDeep`]: an operator must look before anything is undone.
 
 mod apply;
-mod copy;
 pub mod metadata;
 pub mod status;
 

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ERC1155Holder} from "@openzeppelin/contracts/token/ERC1155/utils/ERC1155Holder.sol";
 import {AgentMarketplace} from "../../contracts/AgentMarketplace.sol";
 import {IAgentMarketplace} from "../../contracts/interfaces/IAgentMarketplace.sol";
 import {IAgentRegistry} from "../../contracts/interfaces/IAgentRegistry.sol";
@@ -17,7 +18,7 @@ interface IMintable {
 /// success and failure): five marketplace events (Purchased, TransferSingle mint, TransferSingle
 /// burn, ExecutionRequested, ExecutionSettled).
 /// @dev Must hold the marketplace's RELAYER_ROLE to settle. Never deployed outside benchmarks.
-contract BenchDriver {
+contract BenchDriver is ERC1155Holder {
     AgentMarketplace public immutable marketplace;
     IAgentRegistry public immutable registry;
 
