@@ -223,7 +223,14 @@ pub async fn serve(
     server: Server,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GraphqlError> {
+    use axum::serve::ListenerExt;
     let app = router(server).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Small request/response exchanges: never let Nagle hold a response back for an ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
