@@ -25,22 +25,22 @@ type PushSql = dyn Fn(&mut QueryBuilder<Postgres>, bool) + Send + Sync;
 
 /// Pushes a listing's `FROM ... WHERE ...` onto a query.
 #[derive(Clone)]
-pub struct From(Arc<PushSql>);
+pub struct Listing(Arc<PushSql>);
 
-impl From {
+impl Listing {
     fn new(f: impl Fn(&mut QueryBuilder<Postgres>) + Send + Sync + 'static) -> Self {
-        From(Arc::new(move |qb, _| f(qb)))
+        Listing(Arc::new(move |qb, _| f(qb)))
     }
 
     fn with_count(f: impl Fn(&mut QueryBuilder<Postgres>, bool) + Send + Sync + 'static) -> Self {
-        From(Arc::new(f))
+        Listing(Arc::new(f))
     }
 }
 
 /// Extra fields of every connection.
 pub struct ConnectionFields {
     pool: PgPool,
-    from: From,
+    from: Listing,
 }
 
 #[Object]
@@ -51,7 +51,7 @@ impl ConnectionFields {
     }
 }
 
-async fn count(pool: &PgPool, from: &From) -> async_graphql::Result<i64> {
+async fn count(pool: &PgPool, from: &Listing) -> async_graphql::Result<i64> {
     let mut qb = QueryBuilder::new("SELECT count(*) ");
     (from.0)(&mut qb, true);
     qb.build_query_scalar::<i64>().fetch_one(pool).await.db()
@@ -64,7 +64,7 @@ async fn page<R, N>(
     pool: &PgPool,
     args: PageArgs,
     columns: &str,
-    from: From,
+    from: Listing,
     order: &str,
     wrap: impl Fn(R) -> N,
 ) -> async_graphql::Result<Conn<N>>
@@ -238,7 +238,7 @@ impl QueryRoot {
             ),
             None => format!("{AGENT_COLUMNS}, {AGENT_STATS_COLUMNS}"),
         };
-        let from = From::with_count(move |qb, counting| {
+        let from = Listing::with_count(move |qb, counting| {
             // Every agent has a stats row (trigger on registration), so an inner join: the
             // executions and success-rate orders then walk agent_stats' indexes. Filters only
             // read `a`, so counting needs no join.
@@ -292,7 +292,7 @@ impl QueryRoot {
         before: Option<String>,
     ) -> async_graphql::Result<Conn<Execution>> {
         let f = filter.unwrap_or_default();
-        let from = From::new(move |qb| {
+        let from = Listing::new(move |qb| {
             qb.push("FROM executions e WHERE TRUE");
             if let Some(a) = f.requester {
                 qb.push(" AND e.requester = ").push_bind(a.bytes());
@@ -346,7 +346,7 @@ impl QueryRoot {
         before: Option<String>,
     ) -> async_graphql::Result<Conn<Purchase>> {
         let f = filter.unwrap_or_default();
-        let from = From::new(move |qb| {
+        let from = Listing::new(move |qb| {
             qb.push("FROM purchases p WHERE TRUE");
             if let Some(a) = f.buyer {
                 qb.push(" AND p.buyer = ").push_bind(a.bytes());
@@ -401,7 +401,7 @@ impl QueryRoot {
         before: Option<String>,
     ) -> async_graphql::Result<Conn<Entitlement>> {
         let f = filter.unwrap_or_default();
-        let from = From::new(move |qb| {
+        let from = Listing::new(move |qb| {
             qb.push("FROM entitlements n WHERE TRUE");
             if let Some(a) = f.holder {
                 qb.push(" AND n.holder = ").push_bind(a.bytes());
@@ -446,7 +446,7 @@ impl QueryRoot {
         before: Option<String>,
     ) -> async_graphql::Result<Conn<WithdrawableBalance>> {
         let f = filter.unwrap_or_default();
-        let from = From::new(move |qb| {
+        let from = Listing::new(move |qb| {
             qb.push("FROM balances b WHERE TRUE");
             if let Some(a) = f.account {
                 qb.push(" AND b.account = ").push_bind(a.bytes());
