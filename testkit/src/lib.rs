@@ -12,6 +12,7 @@
 //! `target/postgres/`, a free port, stopped and deleted on drop), so tests that need the shared
 //! schema get a real server with no shared state.
 
+pub mod bundler;
 pub mod load;
 pub mod postgres;
 

@@ -1,0 +1,138 @@
+//! A real ERC-4337 bundler for tests: Pimlico's Alto (npm `@pimlico/alto`, pinned in
+//! package.json) against a [`Devnet`].
+//!
+//! Why a real bundler and not a fake: what a bundler refuses (ERC-7562 rules, gas and fee floors,
+//! the EntryPoint's AAxy errors from its simulation) is exactly what the account, the paymaster
+//! and the client must get right; a fake would only echo our own assumptions.
+//!
+//! Alto listens on all interfaces, so every instance gets a free port and is killed when the
+//! [`Alto`] value is dropped (`kill_on_drop` plus an explicit kill). Its log goes to a file in a
+//! temporary directory; startup failures quote its tail.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, hex};
+use alloy::providers::{Provider, ProviderBuilder};
+use tokio::process::{Child, Command};
+
+use crate::{Devnet, repo_root};
+
+/// Anvil dev accounts Alto signs with: 8 submits bundles (executor), 9 refills executors
+/// (utility). Accounts 0–3 hold the deploy script's roles, and tests use the low free ones, so the
+/// bundler takes the top of the range to stay out of every test's nonce sequence.
+pub const EXECUTOR_ACCOUNT: usize = 8;
+/// See [`EXECUTOR_ACCOUNT`].
+pub const UTILITY_ACCOUNT: usize = 9;
+
+/// How long Alto may take to answer its first request. It deploys its simulations contract and
+/// loads a large JavaScript bundle first: about 3 s on these 2-core machines; 60 s leaves room for
+/// a loaded machine without hanging a broken test forever.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why Alto could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum AltoError {
+    #[error("Alto not installed at {0}: run `make setup` (npm install) first")]
+    Missing(PathBuf),
+    #[error("the devnet has no EntryPoint in its deployments")]
+    NoEntryPoint,
+    #[error("cannot run Alto: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("Alto exited during startup ({status}); log tail:\n{log}")]
+    Exited { status: std::process::ExitStatus, log: String },
+    #[error("Alto did not answer within {timeout:?}; log tail:\n{log}")]
+    Timeout { timeout: Duration, log: String },
+}
+
+/// A running Alto bundler. Dropping it kills the process.
+pub struct Alto {
+    child: Child,
+    port: u16,
+    entry_point: Address,
+    log_path: PathBuf,
+    _workdir: tempfile::TempDir,
+}
+
+impl Alto {
+    /// Starts Alto for `devnet`'s EntryPoint with automatic bundling and waits until it answers.
+    pub async fn start(devnet: &Devnet) -> Result<Self, AltoError> {
+        let entry_point = devnet.deployments.contracts.entry_point.ok_or(AltoError::NoEntryPoint)?;
+        let script = repo_root().join("node_modules/@pimlico/alto/esm/cli/alto.js");
+        if !script.exists() {
+            return Err(AltoError::Missing(script));
+        }
+        let dir = repo_root().join("target").join("alto");
+        std::fs::create_dir_all(&dir)?;
+        let workdir = tempfile::tempdir_in(dir)?;
+        let log_path = workdir.path().join("alto.log");
+        let log = std::fs::File::create(&log_path)?;
+        let port = free_port()?;
+        let key = |i: usize| format!("0x{}", hex::encode(devnet.signer(i).to_bytes()));
+        let child = Command::new("node")
+            .current_dir(repo_root())
+            .arg(&script)
+            .args(["--entrypoints", &entry_point.to_string()])
+            .args(["--rpc-url", &devnet.rpc_url()])
+            .args(["--executor-private-keys", &key(EXECUTOR_ACCOUNT)])
+            .args(["--utility-private-key", &key(UTILITY_ACCOUNT)])
+            .args(["--safe-mode", "false"])
+            .args(["--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut alto = Self { child, port, entry_point, log_path, _workdir: workdir };
+        alto.wait_ready().await?;
+        Ok(alto)
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), AltoError> {
+        let start = Instant::now();
+        let provider = ProviderBuilder::new().connect_http(self.url().parse().map_err(std::io::Error::other)?);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(AltoError::Exited { status, log: self.log_tail() });
+            }
+            if provider.raw_request::<_, Vec<Address>>("eth_supportedEntryPoints".into(), ()).await.is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() > STARTUP_TIMEOUT {
+                return Err(AltoError::Timeout { timeout: STARTUP_TIMEOUT, log: self.log_tail() });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The bundler's JSON-RPC endpoint.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The EntryPoint it bundles for.
+    pub fn entry_point(&self) -> Address {
+        self.entry_point
+    }
+
+    /// The last lines of Alto's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Alto {
+    fn drop(&mut self) {
+        // kill_on_drop also does this, but only once the Child is dropped; killing here first
+        // frees the port before the devnet (usually dropped next) goes away.
+        let _ = self.child.start_kill();
+    }
+}
+
+/// A port that was free a moment ago (bound and released; Alto takes it right after).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
