@@ -33,8 +33,16 @@ use crate::scalars::{Address, BigInt};
 /// block (hundreds of executions) fits; a stalled client does not hold memory unboundedly.
 pub const CHANNEL_CAPACITY: usize = 4096;
 
-/// Channels the listener follows (the indexer's, plus `nexus_execution_logs` from our migration).
-const CHANNELS: &[&str] = &["nexus_executions", "nexus_agents", "nexus_blocks", "nexus_reorg", "nexus_execution_logs"];
+/// Channels the listener follows: the indexer's, plus `nexus_execution_logs` and
+/// `nexus_agent_metadata` from our migrations (triggers on `execution_logs` and `agents`).
+const CHANNELS: &[&str] = &[
+    "nexus_executions",
+    "nexus_agents",
+    "nexus_agent_metadata",
+    "nexus_blocks",
+    "nexus_reorg",
+    "nexus_execution_logs",
+];
 
 /// A committed change, with the changed row already loaded.
 #[derive(Clone, Debug)]
@@ -154,7 +162,7 @@ async fn load(pool: &PgPool, channel: &str, payload: &str) -> Option<Event> {
             let id = BigInt::from_db(p.request_id.as_deref()?);
             ExecutionRow::fetch(pool, &id).await.map(|r| r.map(|r| Event::Execution(Arc::new(r))))
         }
-        "nexus_agents" => {
+        "nexus_agents" | "nexus_agent_metadata" => {
             let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.agent_id = $1::numeric");
             sqlx::query_as::<_, AgentRow>(sqlx::AssertSqlSafe(sql))
                 .bind(p.agent_id?)

@@ -173,6 +173,14 @@ async fn subscriptions_follow_the_chain() {
     let agent = ws.next_for("agents").await;
     assert_eq!(agent["agentUpdated"]["id"], "2", "{agent}");
     assert_eq!(agent["agentUpdated"]["name"], "Second");
+    // Metadata resolved later (as the indexer's resolver does for ipfs:// and https:// URIs).
+    sqlx::query("UPDATE agents SET description = 'resolved later' WHERE agent_id = 1")
+        .execute(&env.pool)
+        .await
+        .expect("metadata update");
+    // (Agent 2's own metadata notification may come first: skip to agent 1's.)
+    let agent = ws.next(|m| m["id"] == "agents" && m["payload"]["data"]["agentUpdated"]["id"] == "1").await;
+    assert_eq!(agent["type"], "next", "{agent}");
 
     // Completing a subscription ends only that stream; the server stays healthy.
     ws.send(json!({ "id": "exec", "type": "complete" })).await;
