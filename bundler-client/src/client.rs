@@ -27,6 +27,10 @@ use nexus_bindings::entry_point::IEntryPoint;
 /// quick without flooding a remote bundler (ten small requests a second).
 pub const RECEIPT_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Parameters of a method that takes none: an empty array, not `null` (which `()` serialises to
+/// and which Alto rejects as invalid params).
+const NO_PARAMS: [(); 0] = [];
+
 /// JSON-RPC "method not found": the endpoint does not offer an optional method.
 const METHOD_NOT_FOUND: i64 = -32601;
 
@@ -69,13 +73,13 @@ impl BundlerClient {
 
     /// `eth_chainId` as the bundler sees it.
     pub async fn chain_id(&self) -> Result<u64, Error> {
-        let id: U256 = self.call("eth_chainId", ()).await?;
+        let id: U256 = self.call("eth_chainId", NO_PARAMS).await?;
         Ok(id.saturating_to())
     }
 
     /// `eth_supportedEntryPoints`.
     pub async fn supported_entry_points(&self) -> Result<Vec<Address>, Error> {
-        self.call("eth_supportedEntryPoints", ()).await
+        self.call("eth_supportedEntryPoints", NO_PARAMS).await
     }
 
     /// Fails with [`Error::UnsupportedEntryPoint`] unless the bundler serves this client's EntryPoint.
@@ -127,7 +131,7 @@ impl BundlerClient {
     /// The bundler's own fee suggestion (`pimlico_getUserOperationGasPrice`, tier "fast"), or
     /// `None` when the bundler does not offer it. Alto refuses operations priced below this.
     pub async fn bundler_fees(&self) -> Result<Option<Fees>, Error> {
-        match self.rpc.request::<_, GasPriceTiers>("pimlico_getUserOperationGasPrice", ()).await {
+        match self.rpc.request::<_, GasPriceTiers>("pimlico_getUserOperationGasPrice", NO_PARAMS).await {
             Ok(tiers) => Ok(Some(tiers.fast)),
             Err(RpcError::ErrorResp(e)) if e.code == METHOD_NOT_FOUND => Ok(None),
             Err(e) => Err(e.into()),

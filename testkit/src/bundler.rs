@@ -96,7 +96,7 @@ impl Alto {
             if let Some(status) = self.child.try_wait()? {
                 return Err(AltoError::Exited { status, log: self.log_tail() });
             }
-            if provider.raw_request::<_, Vec<Address>>("eth_supportedEntryPoints".into(), ()).await.is_ok() {
+            if provider.raw_request::<_, Vec<Address>>("eth_supportedEntryPoints".into(), [(); 0]).await.is_ok() {
                 return Ok(());
             }
             if start.elapsed() > STARTUP_TIMEOUT {
