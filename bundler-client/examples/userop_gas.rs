@@ -114,8 +114,12 @@ async fn main() -> Result<()> {
         imageDigest: B256::repeat_byte(0x11),
         metadataURI: "data:application/json,{}".to_owned(),
     };
-    let receipt =
-        AgentRegistry::new(d.contracts.agent_registry, provider.clone()).registerAgent(params).send().await?.get_receipt().await?;
+    let receipt = AgentRegistry::new(d.contracts.agent_registry, provider.clone())
+        .registerAgent(params)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
     let agent = receipt.decoded_log::<AgentRegistry::AgentRegistered>().context("AgentRegistered")?.agentId;
 
     // The user's account: holds USDC, never any ETH.
@@ -132,10 +136,8 @@ async fn main() -> Result<()> {
     // 1. Deploy the account and grant a session key for `requestExecution` (not measured).
     let key = PrivateKeySigner::random();
     let until = ctx.now().await? + WINDOW_SECS;
-    let permission = INexusAccount::Permission {
-        target: market,
-        selector: AgentMarketplace::requestExecutionCall::SELECTOR.into(),
-    };
+    let permission =
+        INexusAccount::Permission { target: market, selector: AgentMarketplace::requestExecutionCall::SELECTOR.into() };
     let grant = NexusAccount::grantSessionKeyCall {
         key: key.address(),
         validAfter: U48::ZERO,
@@ -176,7 +178,8 @@ async fn main() -> Result<()> {
         .creditId;
 
     // 3. Request an execution through the session key.
-    let request = AgentMarketplace::requestExecutionCall { creditId: credit, inputHash: keccak256(b"{\"text\":\"hello\"}") };
+    let request =
+        AgentMarketplace::requestExecutionCall { creditId: credit, inputHash: keccak256(b"{\"text\":\"hello\"}") };
     let call = NexusAccount::executeCall { target: market, value: U256::ZERO, data: request.abi_encode().into() };
     let mut op = UserOperation { call_data: call.abi_encode().into(), ..Default::default() };
     account.apply(&mut op, true);

@@ -194,7 +194,12 @@ impl PaymasterClient {
 /// The next nonce of `sender` for nonce `key` (`EntryPoint.getNonce`). The key is the nonce's top
 /// 192 bits, so operations with different keys are ordered independently (key 0 is the default
 /// sequence).
-pub async fn get_nonce<P: Provider>(provider: &P, entry_point: Address, sender: Address, key: U192) -> Result<U256, Error> {
+pub async fn get_nonce<P: Provider>(
+    provider: &P,
+    entry_point: Address,
+    sender: Address,
+    key: U192,
+) -> Result<U256, Error> {
     Ok(IEntryPoint::new(entry_point, provider).getNonce(sender, key).call().await?)
 }
 

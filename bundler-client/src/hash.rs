@@ -19,9 +19,8 @@ use crate::types::PackedUserOperation;
 
 /// `keccak256` of the EIP-712 type of the packed operation (UserOperationLib.PACKED_USEROP_TYPEHASH);
 /// `signature` is not part of the type, so the hash can be signed.
-pub const PACKED_USEROP_TYPEHASH: B256 = alloy::primitives::b256!(
-    "29a0bca4af4be3421398da00295e58e6d7de38cb492214754cb6a47507dd6f8e"
-);
+pub const PACKED_USEROP_TYPEHASH: B256 =
+    alloy::primitives::b256!("29a0bca4af4be3421398da00295e58e6d7de38cb492214754cb6a47507dd6f8e");
 
 /// EIP-712 domain name and version of EntryPoint v0.8 (EntryPoint.sol `DOMAIN_NAME`/`DOMAIN_VERSION`).
 pub const DOMAIN_NAME: &str = "ERC4337";

@@ -71,7 +71,9 @@ pub fn sponsored_hash(op: &UserOperation, chain_id: u64, valid_until: u64, valid
         op.paymaster.unwrap_or(Address::ZERO),
     )
         .abi_encode();
-    fields.extend_from_slice(&(U256::from(MODE_SPONSORED), U256::from(valid_until), U256::from(valid_after)).abi_encode());
+    fields.extend_from_slice(
+        &(U256::from(MODE_SPONSORED), U256::from(valid_until), U256::from(valid_after)).abi_encode(),
+    );
     keccak256(fields)
 }
 

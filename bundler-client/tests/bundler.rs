@@ -92,7 +92,11 @@ async fn local_hashes_match_the_chain() -> anyhow::Result<()> {
     // NexusPaymaster's sponsored hash.
     let (until, after) = (1_900_000_000u64, 1_700_000_000u64);
     let on_chain = NexusPaymaster::new(pm, &provider)
-        .getHash(paymaster_op(&op), alloy::primitives::aliases::U48::from(until), alloy::primitives::aliases::U48::from(after))
+        .getHash(
+            paymaster_op(&op),
+            alloy::primitives::aliases::U48::from(until),
+            alloy::primitives::aliases::U48::from(after),
+        )
         .call()
         .await?;
     assert_eq!(paymaster::sponsored_hash(&op, chain_id, until, after), on_chain);
@@ -170,7 +174,8 @@ async fn sponsored_operations_through_alto() -> anyhow::Result<()> {
     assert_eq!(found.transaction_hash, Some(receipt.receipt.transaction_hash));
 
     // The same nonce again (a different, correctly signed operation): the EntryPoint refuses it.
-    let mut replay = UserOperation { sender: account.sender, nonce: op.nonce, call_data: empty_call(), ..Default::default() };
+    let mut replay =
+        UserOperation { sender: account.sender, nonce: op.nonce, call_data: empty_call(), ..Default::default() };
     replay.call_gas_limit = op.call_gas_limit;
     replay.verification_gas_limit = op.verification_gas_limit;
     replay.pre_verification_gas = op.pre_verification_gas;
