@@ -70,5 +70,13 @@ agents-hostile: setup
 graphql: setup
 	cargo run --locked --bin nexus -- graphql
 
+# Indexer throughput (issue 3): builds a chain of 100k+ real events (BENCH_EVENTS), backfills it
+# into a fresh PostgreSQL, then follows live blocks (BENCH_LIVE_BLOCKS). Release build: the
+# numbers are the production binary's. Prints indexer.backfill_events_per_sec and
+# indexer.live_lag_ms_p50/p99.
+.PHONY: bench-indexer
+bench-indexer: contracts
+	cargo run --release --locked --example bench_indexer
+
 bench-graphql: setup
 	cargo run --release --locked -p nexus-graphql --features bench --bin bench-graphql

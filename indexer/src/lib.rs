@@ -9,7 +9,10 @@
 //!   `eth_getLogs` over a block range for the registry and the marketplace, all logs applied in
 //!   (block, tx index, log index) order, and the cursor moved to the range's last block, in one
 //!   database transaction. The range starts at `max_block_range` and halves whenever the node
-//!   refuses it (too many results, range limit, timeout), growing back after successes.
+//!   refuses it (too many results, range limit, timeout), growing back after successes; it also
+//!   shrinks so a batch holds about [`TARGET_BATCH_LOGS`] logs. While one batch is written, the
+//!   next range's logs are already being fetched (one range ahead), so the node and the database
+//!   work at the same time.
 //! * **Follow** (unfinalized blocks): one block at a time. Its header's parent hash is checked
 //!   against the stored hash of the block before; then its logs are fetched *by block hash* (so
 //!   they belong to exactly that block) and applied, and its hash is recorded, all in one
@@ -80,6 +83,17 @@ use sqlx::{PgConnection, PgPool};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use apply::{Batch, Changes, Position};
+
+/// Logs per backfill batch the range is sized for. Large enough that a batch's fixed cost (a
+/// transaction, a dozen statements, a header) is noise; small enough that fetching the next batch
+/// overlaps writing this one several times over a long backfill, and that a batch's logs stay a
+/// few tens of megabytes in memory.
+pub const TARGET_BATCH_LOGS: usize = 10_000;
+
+/// Blocks in the first backfill range. The range doubles from here while batches stay under
+/// [`TARGET_BATCH_LOGS`], so a dense chain never starts with one enormous `eth_getLogs` that
+/// nothing else can overlap with, and a sparse one reaches `max_block_range` in a few steps.
+pub const INITIAL_BLOCK_RANGE: u64 = 64;
 
 /// Why the indexer stopped or a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +206,15 @@ pub struct Indexer {
     pool: PgPool,
     config: Config,
     range: u64,
+    /// The next backfill range's logs, being fetched while the current range is written.
+    prefetch: Option<Prefetch>,
     metrics: Arc<status::Metrics>,
+}
+
+struct Prefetch {
+    from: u64,
+    to: u64,
+    logs: tokio::task::JoinHandle<Result<Vec<Log>, IndexerError>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -230,9 +252,9 @@ impl Indexer {
         {
             return Err(IndexerError::WrongChain { expected: chain_id, found: found as u64 });
         }
-        let range = config.max_block_range.max(1);
+        let range = config.max_block_range.clamp(1, INITIAL_BLOCK_RANGE);
         let metrics = Arc::new(status::Metrics::default());
-        Ok(Self { provider, pool, config, range, metrics })
+        Ok(Self { provider, pool, config, range, prefetch: None, metrics })
     }
 
     /// What `/metrics` and `/ready` report (see [`status::serve`]).
@@ -373,16 +395,36 @@ impl Indexer {
 
         if next <= final_up_to {
             let to = (next + self.range - 1).min(final_up_to).min(target);
-            self.backfill(next, to, cursor).await
+            self.backfill(next, to, final_up_to.min(target), cursor).await
         } else {
             self.follow(next, cursor).await
         }
     }
 
-    async fn backfill(&mut self, from: u64, to: u64, cursor: Option<Cursor>) -> Result<Progress, IndexerError> {
+    async fn backfill(
+        &mut self,
+        from: u64,
+        to: u64,
+        backfill_to: u64,
+        cursor: Option<Cursor>,
+    ) -> Result<Progress, IndexerError> {
         let span = info_span!("backfill", from, to);
         async {
-            let logs = match self.logs(Filter::new().from_block(from).to_block(to)).await {
+            let (to, fetched) = match self.prefetch.take() {
+                // The range fetched ahead may end earlier than `to` (the head moved since): any
+                // end inside the final range is a valid batch.
+                Some(p) if p.from == from && p.to <= to => match p.logs.await {
+                    Ok(result) => (p.to, result),
+                    Err(join) => (p.to, Err(IndexerError::Inconsistent(format!("log prefetch panicked: {join}")))),
+                },
+                stale => {
+                    if let Some(p) = stale {
+                        p.logs.abort();
+                    }
+                    (to, self.logs(Filter::new().from_block(from).to_block(to)).await)
+                }
+            };
+            let logs = match fetched {
                 Ok(logs) => logs,
                 Err(e) if to > from => {
                     self.range = (to - from).div_ceil(2).max(1);
@@ -391,6 +433,17 @@ impl Indexer {
                 }
                 Err(e) => return Err(e),
             };
+            // Size the next range for about TARGET_BATCH_LOGS logs, and start fetching it.
+            let blocks = to - from + 1;
+            let sized = blocks * TARGET_BATCH_LOGS as u64 / logs.len().max(1) as u64;
+            self.range = sized.clamp(1, (self.range * 2).min(self.config.max_block_range).max(1));
+            if to < backfill_to {
+                let (next_from, next_to) = (to + 1, (to + self.range).min(backfill_to));
+                let filter = self.filter(Filter::new().from_block(next_from).to_block(next_to));
+                let provider = self.provider.clone();
+                let logs = tokio::spawn(async move { fetch_logs(&provider, &filter).await });
+                self.prefetch = Some(Prefetch { from: next_from, to: next_to, logs });
+            }
             let last = self.header(to).await?.ok_or(IndexerError::MissingBlock(to))?;
             let mut tx = self.pool.begin().await?;
             if cursor.is_none() {
@@ -407,7 +460,6 @@ impl Indexer {
             self.record_block(&mut tx, &last).await?;
             notify(&mut tx, &last, &changes).await?;
             tx.commit().await?;
-            self.range = (self.range * 2).min(self.config.max_block_range.max(1));
             self.metrics.events.fetch_add(changes.events, Ordering::Relaxed);
             debug!(events = changes.events, "backfilled");
             Ok(Progress::Applied(to))
@@ -513,18 +565,14 @@ impl Indexer {
         .await
     }
 
-    async fn logs(&self, filter: Filter) -> Result<Vec<Log>, IndexerError> {
+    /// `filter` narrowed to the AgentNexus contracts.
+    fn filter(&self, filter: Filter) -> Filter {
         let c = &self.config.deployments.contracts;
-        let filter = filter.address(vec![c.agent_registry, c.agent_marketplace]);
-        let mut logs = self.provider.get_logs(&filter).await?;
-        for log in &logs {
-            if log.removed {
-                return Err(IndexerError::Inconsistent("node returned a removed log".into()));
-            }
-        }
-        // Block order is law: sort explicitly rather than trust the node.
-        logs.sort_by_key(|l| (l.block_number, l.transaction_index, l.log_index));
-        Ok(logs)
+        filter.address(vec![c.agent_registry, c.agent_marketplace])
+    }
+
+    async fn logs(&self, filter: Filter) -> Result<Vec<Log>, IndexerError> {
+        fetch_logs(&self.provider, &self.filter(filter)).await
     }
 
     async fn header(&self, number: u64) -> Result<Option<Header>, IndexerError> {
@@ -640,6 +688,17 @@ impl Config {
     }
 }
 
+/// The logs `filter` selects, checked and in block order.
+async fn fetch_logs(provider: &DynProvider, filter: &Filter) -> Result<Vec<Log>, IndexerError> {
+    let mut logs = provider.get_logs(filter).await?;
+    if logs.iter().any(|l| l.removed) {
+        return Err(IndexerError::Inconsistent("node returned a removed log".into()));
+    }
+    // Block order is law: sort explicitly rather than trust the node.
+    logs.sort_by_key(|l| (l.block_number, l.transaction_index, l.log_index));
+    Ok(logs)
+}
+
 fn position_in(log: &Log, block_time: u64) -> Result<Position, IndexerError> {
     Ok(Position {
         block_number: log.block_number.ok_or(IndexerError::IncompleteLog("block number"))?,
@@ -653,18 +712,26 @@ fn position_in(log: &Log, block_time: u64) -> Result<Position, IndexerError> {
 
 async fn notify(conn: &mut PgConnection, header: &Header, changes: &Changes) -> Result<(), IndexerError> {
     let block = format!(r#"{{"block": {}, "hash": "{}", "events": {}}}"#, header.number, header.hash, changes.events);
-    sqlx::query("SELECT pg_notify('nexus_blocks', $1)").bind(block).execute(&mut *conn).await?;
+    let mut channels = vec!["nexus_blocks"];
+    let mut payloads = vec![block];
     for id in &changes.executions {
-        let payload = format!(r#"{{"requestId": "{id}"}}"#);
-        sqlx::query("SELECT pg_notify('nexus_executions', $1)").bind(payload).execute(&mut *conn).await?;
+        channels.push("nexus_executions");
+        payloads.push(format!(r#"{{"requestId": "{id}"}}"#));
     }
     for id in &changes.agents {
-        let payload = format!(r#"{{"agentId": "{id}"}}"#);
-        sqlx::query("SELECT pg_notify('nexus_agents', $1)").bind(payload).execute(&mut *conn).await?;
+        channels.push("nexus_agents");
+        payloads.push(format!(r#"{{"agentId": "{id}"}}"#));
     }
     for (token, account) in &changes.balances {
-        let payload = format!(r#"{{"token": "{token}", "account": "{account}"}}"#);
-        sqlx::query("SELECT pg_notify('nexus_balances', $1)").bind(payload).execute(&mut *conn).await?;
+        channels.push("nexus_balances");
+        payloads.push(format!(r#"{{"token": "{token}", "account": "{account}"}}"#));
     }
+    // One statement for all of them: a backfill batch can announce tens of thousands of
+    // executions, and a round trip each cost seconds.
+    sqlx::query("SELECT count(pg_notify(c, p)) FROM UNNEST($1::text[], $2::text[]) AS t(c, p)")
+        .bind(channels)
+        .bind(payloads)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
