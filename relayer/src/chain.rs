@@ -1,0 +1,225 @@
+//! The relayer's chain side: reading the registry and the request state, and sending `settle`
+//! from the relayer key with our own nonce tracking, fee bumping and confirmation wait.
+//!
+//! Why our own nonces: several settlements are in flight at once; asking the node for the
+//! pending nonce before each would hand two of them the same nonce. Nonces are assigned under a
+//! lock and resynchronised from the node after a failed send. A transaction not mined after
+//! [`ChainConfig::stuck_after`] is sent again with the same nonce and fees raised by
+//! [`FEE_BUMP_PERCENT`], so whichever version is mined settles the request once.
+
+use std::time::{Duration, Instant};
+
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use nexus_bindings::AgentMarketplace;
+use nexus_bindings::marketplace::IAgentMarketplace;
+use nexus_bindings::registry::AgentRegistry;
+use tokio::sync::Mutex;
+
+use crate::RelayerError;
+use crate::db::Execution;
+
+/// Replacement transactions must raise both fee fields by at least 10% (geth's and anvil's
+/// txpool rule); 25% gets out of a rising base fee faster.
+pub const FEE_BUMP_PERCENT: u128 = 25;
+
+/// Gas estimate × this / 100: storage refunds and warm/cold differences between the estimate
+/// and the mined state must not make a settlement run out of gas.
+const GAS_MARGIN_PERCENT: u64 = 130;
+
+/// Times a first send is retried with a nonce fresh from the node before the settlement is
+/// handed back as an error (and the claim released for a later retry).
+const MAX_NONCE_RESYNCS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// Resend with bumped fees when not mined after this long.
+    pub stuck_after: Duration,
+    /// Give up on one settlement (the claim is released and retried) after this long.
+    pub confirm_timeout: Duration,
+    /// Receipt polling interval.
+    pub poll: Duration,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            stuck_after: Duration::from_secs(20),
+            confirm_timeout: Duration::from_secs(180),
+            poll: Duration::from_millis(50),
+        }
+    }
+}
+
+/// What a settlement attempt ended in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Our transaction was mined; `latency` from first send to receipt.
+    Mined { tx: B256, latency: Duration },
+    /// The request was already closed (settled by another relayer, or reclaimed).
+    AlreadyClosed,
+    /// The deadline passed: only the requester's `reclaim` can close it now.
+    Expired,
+}
+
+/// Registry facts the relayer needs about an agent.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    pub image_digest: B256,
+    pub max_duration: Duration,
+}
+
+pub struct Chain {
+    provider: DynProvider,
+    market: AgentMarketplace::AgentMarketplaceInstance<DynProvider>,
+    registry: AgentRegistry::AgentRegistryInstance<DynProvider>,
+    from: Address,
+    next_nonce: Mutex<Option<u64>>,
+    config: ChainConfig,
+}
+
+fn chain_err(e: impl std::fmt::Display) -> RelayerError {
+    RelayerError::Chain(e.to_string())
+}
+
+impl Chain {
+    pub fn new(
+        rpc_url: &str,
+        key: PrivateKeySigner,
+        marketplace: Address,
+        registry: Address,
+        config: ChainConfig,
+    ) -> Result<Self, RelayerError> {
+        let from = key.address();
+        let url = rpc_url.parse().map_err(|e| RelayerError::Config(format!("rpc url {rpc_url}: {e}")))?;
+        let provider = ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(url).erased();
+        Ok(Self {
+            market: AgentMarketplace::new(marketplace, provider.clone()),
+            registry: AgentRegistry::new(registry, provider.clone()),
+            provider,
+            from,
+            next_nonce: Mutex::new(None),
+            config,
+        })
+    }
+
+    pub fn address(&self) -> Address {
+        self.from
+    }
+
+    pub async fn is_open(&self, request_id: U256) -> Result<bool, RelayerError> {
+        self.market.isOpen(request_id).call().await.map_err(chain_err)
+    }
+
+    pub async fn agent(&self, agent_id: U256) -> Result<AgentInfo, RelayerError> {
+        let a = self.registry.getAgent(agent_id).call().await.map_err(chain_err)?;
+        Ok(AgentInfo { image_digest: a.imageDigest, max_duration: Duration::from_secs(u64::from(a.terms.maxDuration)) })
+    }
+
+    /// Latest block timestamp (the clock `settle` checks the deadline against).
+    pub async fn now(&self) -> Result<u64, RelayerError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(chain_err)?
+            .ok_or_else(|| chain_err("no latest block"))?;
+        Ok(block.header.timestamp)
+    }
+
+    async fn take_nonce(&self) -> Result<u64, RelayerError> {
+        let mut next = self.next_nonce.lock().await;
+        let nonce = match *next {
+            Some(n) => n,
+            None => self.provider.get_transaction_count(self.from).pending().await.map_err(chain_err)?,
+        };
+        *next = Some(nonce + 1);
+        Ok(nonce)
+    }
+
+    async fn forget_nonce(&self) {
+        *self.next_nonce.lock().await = None;
+    }
+
+    /// Sends `settle` and waits for it to be mined; see the module docs.
+    pub async fn settle(&self, e: &Execution, success: bool, output_hash: B256) -> Result<Settled, RelayerError> {
+        let execution = IAgentMarketplace::Execution {
+            requester: e.requester,
+            developer: e.developer,
+            token: e.token,
+            creditId: e.credit_id,
+            deadline: alloy::primitives::Uint::from(e.deadline),
+        };
+        let call = self.market.settle(e.request_id, execution, success, output_hash).from(self.from);
+        // The estimate doubles as a dry run: a revert here (already settled, expired) costs no gas.
+        let gas = match call.estimate_gas().await {
+            Ok(g) => g * GAS_MARGIN_PERCENT / 100,
+            Err(err) => return self.explain_revert(e, err.to_string()).await,
+        };
+        let fees = self.provider.estimate_eip1559_fees().await.map_err(chain_err)?;
+        let (mut max_fee, mut tip) = (fees.max_fee_per_gas, fees.max_priority_fee_per_gas.max(1));
+        let mut nonce = self.take_nonce().await?;
+        let started = Instant::now();
+        let mut sent: Vec<B256> = Vec::new();
+        let mut resyncs = 0;
+        loop {
+            let send =
+                call.clone().nonce(nonce).gas(gas).max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip).send().await;
+            match send {
+                Ok(pending) => sent.push(*pending.tx_hash()),
+                Err(err) => {
+                    let text = err.to_string();
+                    if sent.is_empty() {
+                        // Nothing of ours is pending: our nonce view is stale (another process
+                        // sends with this key, or a send was lost). Resynchronise and retry.
+                        self.forget_nonce().await;
+                        if text.contains("nonce too low") && resyncs < MAX_NONCE_RESYNCS {
+                            resyncs += 1;
+                            if !self.is_open(e.request_id).await? {
+                                return Ok(Settled::AlreadyClosed);
+                            }
+                            nonce = self.take_nonce().await?;
+                            continue;
+                        }
+                        return Err(chain_err(text));
+                    }
+                    // A replacement failed ("nonce too low" once a version is mined, "already
+                    // known", underpriced): the receipts below tell what happened.
+                }
+            }
+            let round = Instant::now();
+            while round.elapsed() < self.config.stuck_after {
+                for hash in &sent {
+                    if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await.map_err(chain_err)? {
+                        if receipt.status() {
+                            return Ok(Settled::Mined { tx: *hash, latency: started.elapsed() });
+                        }
+                        return self.explain_revert(e, format!("settle {hash} reverted")).await;
+                    }
+                }
+                if started.elapsed() > self.config.confirm_timeout {
+                    self.forget_nonce().await;
+                    return Err(chain_err(format!("settle of {} not mined in time", e.request_id)));
+                }
+                tokio::time::sleep(self.config.poll).await;
+            }
+            max_fee = max_fee * (100 + FEE_BUMP_PERCENT) / 100;
+            tip = tip * (100 + FEE_BUMP_PERCENT) / 100;
+            tracing::warn!(request = %e.request_id, nonce, max_fee, tip, "settle not mined; resending with bumped fees");
+        }
+    }
+
+    /// A settle that would revert or did: closed already and past the deadline are outcomes,
+    /// anything else an error (retried later).
+    async fn explain_revert(&self, e: &Execution, reason: String) -> Result<Settled, RelayerError> {
+        if !self.is_open(e.request_id).await? {
+            return Ok(Settled::AlreadyClosed);
+        }
+        if self.now().await? > e.deadline {
+            return Ok(Settled::Expired);
+        }
+        Err(chain_err(reason))
+    }
+}

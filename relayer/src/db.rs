@@ -1,0 +1,216 @@
+//! The relayer's PostgreSQL side: claiming requests with a lease, reading executions and blobs,
+//! storing outputs and appending container log lines.
+//!
+//! Why a lease and not a session lock: a relayer that dies (SIGKILL, machine lost) must not keep
+//! a request forever. The claim is a row in `relayer_claims` with an expiry; the owner renews it
+//! while it works, and any relayer's sweep takes over a request whose lease ran out.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use sqlx::PgPool;
+
+use crate::RelayerError;
+
+/// One claimed request.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub request_id: U256,
+    /// How many times the request has been claimed, this claim included.
+    pub attempt: i32,
+}
+
+/// Claims the lowest open request nobody holds (no claim row, or an expired, unfinished one).
+///
+/// `FOR UPDATE OF e SKIP LOCKED` keeps concurrent claimers off the same candidate row; the
+/// `ON CONFLICT ... WHERE` guard is the final word: a claim only lands where no live lease or
+/// completion exists, whatever two transactions saw in their snapshots.
+pub async fn claim(pool: &PgPool, owner: &str, lease: Duration) -> Result<Option<Claim>, RelayerError> {
+    let row: Option<(String, i32)> = sqlx::query_as(
+        "WITH candidate AS (
+             SELECT e.request_id FROM executions e
+             LEFT JOIN relayer_claims c ON c.request_id = e.request_id
+             WHERE e.status = 'Requested'
+               AND (c.request_id IS NULL OR (c.done_at IS NULL AND c.lease_until < now()))
+             ORDER BY e.request_id
+             LIMIT 1
+             FOR UPDATE OF e SKIP LOCKED
+         )
+         INSERT INTO relayer_claims (request_id, owner, lease_until, attempts)
+         SELECT request_id, $1, now() + make_interval(secs => $2), 1 FROM candidate
+         ON CONFLICT (request_id) DO UPDATE
+             SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until,
+                 attempts = relayer_claims.attempts + 1, updated_at = now()
+             WHERE relayer_claims.done_at IS NULL AND relayer_claims.lease_until < now()
+         RETURNING request_id::text, attempts",
+    )
+    .bind(owner)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(id, attempt)| Ok(Claim { request_id: parse_u256(&id)?, attempt })).transpose()
+}
+
+/// Extends our lease; `false` when the claim is no longer ours (taken over after expiry).
+pub async fn renew(pool: &PgPool, claim: Claim, owner: &str, lease: Duration) -> Result<bool, RelayerError> {
+    let done = sqlx::query(
+        "UPDATE relayer_claims SET lease_until = now() + make_interval(secs => $3), updated_at = now()
+         WHERE request_id = $1::numeric AND owner = $2 AND done_at IS NULL",
+    )
+    .bind(claim.request_id.to_string())
+    .bind(owner)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives the request back: claimable again after `retry_after` (zero: at once). The attempt is
+/// not counted when nothing ran (`uncount`), e.g. on graceful shutdown.
+pub async fn release(
+    pool: &PgPool,
+    claim: Claim,
+    owner: &str,
+    retry_after: Duration,
+    uncount: bool,
+) -> Result<(), RelayerError> {
+    sqlx::query(
+        "UPDATE relayer_claims
+         SET owner = NULL, lease_until = now() + make_interval(secs => $3),
+             attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END, updated_at = now()
+         WHERE request_id = $1::numeric AND owner = $2 AND done_at IS NULL",
+    )
+    .bind(claim.request_id.to_string())
+    .bind(owner)
+    .bind(retry_after.as_secs_f64())
+    .bind(uncount)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Marks the request finished for every relayer.
+pub async fn complete(pool: &PgPool, claim: Claim, owner: &str, outcome: &str) -> Result<(), RelayerError> {
+    sqlx::query(
+        "UPDATE relayer_claims SET owner = NULL, done_at = now(), outcome = $3, updated_at = now()
+         WHERE request_id = $1::numeric AND owner = $2 AND done_at IS NULL",
+    )
+    .bind(claim.request_id.to_string())
+    .bind(owner)
+    .bind(outcome)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Open requests nobody finished: the queue depth the metrics report.
+pub async fn queue_depth(pool: &PgPool) -> Result<i64, RelayerError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM executions e
+         WHERE e.status = 'Requested'
+           AND NOT EXISTS (SELECT 1 FROM relayer_claims c WHERE c.request_id = e.request_id AND c.done_at IS NOT NULL)",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// The indexed request: what `settle` needs back, plus the agent and input.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub request_id: U256,
+    pub agent_id: U256,
+    pub requester: Address,
+    pub developer: Address,
+    pub token: Address,
+    pub credit_id: U256,
+    pub input_hash: B256,
+    /// Unix seconds.
+    pub deadline: u64,
+    /// Unix seconds (block timestamp of the request).
+    pub requested_at: u64,
+    pub status: String,
+}
+
+type ExecutionRow = (String, Vec<u8>, Vec<u8>, Vec<u8>, String, Vec<u8>, i64, i64, String);
+
+pub async fn execution(pool: &PgPool, request_id: U256) -> Result<Option<Execution>, RelayerError> {
+    let row: Option<ExecutionRow> = sqlx::query_as(
+        "SELECT agent_id::text, requester::bytea, developer::bytea, token::bytea, credit_id::text,
+                input_hash::bytea, extract(epoch FROM deadline)::bigint, extract(epoch FROM requested_at)::bigint, status
+         FROM executions WHERE request_id = $1::numeric",
+    )
+    .bind(request_id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    let Some((agent, requester, developer, token, credit, input, deadline, requested_at, status)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Execution {
+        request_id,
+        agent_id: parse_u256(&agent)?,
+        requester: address(&requester)?,
+        developer: address(&developer)?,
+        token: address(&token)?,
+        credit_id: parse_u256(&credit)?,
+        input_hash: B256::try_from(input.as_slice()).map_err(|_| RelayerError::Data("input_hash length".into()))?,
+        deadline: u64::try_from(deadline).unwrap_or(0),
+        requested_at: u64::try_from(requested_at).unwrap_or(0),
+        status,
+    }))
+}
+
+pub async fn blob(pool: &PgPool, hash: B256) -> Result<Option<Vec<u8>>, RelayerError> {
+    Ok(sqlx::query_scalar("SELECT bytes FROM blobs WHERE hash = $1").bind(hash.to_vec()).fetch_optional(pool).await?)
+}
+
+/// Stores `bytes` under their keccak256 (idempotent) and returns the hash.
+pub async fn store_blob(pool: &PgPool, bytes: &[u8]) -> Result<B256, RelayerError> {
+    let hash = keccak256(bytes);
+    sqlx::query(
+        "INSERT INTO blobs (hash, bytes, size, media_type) VALUES ($1, $2, $3, 'application/json')
+         ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(hash.to_vec())
+    .bind(bytes)
+    .bind(bytes.len() as i64)
+    .execute(pool)
+    .await?;
+    Ok(hash)
+}
+
+/// Appends log lines (one INSERT per batch: the graphql trigger NOTIFYs each row at commit).
+pub async fn append_logs(
+    pool: &PgPool,
+    request_id: U256,
+    attempt: i32,
+    first_seq: i64,
+    lines: &[(&str, String)],
+) -> Result<(), RelayerError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = (0..lines.len() as i64).map(|i| first_seq + i).collect();
+    let streams: Vec<&str> = lines.iter().map(|(s, _)| *s).collect();
+    let texts: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO execution_logs (request_id, attempt, seq, stream, line)
+         SELECT $1::numeric, $2, s, st, l FROM UNNEST($3::bigint[], $4::text[], $5::text[]) AS t(s, st, l)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(request_id.to_string())
+    .bind(attempt)
+    .bind(&seqs)
+    .bind(&streams)
+    .bind(&texts)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn parse_u256(s: &str) -> Result<U256, RelayerError> {
+    s.parse().map_err(|_| RelayerError::Data(format!("not a uint256: {s}")))
+}
+
+fn address(b: &[u8]) -> Result<Address, RelayerError> {
+    Address::try_from(b).map_err(|_| RelayerError::Data("address length".into()))
+}

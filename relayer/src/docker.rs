@@ -1,0 +1,291 @@
+//! Running one agent container through the Docker Engine API (bollard).
+//!
+//! The container is hostile (DESIGN.md): every limit is set here, none is left to the image.
+//! Non-root `65534:65534` (a group too: with a user alone Docker puts a scratch image's process
+//! in group 0), read-only root, a small `noexec` tmpfs on `/tmp`, all capabilities dropped,
+//! `no-new-privileges`, no network, memory (no swap), CPU and pids caps, a wall clock, and caps
+//! on what we read from stdout and stderr. The log driver is `none`: stderr is read from the
+//! attach stream, so a flooding container cannot fill the host's disk with json logs.
+//! The container is removed on every path (force-removed after a timeout or a cap).
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
+};
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::RelayerError;
+
+/// Resource limits for every container.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub memory_bytes: i64,
+    /// CPU time in units of 1e-9 CPUs.
+    pub nano_cpus: i64,
+    pub pids: i64,
+    /// Size of the `/tmp` tmpfs.
+    pub tmpfs_bytes: u64,
+    /// Bytes of stdout accepted: the output.
+    pub stdout_bytes: usize,
+    /// Bytes of stderr turned into log lines; the rest is dropped.
+    pub log_bytes: usize,
+    /// Longest log line kept (longer ones are cut).
+    pub log_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // Enough for the catalog's agents on 16 MiB inputs; small enough that a handful of
+            // concurrent hogs cannot pressure a small host.
+            memory_bytes: 256 << 20,
+            // One core: agents are single-threaded programs; a spinning one takes one core at most.
+            nano_cpus: 1_000_000_000,
+            // A static agent needs a few threads; 64 stops a fork bomb long before the host's limit.
+            pids: 64,
+            tmpfs_bytes: 16 << 20,
+            // The default output cap.
+            stdout_bytes: 1 << 20,
+            // 256 KiB of log per run: plenty to debug, bounded for the database.
+            log_bytes: 256 << 10,
+            log_line_bytes: 4096,
+        }
+    }
+}
+
+/// Why a run failed, as the metrics label it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The pinned image is not present locally (or its id differs).
+    Image(String),
+    Timeout,
+    OutOfMemory,
+    OutputTooLarge,
+    ExitCode(i64),
+    /// Exit 0 but stdout is not one JSON document.
+    InvalidOutput(String),
+    /// The engine refused or failed (create, start, attach).
+    Engine(String),
+}
+
+impl Failure {
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Failure::Image(_) => "image",
+            Failure::Timeout => "timeout",
+            Failure::OutOfMemory => "oom",
+            Failure::OutputTooLarge => "output_too_large",
+            Failure::ExitCode(_) => "exit_code",
+            Failure::InvalidOutput(_) => "invalid_output",
+            Failure::Engine(_) => "engine",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Image(m) => write!(f, "image: {m}"),
+            Failure::Timeout => write!(f, "wall-clock limit reached"),
+            Failure::OutOfMemory => write!(f, "out of memory"),
+            Failure::OutputTooLarge => write!(f, "output larger than the cap"),
+            Failure::ExitCode(c) => write!(f, "exit code {c}"),
+            Failure::InvalidOutput(m) => write!(f, "output is not one JSON document: {m}"),
+            Failure::Engine(m) => write!(f, "docker: {m}"),
+        }
+    }
+}
+
+/// Connects to the local engine and negotiates the API version (Debian's Docker speaks 1.41,
+/// bollard defaults to 1.53).
+pub async fn connect() -> Result<Docker, RelayerError> {
+    let docker = Docker::connect_with_local_defaults().map_err(|e| RelayerError::Docker(e.to_string()))?;
+    docker.negotiate_version().await.map_err(|e| RelayerError::Docker(e.to_string()))
+}
+
+/// Runs `image_id` (`sha256:<hex>`) with `stdin`; stderr lines go to `logs`. Returns stdout on
+/// exit 0 with a JSON document, else why it failed. The container is removed in every case.
+pub async fn run(
+    docker: &Docker,
+    image_id: &str,
+    stdin: &[u8],
+    limits: &Limits,
+    wall_clock: Duration,
+    logs: mpsc::Sender<String>,
+) -> Result<Vec<u8>, Failure> {
+    let inspected = docker.inspect_image(image_id).await.map_err(|e| Failure::Image(e.to_string()))?;
+    if inspected.id.as_deref() != Some(image_id) {
+        return Err(Failure::Image(format!("local image id {:?} differs from the pinned {image_id}", inspected.id)));
+    }
+    let host = HostConfig {
+        memory: Some(limits.memory_bytes),
+        memory_swap: Some(limits.memory_bytes),
+        nano_cpus: Some(limits.nano_cpus),
+        pids_limit: Some(limits.pids),
+        readonly_rootfs: Some(true),
+        tmpfs: Some(
+            [("/tmp".to_string(), format!("rw,noexec,nosuid,nodev,size={}", limits.tmpfs_bytes))].into_iter().collect(),
+        ),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        network_mode: Some("none".into()),
+        log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
+        ..Default::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(image_id.to_string()),
+        user: Some("65534:65534".into()),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        network_disabled: Some(true),
+        host_config: Some(host),
+        ..Default::default()
+    };
+    let created = docker.create_container(None, body).await.map_err(|e| Failure::Engine(e.to_string()))?;
+    let id = created.id;
+    let result = drive(docker, &id, stdin, limits, wall_clock, logs).await;
+    let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+    if let Err(e) = docker.remove_container(&id, Some(remove)).await {
+        tracing::warn!(container = %id, error = %e, "removing the container failed");
+    }
+    result
+}
+
+async fn drive(
+    docker: &Docker,
+    id: &str,
+    stdin: &[u8],
+    limits: &Limits,
+    wall_clock: Duration,
+    logs: mpsc::Sender<String>,
+) -> Result<Vec<u8>, Failure> {
+    let engine = |e: bollard::errors::Error| Failure::Engine(e.to_string());
+    let attach = AttachContainerOptionsBuilder::default().stdin(true).stdout(true).stderr(true).stream(true).build();
+    let mut attached = docker.attach_container(id, Some(attach)).await.map_err(engine)?;
+    docker.start_container(id, None).await.map_err(engine)?;
+
+    // stdin is written concurrently with reading: an agent may start writing before it has
+    // read everything, and a full pipe in both directions would deadlock.
+    let mut input = attached.input;
+    let stdin = stdin.to_vec();
+    let writer = tokio::spawn(async move {
+        let _ = input.write_all(&stdin).await;
+        let _ = input.shutdown().await;
+    });
+
+    let reader = async {
+        let mut stdout = Vec::new();
+        let mut pending = Vec::new();
+        let mut log_budget = limits.log_bytes;
+        let mut truncated = false;
+        while let Some(item) = attached.output.next().await {
+            match item {
+                Ok(LogOutput::StdOut { message }) => {
+                    tracing::trace!(bytes = message.len(), "stdout frame");
+                    if stdout.len() + message.len() > limits.stdout_bytes {
+                        return Err(Failure::OutputTooLarge);
+                    }
+                    stdout.extend_from_slice(&message);
+                }
+                Ok(LogOutput::StdErr { message }) => {
+                    if log_budget == 0 {
+                        if !truncated {
+                            truncated = true;
+                            let _ = logs.send("[relayer] log cap reached, further lines dropped".into()).await;
+                        }
+                        continue;
+                    }
+                    let take = message.len().min(log_budget);
+                    log_budget -= take;
+                    pending.extend_from_slice(&message[..take]);
+                    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=pos).collect();
+                        send_line(&logs, &line[..line.len() - 1], limits.log_line_bytes).await;
+                    }
+                    if pending.len() > limits.log_line_bytes {
+                        let line: Vec<u8> = std::mem::take(&mut pending);
+                        send_line(&logs, &line, limits.log_line_bytes).await;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "attach stream ended with an error");
+                    break;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            send_line(&logs, &pending, limits.log_line_bytes).await;
+        }
+        Ok(stdout)
+    };
+
+    let waited = async {
+        let mut wait = docker.wait_container(id, None::<WaitContainerOptions>);
+        match wait.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(engine(e)),
+            None => Err(Failure::Engine("wait stream ended".into())),
+        }
+    };
+
+    let outcome = tokio::time::timeout(wall_clock, async {
+        // Output first: it ends when the container closes stdout/stderr (exit); a cap breach
+        // returns early and the container is killed below.
+        let out = reader.await;
+        match out {
+            Err(f) => Err(f),
+            Ok(stdout) => waited.await.map(|code| (stdout, code)),
+        }
+    })
+    .await;
+    writer.abort();
+
+    let kill = |docker: &Docker| {
+        let docker = docker.clone();
+        let id = id.to_string();
+        async move {
+            let _ =
+                docker.kill_container(&id, Some(KillContainerOptionsBuilder::default().signal("KILL").build())).await;
+        }
+    };
+    let (stdout, code) = match outcome {
+        Err(_) => {
+            kill(docker).await;
+            return Err(Failure::Timeout);
+        }
+        Ok(Err(f)) => {
+            kill(docker).await;
+            return Err(f);
+        }
+        Ok(Ok(v)) => v,
+    };
+    if code != 0 {
+        let oom = docker
+            .inspect_container(id, None)
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .and_then(|s| s.oom_killed)
+            .unwrap_or(false);
+        return Err(if oom { Failure::OutOfMemory } else { Failure::ExitCode(code) });
+    }
+    serde_json::from_slice::<serde_json::Value>(&stdout).map_err(|e| Failure::InvalidOutput(e.to_string()))?;
+    Ok(stdout)
+}
+
+async fn send_line(logs: &mpsc::Sender<String>, line: &[u8], max: usize) {
+    let line = &line[..line.len().min(max)];
+    let text = String::from_utf8_lossy(line).trim_end_matches('\r').to_string();
+    let _ = logs.send(text).await;
+}

@@ -1,0 +1,420 @@
+//! The AgentNexus relayer: requested executions → locked-down containers → `settle` on-chain.
+//!
+//! The indexer records `ExecutionRequested` in PostgreSQL and NOTIFYs `nexus_executions`; the
+//! relayer wakes on that (and sweeps every [`Config::sweep_interval`], which also picks up
+//! expired leases of crashed relayers), claims requests with a lease ([`db::claim`]), checks the
+//! request on-chain and its input blob, runs the agent's pinned image ([`docker::run`]), stores
+//! the output blob and settles ([`chain::Chain::settle`]). Every failure of the agent (bad input,
+//! timeout, OOM, oversized or invalid output, non-zero exit) settles with `success = false`, so
+//! the requester is refunded; failures of the relayer's own dependencies (database, node,
+//! Docker engine) release the claim for a retry instead.
+//!
+//! Several relayers can share one database: claims never overlap, and a settle that finds the
+//! request already closed counts as done.
+
+pub mod chain;
+pub mod db;
+pub mod docker;
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::{B256, keccak256};
+use alloy::signers::local::PrivateKeySigner;
+use nexus_bindings::Deployments;
+use sqlx::PgPool;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+
+pub use chain::{Chain, ChainConfig, Settled};
+pub use docker::{Failure, Limits};
+pub use status::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayerError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("chain: {0}")]
+    Chain(String),
+    #[error("docker: {0}")]
+    Docker(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("unexpected data: {0}")]
+    Data(String),
+}
+
+/// Everything the relayer needs; [`Config::local`] gives defaults for the local stack.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub rpc_url: String,
+    pub database_url: String,
+    pub deployments: Deployments,
+    /// The relayer key (RELAYER_ROLE only). Never passed to a container.
+    pub key: PrivateKeySigner,
+    /// Name in `relayer_claims.owner`; unique per process.
+    pub owner: String,
+    /// Requests worked on at once.
+    pub concurrency: usize,
+    /// Claim lease; renewed every third of it while working.
+    pub lease: Duration,
+    /// Sweep for claimable requests this often even without a NOTIFY.
+    pub sweep_interval: Duration,
+    /// A missing input blob is waited for this long after the request before failing it (the
+    /// requester may upload after requesting).
+    pub input_grace: Duration,
+    /// Time kept before the deadline for the settle transaction.
+    pub settle_margin: Duration,
+    /// A request claimed this many times (its relayer died each time) is settled as failure.
+    pub max_attempts: i32,
+    /// Retry delay after a relayer-side error (database, node, Docker engine).
+    pub retry_delay: Duration,
+    pub limits: Limits,
+    pub chain: ChainConfig,
+}
+
+impl Config {
+    pub fn local(
+        deployments: Deployments,
+        rpc_url: impl Into<String>,
+        database_url: impl Into<String>,
+        key: PrivateKeySigner,
+    ) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            database_url: database_url.into(),
+            deployments,
+            key,
+            owner: format!("relayer-{}-{}", std::process::id(), unique()),
+            // Two shared cores in development; containers are CPU-capped at one core each.
+            concurrency: 4,
+            // Long enough that renewals (every 10 s) survive a slow database; short enough that
+            // a crashed relayer's requests are picked up well before typical deadlines.
+            lease: Duration::from_secs(30),
+            sweep_interval: Duration::from_secs(2),
+            input_grace: Duration::from_secs(30),
+            // A settle is one transaction; 15 s covers a few blocks plus a fee bump on a real chain.
+            settle_margin: Duration::from_secs(15),
+            max_attempts: 3,
+            retry_delay: Duration::from_secs(2),
+            limits: Limits::default(),
+            chain: ChainConfig::default(),
+        }
+    }
+}
+
+fn unique() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Applies the shared schema (idempotent).
+pub async fn migrate(pool: &PgPool) -> Result<(), RelayerError> {
+    sqlx::migrate!("../migrations").run(pool).await?;
+    Ok(())
+}
+
+struct Shared {
+    config: Config,
+    pool: PgPool,
+    chain: Chain,
+    docker: bollard::Docker,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+}
+
+pub struct Relayer {
+    shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Relayer {
+    /// Connects to PostgreSQL (migrating), the node and Docker.
+    pub async fn connect(config: Config) -> Result<Self, RelayerError> {
+        let pool = PgPoolOptions::new()
+            .max_connections((config.concurrency as u32) * 2 + 2)
+            .connect(&config.database_url)
+            .await?;
+        migrate(&pool).await?;
+        let c = &config.deployments.contracts;
+        let chain = Chain::new(
+            &config.rpc_url,
+            config.key.clone(),
+            c.agent_marketplace,
+            c.agent_registry,
+            config.chain.clone(),
+        )?;
+        let docker = docker::connect().await?;
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let metrics = Arc::new(Metrics::default());
+        Ok(Self { shared: Arc::new(Shared { config, pool, chain, docker, metrics, shutdown }), shutdown_tx })
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    /// Works until `shutdown` resolves, then stops claiming, lets jobs finish (a job that has not
+    /// started its container releases its claim) and returns.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), RelayerError> {
+        let s = self.shared.clone();
+        let mut listener = PgListener::connect_with(&s.pool).await?;
+        listener.listen("nexus_executions").await?;
+        s.metrics.ready.store(true, Ordering::Relaxed);
+        let slots = Arc::new(Semaphore::new(s.config.concurrency));
+        let freed = Arc::new(Notify::new());
+        tokio::pin!(shutdown);
+        loop {
+            // Fill every free slot.
+            while let Ok(permit) = slots.clone().try_acquire_owned() {
+                match db::claim(&s.pool, &s.config.owner, s.config.lease).await {
+                    Ok(Some(claim)) => {
+                        let (s, freed) = (s.clone(), freed.clone());
+                        tokio::spawn(async move {
+                            s.metrics.running.fetch_add(1, Ordering::Relaxed);
+                            work(&s, claim).await;
+                            s.metrics.running.fetch_sub(1, Ordering::Relaxed);
+                            drop(permit);
+                            freed.notify_one();
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claim failed");
+                        s.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            if let Ok(depth) = db::queue_depth(&s.pool).await {
+                s.metrics.queue_depth.store(depth, Ordering::Relaxed);
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                n = listener.recv() => {
+                    if let Err(e) = n {
+                        // PgListener reconnects on the next recv; do not spin meanwhile.
+                        tracing::warn!(error = %e, "LISTEN connection lost");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+                _ = freed.notified() => {}
+                _ = tokio::time::sleep(s.config.sweep_interval) => {}
+            }
+        }
+        tracing::info!("relayer stopping: finishing running requests");
+        s.metrics.ready.store(false, Ordering::Relaxed);
+        let _ = self.shutdown_tx.send(true);
+        let all = u32::try_from(s.config.concurrency).unwrap_or(u32::MAX);
+        let _ = slots.acquire_many(all).await;
+        Ok(())
+    }
+}
+
+/// Whether a job ends the request or hands it back.
+enum Step {
+    Done(String),
+    Release { retry_after: Duration, uncount: bool },
+}
+
+/// One claimed request, start to finish, with the lease renewed meanwhile.
+async fn work(s: &Arc<Shared>, claim: db::Claim) {
+    let span = tracing::info_span!("request", id = %claim.request_id, attempt = claim.attempt);
+    let _ = tracing::Instrument::instrument(
+        async {
+            let renew = {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(s.config.lease / 3).await;
+                        match db::renew(&s.pool, claim, &s.config.owner, s.config.lease).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                tracing::warn!(request = %claim.request_id, "lease lost");
+                                break;
+                            }
+                            Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+                        }
+                    }
+                })
+            };
+            let step = match process(s, claim).await {
+                Ok(step) => step,
+                Err(e) => {
+                    tracing::warn!(error = %e, "request failed on the relayer side; releasing for a retry");
+                    s.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    Step::Release { retry_after: s.config.retry_delay, uncount: false }
+                }
+            };
+            renew.abort();
+            let result = match &step {
+                Step::Done(outcome) => {
+                    s.metrics.outcome(outcome);
+                    tracing::info!(outcome, "request done");
+                    db::complete(&s.pool, claim, &s.config.owner, outcome).await
+                }
+                Step::Release { retry_after, uncount } => {
+                    db::release(&s.pool, claim, &s.config.owner, *retry_after, *uncount).await
+                }
+            };
+            if let Err(e) = result {
+                // The lease expires on its own; another sweep picks the request up.
+                tracing::warn!(error = %e, "recording the claim's end failed");
+            }
+        },
+        span,
+    )
+    .await;
+}
+
+async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError> {
+    let cfg = &s.config;
+    let Some(e) = db::execution(&s.pool, claim.request_id).await? else {
+        // Rolled back by a reorg meanwhile: nothing to do until it is indexed again.
+        return Ok(Step::Release { retry_after: cfg.retry_delay, uncount: true });
+    };
+    if e.status != "Requested" || !s.chain.is_open(e.request_id).await? {
+        return Ok(Step::Done("already-settled".into()));
+    }
+    let now = s.chain.now().await?.max(unix_now());
+    if now + cfg.settle_margin.as_secs() >= e.deadline {
+        // Too late to run; settle as failure while settling is still allowed.
+        return settle(s, claim, &e, Err("deadline too close".into()), "deadline").await;
+    }
+    if claim.attempt > cfg.max_attempts {
+        return settle(s, claim, &e, Err(format!("gave up after {} attempts", claim.attempt - 1)), "attempts").await;
+    }
+    let Some(input) = db::blob(&s.pool, e.input_hash).await? else {
+        if now < e.requested_at + cfg.input_grace.as_secs() {
+            return Ok(Step::Release { retry_after: Duration::from_secs(1), uncount: true });
+        }
+        return settle(s, claim, &e, Err("input blob missing".into()), "input_missing").await;
+    };
+    if keccak256(&input) != e.input_hash {
+        return settle(s, claim, &e, Err("input blob hash mismatch".into()), "input_hash").await;
+    }
+    let input_json: serde_json::Value = match serde_json::from_slice(&input) {
+        Ok(v) => v,
+        Err(err) => return settle(s, claim, &e, Err(format!("input is not JSON: {err}")), "input_invalid").await,
+    };
+    if *s.shutdown.borrow() {
+        return Ok(Step::Release { retry_after: Duration::ZERO, uncount: true });
+    }
+    let agent = s.chain.agent(e.agent_id).await?;
+    let left = Duration::from_secs(e.deadline.saturating_sub(now)).saturating_sub(cfg.settle_margin);
+    let wall_clock = agent.max_duration.min(left);
+    let envelope = serde_json::json!({
+        "requestId": e.request_id.to_string(),
+        "agentId": e.agent_id.to_string(),
+        "requester": e.requester.to_checksum(None),
+        "input": input_json,
+    });
+    let stdin = serde_json::to_vec(&envelope).map_err(|err| RelayerError::Data(err.to_string()))?;
+    let image = format!("sha256:{}", alloy::hex::encode(agent.image_digest));
+
+    let (log_tx, log_rx) = mpsc::channel::<String>(256);
+    let logger = tokio::spawn(write_logs(s.pool.clone(), claim, log_rx));
+    let started = Instant::now();
+    let run = docker::run(&s.docker, &image, &stdin, &cfg.limits, wall_clock, log_tx.clone()).await;
+    s.metrics.run_seconds.observe(started.elapsed());
+    let result = match run {
+        Ok(stdout) => Ok(stdout),
+        Err(Failure::Engine(m)) => {
+            // The engine, not the agent, failed: retry rather than refund.
+            drop(log_tx);
+            let _ = logger.await;
+            s.metrics.container_failure("engine");
+            return Err(RelayerError::Docker(m));
+        }
+        Err(f) => {
+            tracing::info!(cause = f.cause(), error = %f, elapsed = ?started.elapsed(), "container run failed");
+            s.metrics.container_failure(f.cause());
+            let _ = log_tx.send(format!("[relayer] run failed: {f}")).await;
+            Err(f)
+        }
+    };
+    drop(log_tx);
+    let _ = logger.await;
+    match result {
+        Ok(stdout) => settle(s, claim, &e, Ok(stdout), "succeeded").await,
+        Err(f) => {
+            let cause = f.cause();
+            settle(s, claim, &e, Err(f.to_string()), cause).await
+        }
+    }
+}
+
+/// Stores the output (on success) and settles. `label` names the outcome for metrics.
+async fn settle(
+    s: &Arc<Shared>,
+    claim: db::Claim,
+    e: &db::Execution,
+    result: Result<Vec<u8>, String>,
+    label: &str,
+) -> Result<Step, RelayerError> {
+    let (success, output_hash) = match &result {
+        Ok(stdout) => (true, db::store_blob(&s.pool, stdout).await?),
+        Err(reason) => {
+            tracing::info!(reason, "settling as failure (refund)");
+            (false, B256::ZERO)
+        }
+    };
+    let _ = claim;
+    match s.chain.settle(e, success, output_hash).await? {
+        Settled::Mined { tx, latency } => {
+            s.metrics.settle_seconds.observe(latency);
+            tracing::info!(%tx, success, "settled");
+            Ok(Step::Done(if success { "succeeded".into() } else { format!("failed:{label}") }))
+        }
+        Settled::AlreadyClosed => Ok(Step::Done("already-settled".into())),
+        Settled::Expired => Ok(Step::Done("expired".into())),
+    }
+}
+
+/// Batches stderr lines into `execution_logs`: one INSERT per [`LOG_BATCH`] lines or
+/// [`LOG_FLUSH`], whichever comes first, so subscribers see lines live without a round trip per
+/// line.
+async fn write_logs(pool: PgPool, claim: db::Claim, mut rx: mpsc::Receiver<String>) {
+    /// Lines per INSERT.
+    const LOG_BATCH: usize = 200;
+    /// Longest a line waits before it is written.
+    const LOG_FLUSH: Duration = Duration::from_millis(100);
+    let mut seq: i64 = 0;
+    let mut batch: Vec<(&str, String)> = Vec::new();
+    let mut open = true;
+    while open {
+        let deadline = tokio::time::sleep(LOG_FLUSH);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                line = rx.recv() => match line {
+                    Some(l) => {
+                        let stream = if l.starts_with("[relayer]") { "system" } else { "stderr" };
+                        batch.push((stream, l));
+                        if batch.len() >= LOG_BATCH { break; }
+                    }
+                    None => { open = false; break; }
+                },
+                _ = &mut deadline => break,
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(e) = db::append_logs(&pool, claim.request_id, claim.attempt, seq, &batch).await {
+                tracing::warn!(error = %e, "writing log lines failed");
+            }
+            seq += batch.len() as i64;
+            batch.clear();
+        }
+    }
+}

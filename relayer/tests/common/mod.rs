@@ -1,0 +1,288 @@
+//! The relayer's test stack, everything real: anvil with the contracts, a private PostgreSQL,
+//! the indexer following the chain, dockerd with the agent images, and relayers.
+//!
+//! Docker is required: without a reachable daemon (or with images that cannot be built) these
+//! tests fail loudly instead of skipping.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256, Uint, keccak256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use nexus_bindings::AgentMarketplace;
+use nexus_bindings::agent::Category;
+use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
+use nexus_bindings::usdc::TestUSDC;
+use nexus_relayer::{Config, Relayer};
+use nexus_testkit::{Devnet, Postgres, repo_root};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Unit price of every test agent: 1 USDC (6 decimals).
+pub const PRICE: u64 = 1_000_000;
+/// The developer of every test agent (dev account 5).
+pub const DEVELOPER: usize = 5;
+/// The buyer (dev account 4).
+pub const BUYER: usize = 4;
+
+/// Image ids by name, catalog and hostile, building them with `scripts/agents.sh` when a json
+/// is missing or an image is not in the daemon.
+pub fn images() -> &'static HashMap<String, String> {
+    static IMAGES: OnceLock<HashMap<String, String>> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        let root = repo_root();
+        let mut all = HashMap::new();
+        for (file, flag) in [("images.json", None), ("hostile-images.json", Some("--hostile"))] {
+            let path = root.join("target/agents").join(file);
+            let mut map = read_images(&path);
+            if map.as_ref().is_none_or(|m| !m.values().all(|id| image_present(id))) {
+                let mut cmd = std::process::Command::new("bash");
+                cmd.current_dir(&root).arg("scripts/agents.sh");
+                if let Some(f) = flag {
+                    cmd.arg(f);
+                }
+                let status = cmd.status().expect("running scripts/agents.sh");
+                assert!(status.success(), "scripts/agents.sh {flag:?} failed: docker must work for the relayer tests");
+                map = read_images(&path);
+            }
+            let map = map.unwrap_or_else(|| panic!("{} missing after building the images", path.display()));
+            for (k, v) in map {
+                assert!(image_present(&v), "image {k} ({v}) not in the docker daemon");
+                all.insert(k, v);
+            }
+        }
+        all
+    })
+}
+
+fn read_images(path: &Path) -> Option<HashMap<String, String>> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn image_present(id: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", id])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+pub struct Stack {
+    pub devnet: Devnet,
+    pub pg: Postgres,
+    pub url: String,
+    pub pool: PgPool,
+    indexer: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Stack {
+    /// Devnet + PostgreSQL + the indexer running over them.
+    pub async fn start(db: &str) -> Stack {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("nexus_relayer=info")),
+            )
+            .with_test_writer()
+            .try_init();
+        // Build or find the images first: a failure here must not leave anvil running.
+        let _ = images();
+        let devnet = Devnet::start().await.expect("devnet");
+        let pg = Postgres::start().expect("postgres");
+        let url = pg.create_database(db).expect("createdb");
+        let mut config = nexus_indexer::Config::local(devnet.deployments.clone(), devnet.rpc_url(), url.clone());
+        config.poll_interval = Duration::from_millis(20);
+        let mut indexer = nexus_indexer::Indexer::connect(config).await.expect("indexer");
+        let pool = indexer.pool().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            indexer
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("indexer run");
+        });
+        Stack { devnet, pg, url, pool, indexer: Some((tx, handle)) }
+    }
+
+    pub fn relayer_config(&self) -> Config {
+        let mut c = Config::local(
+            self.devnet.deployments.clone(),
+            self.devnet.rpc_url(),
+            self.url.clone(),
+            self.devnet.signer(1),
+        );
+        c.sweep_interval = Duration::from_millis(500);
+        c
+    }
+
+    /// Starts a relayer; stop it with [`RunningRelayer::stop`].
+    pub async fn relayer(&self, tweak: impl FnOnce(&mut Config)) -> RunningRelayer {
+        let mut config = self.relayer_config();
+        tweak(&mut config);
+        let relayer = Relayer::connect(config).await.expect("relayer connect");
+        let metrics = relayer.metrics();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            relayer
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("relayer run");
+        });
+        RunningRelayer { stop: Some(tx), handle: Some(handle), metrics }
+    }
+
+    /// Registers an agent for `image` (a name in [`images`]) and returns its id.
+    pub async fn register(&self, image: &str, max_duration: u32) -> U256 {
+        let id = images().get(image).unwrap_or_else(|| panic!("no image {image}"));
+        let digest: B256 = id.trim_start_matches("sha256:").parse().expect("image id hex");
+        self.register_digest(digest, max_duration).await
+    }
+
+    pub async fn register_digest(&self, digest: B256, max_duration: u32) -> U256 {
+        let d = &self.devnet.deployments.contracts;
+        let registry = AgentRegistry::new(d.agent_registry, self.devnet.dev_provider(0));
+        let params = IAgentRegistry::AgentParams {
+            developer: self.devnet.signer(DEVELOPER).address(),
+            paymentToken: d.usdc,
+            price: Uint::from(PRICE),
+            maxDuration: max_duration,
+            category: Category::General.into(),
+            imageDigest: digest,
+            metadataURI: "ipfs://test".into(),
+        };
+        let receipt =
+            registry.registerAgent(params).send().await.expect("register").get_receipt().await.expect("receipt");
+        assert!(receipt.status(), "registerAgent reverted");
+        registry.agentCount().call().await.expect("agentCount")
+    }
+
+    /// The buyer mints USDC, approves the marketplace and buys `units` credits of `agent`.
+    pub async fn buy(&self, agent: U256, units: u64) -> U256 {
+        let d = &self.devnet.deployments.contracts;
+        let provider = self.devnet.dev_provider(BUYER);
+        let buyer = self.buyer();
+        let usdc = TestUSDC::new(d.usdc, provider.clone());
+        let cost = U256::from(PRICE * units);
+        usdc.mint(buyer, cost).send().await.expect("mint").get_receipt().await.expect("mint receipt");
+        usdc.approve(d.agent_marketplace, cost).send().await.expect("approve").get_receipt().await.expect("receipt");
+        let market = AgentMarketplace::new(d.agent_marketplace, provider);
+        let r =
+            market.purchase(agent, U256::from(units)).send().await.expect("purchase").get_receipt().await.expect("r");
+        assert!(r.status(), "purchase reverted");
+        market.creditIdOf(agent, Uint::from(PRICE)).call().await.expect("creditIdOf")
+    }
+
+    /// Grants RELAYER_ROLE to `account` (from the admin, dev account 0).
+    pub async fn grant_relayer(&self, account: Address) {
+        let d = &self.devnet.deployments.contracts;
+        let market = AgentMarketplace::new(d.agent_marketplace, self.devnet.dev_provider(0));
+        let role = market.RELAYER_ROLE().call().await.expect("RELAYER_ROLE");
+        let r = market.grantRole(role, account).send().await.expect("grant").get_receipt().await.expect("receipt");
+        assert!(r.status(), "grantRole reverted");
+    }
+
+    pub fn buyer(&self) -> Address {
+        self.devnet.signer(BUYER).address()
+    }
+
+    /// Stores `bytes` as a blob under their keccak256 (what the GraphQL upload does).
+    pub async fn upload(&self, bytes: &[u8]) -> B256 {
+        let hash = keccak256(bytes);
+        self.insert_blob(hash, bytes).await;
+        hash
+    }
+
+    /// Stores `bytes` under an arbitrary `hash` (to fake a corrupted blob).
+    pub async fn insert_blob(&self, hash: B256, bytes: &[u8]) {
+        sqlx::query("INSERT INTO blobs (hash, bytes, size) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(hash.to_vec())
+            .bind(bytes)
+            .bind(bytes.len() as i64)
+            .execute(&self.pool)
+            .await
+            .expect("insert blob");
+    }
+
+    /// Sends `requestExecution` from the buyer; returns the request id.
+    pub async fn request(&self, credit: U256, input_hash: B256) -> U256 {
+        let d = &self.devnet.deployments.contracts;
+        let market = AgentMarketplace::new(d.agent_marketplace, self.devnet.dev_provider(BUYER));
+        let id = market.nextRequestId().call().await.expect("nextRequestId");
+        let r =
+            market.requestExecution(credit, input_hash).send().await.expect("request").get_receipt().await.expect("r");
+        assert!(r.status(), "requestExecution reverted");
+        id
+    }
+
+    /// Waits until the indexed execution is no longer `Requested`; returns (status, output hash).
+    pub async fn settled(&self, request: U256, timeout: Duration) -> (String, Option<B256>) {
+        let start = Instant::now();
+        loop {
+            let row: Option<(String, Option<Vec<u8>>)> =
+                sqlx::query_as("SELECT status, output_hash::bytea FROM executions WHERE request_id = $1::numeric")
+                    .bind(request.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .expect("execution");
+            if let Some((status, out)) = row
+                && status != "Requested"
+            {
+                return (status, out.map(|b| B256::from_slice(&b)));
+            }
+            assert!(start.elapsed() < timeout, "request {request} not settled within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn withdrawable(&self, account: Address) -> U256 {
+        let d = &self.devnet.deployments.contracts;
+        let market = AgentMarketplace::new(d.agent_marketplace, self.devnet.dev_provider(0));
+        market.withdrawable(d.usdc, account).call().await.expect("withdrawable")
+    }
+
+    pub fn signer(&self, i: usize) -> PrivateKeySigner {
+        self.devnet.signer(i)
+    }
+
+    pub async fn head(&self) -> u64 {
+        self.devnet.dev_provider(0).get_block_number().await.expect("head")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some((tx, handle)) = self.indexer.take() {
+            let _ = tx.send(());
+            let _ = handle.await;
+        }
+    }
+}
+
+pub struct RunningRelayer {
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    pub metrics: std::sync::Arc<nexus_relayer::Metrics>,
+}
+
+impl RunningRelayer {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("relayer task");
+        }
+    }
+}
+
+/// The summarizer's example input.
+pub fn summarizer_input() -> Vec<u8> {
+    std::fs::read(repo_root().join("agents/summarizer/example.json")).expect("summarizer example")
+}

@@ -1,0 +1,158 @@
+//! End-to-end relayer tests over a real stack (anvil, PostgreSQL, the indexer, dockerd, the real
+//! agent images): success pays the developer and stores the output, every failure refunds,
+//! hostile containers are contained while a normal request finishes, and two relayers on one
+//! database never run or settle a request twice.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{B256, U256, keccak256};
+use common::{PRICE, Stack, summarizer_input};
+
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn summarizer_succeeds_failures_refund() {
+    let stack = Stack::start("relayer_basic").await;
+    let relayer = stack.relayer(|_| {}).await;
+    let summarizer = stack.register("summarizer", 60).await;
+    let fail = stack.register("fail", 60).await;
+    let credit = stack.buy(summarizer, 2).await;
+    let fail_credit = stack.buy(fail, 1).await;
+
+    // Happy path: output stored under its keccak256, developer credited.
+    let started = Instant::now();
+    let input = stack.upload(&summarizer_input()).await;
+    let ok = stack.request(credit, input).await;
+    let (status, output) = stack.settled(ok, SETTLE_TIMEOUT).await;
+    println!("summarizer request settled in {:?}", started.elapsed());
+    assert_eq!(status, "Succeeded");
+    let output = output.expect("output hash");
+    let bytes: Vec<u8> = sqlx::query_scalar("SELECT bytes FROM blobs WHERE hash = $1")
+        .bind(output.to_vec())
+        .fetch_one(&stack.pool)
+        .await
+        .expect("output blob");
+    assert_eq!(keccak256(&bytes), output);
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("output is JSON");
+    assert!(json.is_object(), "summarizer output: {json}");
+    let developer = stack.signer(common::DEVELOPER).address();
+    assert!(stack.withdrawable(developer).await > U256::ZERO, "developer credited");
+    let logs: i64 = sqlx::query_scalar("SELECT count(*) FROM execution_logs WHERE request_id = $1::numeric")
+        .bind(ok.to_string())
+        .fetch_one(&stack.pool)
+        .await
+        .expect("logs");
+    assert!(logs > 0, "stderr lines recorded");
+
+    // A failing agent (exit 3) refunds.
+    let before = stack.withdrawable(stack.buyer()).await;
+    let input = stack.upload(br#"{"x": 1}"#).await;
+    let failed = stack.request(fail_credit, input).await;
+    assert_eq!(stack.settled(failed, SETTLE_TIMEOUT).await.0, "Failed");
+    assert_eq!(stack.withdrawable(stack.buyer()).await, before + U256::from(PRICE), "refunded");
+
+    // A blob whose bytes do not hash to the requested hash: failure, refund.
+    let bogus = B256::repeat_byte(0x42);
+    stack.insert_blob(bogus, br#"{"text": "tampered"}"#).await;
+    let mismatch = stack.request(credit, bogus).await;
+    assert_eq!(stack.settled(mismatch, SETTLE_TIMEOUT).await.0, "Failed");
+    assert_eq!(stack.withdrawable(stack.buyer()).await, before + U256::from(2 * PRICE), "refunded twice");
+
+    let metrics = relayer.metrics.render();
+    assert!(metrics.contains("nexus_relayer_outcomes_total{outcome=\"succeeded\"} 1"), "{metrics}");
+    assert!(metrics.contains("nexus_relayer_container_failures_total{cause=\"exit_code\"} 1"), "{metrics}");
+    relayer.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_agents_are_contained() {
+    let stack = Stack::start("relayer_hostile").await;
+    let relayer = stack.relayer(|c| c.concurrency = 5).await;
+    let hog = stack.register("memory-hog", 60).await;
+    let spin = stack.register("infinite-loop", 3).await;
+    let flood = stack.register("stdout-flood", 60).await;
+    let bomb = stack.register("fork-bomb", 5).await;
+    let summarizer = stack.register("summarizer", 60).await;
+    let input = stack.upload(br#"{"behaviour": "none"}"#).await;
+    let mut hostile = Vec::new();
+    for agent in [hog, spin, flood, bomb] {
+        let credit = stack.buy(agent, 1).await;
+        hostile.push(stack.request(credit, input).await);
+    }
+    let credit = stack.buy(summarizer, 1).await;
+    let normal_input = stack.upload(&summarizer_input()).await;
+    let started = Instant::now();
+    let normal = stack.request(credit, normal_input).await;
+    assert_eq!(stack.settled(normal, SETTLE_TIMEOUT).await.0, "Succeeded", "a normal request next to hostile ones");
+    println!("normal request next to hostile ones settled in {:?}", started.elapsed());
+    for id in hostile {
+        assert_eq!(stack.settled(id, SETTLE_TIMEOUT).await.0, "Failed", "hostile request {id}");
+    }
+    assert_eq!(stack.withdrawable(stack.buyer()).await, U256::from(4 * PRICE), "every hostile request refunded");
+    let metrics = relayer.metrics.render();
+    println!("{metrics}");
+    for cause in ["oom", "timeout", "output_too_large"] {
+        assert!(metrics.contains(&format!("cause=\"{cause}\"")), "no {cause} failure: {metrics}");
+    }
+    // No container left behind.
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", "ancestor=agentnexus/hostile-memory-hog:dev"])
+        .output()
+        .expect("docker ps");
+    assert!(out.stdout.is_empty(), "containers left: {}", String::from_utf8_lossy(&out.stdout));
+    relayer.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_relayers_never_double_run() {
+    const REQUESTS: u64 = 12;
+    let stack = Stack::start("relayer_two").await;
+    let echo = stack.register("echo", 60).await;
+    let credit = stack.buy(echo, REQUESTS).await;
+    let a = stack.relayer(|c| c.concurrency = 3).await;
+    // Each relayer has its own key (nonces are tracked per process); both hold RELAYER_ROLE.
+    let second = stack.signer(6);
+    stack.grant_relayer(second.address()).await;
+    let b = stack
+        .relayer(|c| {
+            c.concurrency = 3;
+            c.key = second;
+        })
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..REQUESTS {
+        let input = stack.upload(format!("{{\"n\": {i}}}").as_bytes()).await;
+        ids.push(stack.request(credit, input).await);
+    }
+    for id in &ids {
+        assert_eq!(stack.settled(*id, SETTLE_TIMEOUT).await.0, "Succeeded");
+    }
+    // Each request claimed once, finished by its own settlement (never found already settled),
+    // and ran once (log lines of one attempt only).
+    let rows: Vec<(String, i32, Option<String>)> =
+        sqlx::query_as("SELECT request_id::text, attempts, outcome FROM relayer_claims ORDER BY request_id")
+            .fetch_all(&stack.pool)
+            .await
+            .expect("claims");
+    assert_eq!(rows.len() as u64, REQUESTS);
+    for (id, attempts, outcome) in &rows {
+        assert_eq!(*attempts, 1, "request {id} claimed more than once");
+        assert_eq!(outcome.as_deref(), Some("succeeded"), "request {id}");
+    }
+    // Paid once per request: the developer's balance is exactly REQUESTS payouts.
+    let d = &stack.devnet.deployments.contracts;
+    let market = nexus_bindings::AgentMarketplace::new(d.agent_marketplace, stack.devnet.dev_provider(0));
+    let fee_bps = market.feeBps().call().await.expect("feeBps");
+    let payout = PRICE - PRICE * u64::from(fee_bps) / 10_000;
+    let developer = stack.signer(common::DEVELOPER).address();
+    assert_eq!(stack.withdrawable(developer).await, U256::from(payout * REQUESTS), "one payout per request");
+    let (ma, mb) = (a.metrics.render(), b.metrics.render());
+    println!("relayer a:\n{ma}\nrelayer b:\n{mb}");
+    a.stop().await;
+    b.stop().await;
+    stack.stop().await;
+}
