@@ -109,7 +109,8 @@ async fn local_hashes_match_the_chain() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds, estimates, sponsors and owner-signs an operation for `op.sender`.
+/// Sets fees, estimates gas (with `op.signature` as the placeholder, an owner-shaped one if
+/// empty) and sponsors an operation for `op.sender`; the caller signs it.
 async fn prepare(
     bundler: &BundlerClient,
     provider: &impl Provider,
@@ -121,7 +122,9 @@ async fn prepare(
     op.apply_fees(&bundler.suggest_fees(provider).await?);
     op.paymaster = Some(pm);
     op.paymaster_data = Some(paymaster::sponsored_stub_data());
-    op.signature = dummy_owner_signature();
+    if op.signature.is_empty() {
+        op.signature = dummy_owner_signature();
+    }
     let estimate = bundler.estimate_user_operation_gas(&op).await?;
     op.apply_gas_estimate(&estimate);
     let now = provider.get_block_by_number(Default::default()).await?.map(|b| b.header.timestamp).unwrap_or_default();
@@ -211,5 +214,37 @@ async fn sponsored_operations_through_alto() -> anyhow::Result<()> {
     // Nothing was included for the refused operations.
     assert_eq!(get_nonce(&provider, entry_point, account.sender, U192::ZERO).await?, forged.nonce);
     assert!(bundler.get_user_operation_receipt(forged_hash).await?.is_none());
+
+    // The owner grants a session key for one (target, selector); an operation the key signs
+    // (`0x01 ‖ key ‖ signature`) is then included.
+    let key = PrivateKeySigner::random();
+    let selector = alloy::primitives::FixedBytes::<4>::from([0x12, 0x34, 0x56, 0x78]);
+    let now = provider.get_block_by_number(Default::default()).await?.map(|b| b.header.timestamp).unwrap_or_default();
+    let grant = NexusAccount::grantSessionKeyCall {
+        key: key.address(),
+        validAfter: alloy::primitives::aliases::U48::ZERO,
+        validUntil: alloy::primitives::aliases::U48::from(now + SPONSOR_WINDOW_SECS),
+        maxUses: 1,
+        permissions: vec![nexus_bindings::account::INexusAccount::Permission { target: TARGET, selector }],
+    };
+    let call = NexusAccount::executeCall { target: account.sender, value: U256::ZERO, data: grant.abi_encode().into() };
+    let mut op = UserOperation { sender: account.sender, call_data: call.abi_encode().into(), ..Default::default() };
+    op.nonce = get_nonce(&provider, entry_point, account.sender, U192::ZERO).await?;
+    let mut op = prepare(&bundler, &provider, op, pm, &sponsor, chain_id).await?;
+    op.signature = sign_as_owner(&owner, user_op_hash(&op.pack(), entry_point, chain_id))?;
+    let sent = bundler.send_user_operation(&op).await?;
+    assert!(bundler.wait_for_receipt(sent, INCLUSION_TIMEOUT).await?.success, "grant");
+
+    let call = NexusAccount::executeCall { target: TARGET, value: U256::ZERO, data: selector.to_vec().into() };
+    let mut op = UserOperation { sender: account.sender, call_data: call.abi_encode().into(), ..Default::default() };
+    op.nonce = get_nonce(&provider, entry_point, account.sender, U192::ZERO).await?;
+    // Estimation placeholder: the real key (the grant is checked first), any signature.
+    op.signature = sign_as_session_key(&key, alloy::primitives::B256::ZERO)?;
+    let mut op = prepare(&bundler, &provider, op, pm, &sponsor, chain_id).await?;
+    op.signature = sign_as_session_key(&key, user_op_hash(&op.pack(), entry_point, chain_id))?;
+    let sent = bundler.send_user_operation(&op).await?;
+    let receipt = bundler.wait_for_receipt(sent, INCLUSION_TIMEOUT).await?;
+    assert!(receipt.success, "session-key operation reverted: {:?}", receipt.reason);
+    assert_eq!(receipt.paymaster, Some(pm));
     Ok(())
 }
