@@ -95,6 +95,11 @@ pub const TARGET_BATCH_LOGS: usize = 10_000;
 /// nothing else can overlap with, and a sparse one reaches `max_block_range` in a few steps.
 pub const INITIAL_BLOCK_RANGE: u64 = 64;
 
+/// Consecutive failed steps with an RPC error after which the indexer moves to the next
+/// endpoint. Two, not one: a single timeout or dropped connection is usually transient and the
+/// retry (with backoff) on the same endpoint is cheaper than reconnecting elsewhere.
+pub const FAILOVER_AFTER: u32 = 2;
+
 /// Why the indexer stopped or a step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
@@ -128,6 +133,9 @@ pub enum IndexerError {
 pub struct Config {
     /// JSON-RPC endpoint (http(s) or ws(s)).
     pub rpc_url: String,
+    /// More endpoints of the same chain, tried in order when the current one keeps failing
+    /// (see [`FAILOVER_AFTER`]); after the last comes `rpc_url` again.
+    pub fallback_rpc_urls: Vec<String>,
     pub database_url: String,
     pub deployments: Deployments,
     /// Blocks behind the head to stay (0 on the local chain).
@@ -145,6 +153,7 @@ impl Config {
     pub fn local(deployments: Deployments, rpc_url: impl Into<String>, database_url: impl Into<String>) -> Self {
         Self {
             rpc_url: rpc_url.into(),
+            fallback_rpc_urls: Vec::new(),
             database_url: database_url.into(),
             deployments,
             confirmations: 0,
@@ -203,6 +212,10 @@ pub enum Progress {
 /// The indexer. One per database.
 pub struct Indexer {
     provider: DynProvider,
+    /// Index into [`Config::endpoints`] of the endpoint `provider` talks to.
+    endpoint: usize,
+    /// Steps in a row that failed with an RPC error.
+    rpc_failures: u32,
     pool: PgPool,
     config: Config,
     range: u64,
@@ -232,14 +245,34 @@ struct Header {
 }
 
 impl Indexer {
-    /// Connects to the node and the database, migrates the schema and checks the chain id.
+    /// Connects to the node (the first endpoint that answers) and the database, migrates the
+    /// schema and checks the chain id.
     pub async fn connect(config: Config) -> Result<Self, IndexerError> {
-        let provider = ProviderBuilder::new().connect(&config.rpc_url).await?.erased();
         let pool = PgPoolOptions::new().max_connections(4).connect(&config.database_url).await?;
-        Self::new(provider, pool, config).await
+        let endpoints = config.endpoints();
+        let mut last = None;
+        for (i, url) in endpoints.iter().enumerate() {
+            // An http(s) provider connects lazily: ask it something to know it answers.
+            let answering = match connect_endpoint(url).await {
+                Ok(provider) => provider.get_chain_id().await.map(|_| provider).map_err(IndexerError::from),
+                Err(e) => Err(e),
+            };
+            match answering {
+                Ok(provider) => {
+                    let mut indexer = Self::new(provider, pool, config).await?;
+                    indexer.endpoint = i;
+                    return Ok(indexer);
+                }
+                Err(e) => {
+                    warn!(rpc = %url, error = %e, "RPC endpoint unavailable");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| IndexerError::Inconsistent("no RPC endpoint configured".into())))
     }
 
-    /// Like [`Indexer::connect`] with an existing provider and pool.
+    /// Like [`Indexer::connect`] with an existing provider (for `config.rpc_url`) and pool.
     pub async fn new(provider: DynProvider, pool: PgPool, config: Config) -> Result<Self, IndexerError> {
         migrate(&pool).await?;
         let chain_id = provider.get_chain_id().await?;
@@ -254,7 +287,7 @@ impl Indexer {
         }
         let range = config.max_block_range.clamp(1, INITIAL_BLOCK_RANGE);
         let metrics = Arc::new(status::Metrics::default());
-        Ok(Self { provider, pool, config, range, prefetch: None, metrics })
+        Ok(Self { provider, endpoint: 0, rpc_failures: 0, pool, config, range, prefetch: None, metrics })
     }
 
     /// What `/metrics` and `/ready` report (see [`status::serve`]).
@@ -281,9 +314,9 @@ impl Indexer {
         use futures::StreamExt;
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
-        let websocket = self.config.rpc_url.starts_with("ws");
         let mut heads = None;
         loop {
+            let websocket = self.config.endpoints()[self.endpoint].starts_with("ws");
             if websocket && heads.is_none() {
                 match self.provider.subscribe_blocks().await {
                     Ok(sub) => heads = Some(sub.into_stream().boxed()),
@@ -312,6 +345,13 @@ impl Indexer {
                     return Err(e);
                 }
                 Err(e) => {
+                    if matches!(e, IndexerError::Rpc(_)) {
+                        self.rpc_failures += 1;
+                        if self.rpc_failures >= FAILOVER_AFTER && self.fail_over().await {
+                            // The subscription belonged to the old endpoint.
+                            heads = None;
+                        }
+                    }
                     warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "indexer step failed");
                     let pause = backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -346,9 +386,45 @@ impl Indexer {
         }
     }
 
+    /// Moves to the next endpoint that connects and serves the same chain; false when there is
+    /// no other endpoint or none of them does (the current one is kept and retried).
+    async fn fail_over(&mut self) -> bool {
+        let endpoints = self.config.endpoints();
+        for offset in 1..endpoints.len() {
+            let i = (self.endpoint + offset) % endpoints.len();
+            let url = &endpoints[i];
+            let provider = match connect_endpoint(url).await {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(rpc = %url, error = %e, "fallback RPC endpoint unavailable");
+                    continue;
+                }
+            };
+            match provider.get_chain_id().await {
+                Ok(id) if id == self.config.deployments.chain_id => {
+                    warn!(from = %endpoints[self.endpoint], to = %url, "RPC failover");
+                    if let Some(p) = self.prefetch.take() {
+                        p.logs.abort();
+                    }
+                    self.provider = provider;
+                    self.endpoint = i;
+                    self.rpc_failures = 0;
+                    self.metrics.failovers.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                Ok(id) => warn!(rpc = %url, chain_id = id, "fallback RPC endpoint serves another chain; skipped"),
+                Err(e) => warn!(rpc = %url, error = %e, "fallback RPC endpoint unavailable"),
+            }
+        }
+        false
+    }
+
     /// One unit of work: a backfill batch, one followed block, a rollback, or a tip check.
     pub async fn step(&mut self) -> Result<Progress, IndexerError> {
         let result = self.step_inner().await;
+        if result.is_ok() {
+            self.rpc_failures = 0;
+        }
         let m = &self.metrics;
         match &result {
             Ok(Progress::CaughtUp(n)) => {
@@ -683,9 +759,18 @@ impl Indexer {
 }
 
 impl Config {
+    /// `rpc_url` then the fallbacks.
+    pub fn endpoints(&self) -> Vec<String> {
+        std::iter::once(self.rpc_url.clone()).chain(self.fallback_rpc_urls.iter().cloned()).collect()
+    }
+
     fn deployment_block(&self) -> u64 {
         self.deployments.deployment_block
     }
+}
+
+async fn connect_endpoint(url: &str) -> Result<DynProvider, IndexerError> {
+    Ok(ProviderBuilder::new().connect(url).await?.erased())
 }
 
 /// The logs `filter` selects, checked and in block order.

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub reorgs: AtomicU64,
     /// Failed steps (retried) since start.
     pub errors: AtomicU64,
+    /// Switches to another RPC endpoint since start.
+    pub failovers: AtomicU64,
     /// Whether the last step found nothing new to apply.
     pub caught_up: AtomicBool,
 }
@@ -50,6 +52,12 @@ impl Metrics {
             self.reorgs.load(Ordering::Relaxed),
         );
         metric("nexus_indexer_errors_total", "counter", "Failed (retried) steps.", self.errors.load(Ordering::Relaxed));
+        metric(
+            "nexus_indexer_rpc_failovers_total",
+            "counter",
+            "Switches to another RPC endpoint.",
+            self.failovers.load(Ordering::Relaxed),
+        );
         metric("nexus_indexer_ready", "gauge", "1 once caught up with the head.", u64::from(self.ready()));
         out
     }

@@ -1,6 +1,6 @@
 //! Faults: PostgreSQL restarted (immediate shutdown, i.e. a crash) under a running indexer, twice,
-//! while events keep coming. The indexer must retry on its own, and the end state must equal a
-//! clean index of the same chain.
+//! while events keep coming; RPC endpoints dead or dying. The indexer must retry and fail over on
+//! its own, and the end state must equal a clean index of the same chain.
 
 mod common;
 
@@ -75,4 +75,110 @@ async fn recovers_from_a_postgres_restart() {
     let mut clean = common::indexer(&devnet, &pg, "clean", |_| {}).await;
     clean.sync().await.expect("clean");
     common::assert_same_projections(&pool, clean.pool()).await;
+}
+
+/// A TCP relay to the node that can be cut: the "RPC endpoint" that dies under the indexer.
+struct Relay {
+    url: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(upstream: &str) -> Relay {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Default::default();
+        let conns = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().expect("relay tasks").push(conn);
+            }
+        });
+        tasks.lock().expect("relay tasks").push(accept);
+        Relay { url, tasks }
+    }
+
+    /// Stops accepting and drops every open connection.
+    fn cut(&self) {
+        for task in self.tasks.lock().expect("relay tasks").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// The first endpoint is dead from the start (skipped at connect), the one in use dies while
+/// the indexer runs: it moves on to the next endpoint of the same chain and catches up.
+#[tokio::test]
+async fn fails_over_to_the_next_rpc_endpoint() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let pg = Postgres::start().expect("postgres");
+    let accounts: Vec<Address> = (0..10).map(|i| devnet.signer(i).address()).collect();
+    // Nothing listens on port 9 (discard) here: connection refused at once.
+    let dead = "http://127.0.0.1:9".to_string();
+    let relay = Relay::start(&devnet.rpc_url()).await;
+    let mut indexer = common::indexer(&devnet, &pg, "failover", |c| {
+        c.rpc_url = dead.clone();
+        c.fallback_rpc_urls = vec![relay.url.clone(), dead.clone(), devnet.rpc_url()];
+    })
+    .await;
+    let metrics = indexer.metrics();
+    let pool = indexer.pool().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        indexer
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let caught_up = |head: u64| {
+        let pool = pool.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let cursor: Option<i64> = sqlx::query_scalar("SELECT block_number FROM chain_cursor")
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap_or(None);
+                if cursor == Some(head as i64) {
+                    return;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "indexer did not catch up: {cursor:?} of {head}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(3));
+    let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
+    send!(curator.registerAgent(IAgentRegistry::AgentParams {
+        developer: accounts[6],
+        paymentToken: Address::ZERO,
+        price: Uint::from(PRICE),
+        maxDuration: 30,
+        category: Category::General.into(),
+        imageDigest: B256::repeat_byte(2),
+        metadataURI: "ipfs://x".into(),
+    }));
+    send!(market.purchase(U256::from(1), U256::from(3)).value(U256::from(PRICE * 3)));
+    caught_up(common::head(&devnet).await).await;
+    assert_eq!(metrics.failovers.load(std::sync::atomic::Ordering::Relaxed), 0, "still on the relay");
+
+    relay.cut();
+    for _ in 0..3 {
+        send!(market.purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+    }
+    caught_up(common::head(&devnet).await).await;
+    assert!(!task.is_finished(), "the indexer gave up");
+    assert!(metrics.failovers.load(std::sync::atomic::Ordering::Relaxed) >= 1, "no failover counted");
+    let _ = stop.send(());
+    task.await.expect("join").expect("indexer failed");
+    common::assert_matches_chain(&devnet, &pool, &accounts).await;
 }
