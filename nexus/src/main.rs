@@ -19,6 +19,7 @@
 //! ```
 
 mod graphql;
+mod relayer;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -68,6 +69,8 @@ enum Command {
     },
     /// Serve the GraphQL API (queries, subscriptions, blob upload, private outputs).
     Graphql(graphql::Args),
+    /// Run requested executions in locked-down containers and settle them on-chain.
+    Relayer(relayer::Args),
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -80,6 +83,8 @@ struct FileConfig {
     indexer: IndexerFileConfig,
     #[serde(default)]
     graphql: graphql::FileConfig,
+    #[serde(default)]
+    relayer: relayer::FileConfig,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -163,6 +168,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Graphql(args) => {
             graphql::run(args, file.graphql, rpc_url, database_url, &deployments_path).await?;
+        }
+        Command::Relayer(args) => {
+            relayer::run(args, file.relayer, rpc_url, database_url, &deployments_path).await?;
         }
     }
     Ok(())

@@ -218,7 +218,7 @@ async fn drive(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::debug!(error = %e, "attach stream ended with an error");
+                    tracing::warn!(error = %e, "attach stream ended with an error");
                     break;
                 }
             }

@@ -115,6 +115,11 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// Parses a hex private key (with or without `0x`, surrounding whitespace ignored).
+pub fn parse_key(hex: &str) -> Result<PrivateKeySigner, RelayerError> {
+    hex.trim().parse().map_err(|_| RelayerError::Config("the relayer key is not a hex private key".into()))
+}
+
 /// Applies the shared schema (idempotent).
 pub async fn migrate(pool: &PgPool) -> Result<(), RelayerError> {
     sqlx::migrate!("../migrations").run(pool).await?;
@@ -358,7 +363,7 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
 /// Stores the output (on success) and settles. `label` names the outcome for metrics.
 async fn settle(
     s: &Arc<Shared>,
-    claim: db::Claim,
+    _claim: db::Claim,
     e: &db::Execution,
     result: Result<Vec<u8>, String>,
     label: &str,
@@ -370,7 +375,6 @@ async fn settle(
             (false, B256::ZERO)
         }
     };
-    let _ = claim;
     match s.chain.settle(e, success, output_hash).await? {
         Settled::Mined { tx, latency } => {
             s.metrics.settle_seconds.observe(latency);
