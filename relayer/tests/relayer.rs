@@ -131,6 +131,11 @@ async fn two_relayers_never_double_run() {
     for id in &ids {
         assert_eq!(stack.settled(*id, SETTLE_TIMEOUT).await.0, "Succeeded");
     }
+    // Graceful stop waits for the jobs to record their end (a job marks its claim done just
+    // after the receipt, which the indexer may already have applied).
+    let (ma, mb) = (a.metrics.clone(), b.metrics.clone());
+    a.stop().await;
+    b.stop().await;
     // Each request claimed once, finished by its own settlement (never found already settled),
     // and ran once (log lines of one attempt only).
     let rows: Vec<(String, i32, Option<String>)> =
@@ -150,9 +155,6 @@ async fn two_relayers_never_double_run() {
     let payout = PRICE - PRICE * u64::from(fee_bps) / 10_000;
     let developer = stack.signer(common::DEVELOPER).address();
     assert_eq!(stack.withdrawable(developer).await, U256::from(payout * REQUESTS), "one payout per request");
-    let (ma, mb) = (a.metrics.render(), b.metrics.render());
-    println!("relayer a:\n{ma}\nrelayer b:\n{mb}");
-    a.stop().await;
-    b.stop().await;
+    println!("relayer a:\n{}\nrelayer b:\n{}", ma.render(), mb.render());
     stack.stop().await;
 }
