@@ -1,7 +1,8 @@
-//! Crash safety of `nexus indexer`: the real binary is SIGKILLed at varying moments, during
-//! backfill (one block per commit, so kills land between and inside commits) and while new
-//! events keep arriving, and restarted each time. The final database must equal a clean index of
-//! the same chain: nothing lost, nothing applied twice.
+//! Crash safety of `nexus indexer`: the real binary is SIGKILLed at random moments (seeded;
+//! `CRASH_SEED` replays a run) 24 times, during backfill of a chain of ~15,000 events (batches of
+//! ~800 logs, so kills land inside and between big commits) and while new events keep
+//! arriving, and restarted each time. The final database must equal a clean index of the same
+//! chain: nothing lost, nothing applied twice.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -29,8 +30,9 @@ fn spawn(devnet: &Devnet, db_url: &str, deployments: &std::path::Path) -> Child 
         .env("NEXUS_RPC_URL", devnet.rpc_url())
         .env("NEXUS_DATABASE_URL", db_url)
         .env("NEXUS_DEPLOYMENTS", deployments)
-        .env("NEXUS_INDEXER_MAX_BLOCK_RANGE", "1")
-        .env("NEXUS_INDEXER_MAX_REORG_DEPTH", "8")
+        .env("NEXUS_INDEXER_MAX_REORG_DEPTH", REORG_DEPTH.to_string())
+        // Two blocks (~800 logs) per backfill batch: many commits to land between and inside.
+        .env("NEXUS_INDEXER_MAX_BLOCK_RANGE", "2")
         .env("NEXUS_INDEXER_POLL_INTERVAL_MS", "20")
         .env("NEXUS_INDEXER_STATUS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
@@ -45,6 +47,28 @@ async fn purchases(devnet: &Devnet, buyer: usize, n: usize) {
     let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(buyer));
     for _ in 0..n {
         send!(market.purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+    }
+}
+
+/// Kills, and how many of them must land in each phase.
+const ROUNDS: u64 = 24;
+const MIN_BACKFILL_KILLS: usize = 2;
+const MIN_LIVE_KILLS: usize = 2;
+/// Blocks the indexer may still reorganise (below: backfill, in batches; within: one by one).
+const REORG_DEPTH: u64 = 8;
+/// The first rounds kill soon after start, so several land while backfilling.
+const BACKFILL_ROUNDS: u64 = 9;
+const LOAD_EVENTS: u64 = 15_000;
+
+/// xorshift64*: deterministic for a seed, good enough to spread kill moments.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
     }
 }
 
@@ -67,28 +91,47 @@ async fn sigkill_at_any_moment_loses_nothing_and_duplicates_nothing() {
         metadataURI: "data:application/json,{\"name\":\"crash\"}".into(),
     }));
     purchases(&devnet, 3, 40).await;
+    let load = nexus_testkit::load::EventLoad::deploy(&devnet).await.expect("load");
+    load.emit(LOAD_EVENTS).await.expect("emit");
 
+    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+    });
+    eprintln!("crash test seed: CRASH_SEED={seed}");
+    let mut rng = Rng(seed);
     let url = pg.create_database("crashy").expect("createdb");
     let pool = sqlx::PgPool::connect(&url).await.expect("connect");
-    let mut interrupted = 0;
-    for round in 0..12u64 {
+    let (mut backfill_kills, mut live_kills, mut live_rounds) = (0, 0, 0u64);
+    for round in 0..ROUNDS {
         let mut child = spawn(&devnet, &url, &deployments);
-        // Varying moments: during start-up, backfill and live following.
-        tokio::time::sleep(Duration::from_millis(120 + (round * 97) % 450)).await;
-        if round % 3 == 1 {
-            purchases(&devnet, 4 + (round as usize % 3), 3).await;
+        // A random moment: during start-up, inside a backfill batch, or while following.
+        let live = round % 3 == 1;
+        if live {
+            live_rounds += 1;
+            let buyer = 4 + (round as usize % 3);
+            tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
+            purchases(&devnet, buyer, 3).await;
+        } else if round < BACKFILL_ROUNDS {
+            // Start-up takes ~50-100 ms; the whole backfill about a second.
+            tokio::time::sleep(Duration::from_millis(20 + rng.below(150))).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(30 + rng.below(800))).await;
         }
+        let head = devnet.dev_provider(0).get_block_number().await.expect("head");
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
-        let head = devnet.dev_provider(0).get_block_number().await.expect("head");
         let cursor: Option<i64> =
             sqlx::query_scalar("SELECT block_number FROM chain_cursor").fetch_optional(&pool).await.unwrap_or_default();
-        eprintln!("round {round}: killed at cursor {cursor:?} of head {head}");
-        if cursor.is_some_and(|c| (c as u64) < head) {
-            interrupted += 1;
+        let cursor = cursor.map_or(0, |c| c as u64);
+        eprintln!("round {round}: killed at cursor {cursor} of head {head}");
+        if cursor + REORG_DEPTH < head {
+            backfill_kills += 1;
+        } else {
+            live_kills += 1;
         }
     }
-    assert!(interrupted >= 2, "the kills should interrupt indexing in progress");
+    assert!(backfill_kills >= MIN_BACKFILL_KILLS, "only {backfill_kills} kills during backfill (seed {seed})");
+    assert!(live_kills >= MIN_LIVE_KILLS, "only {live_kills} kills while following (seed {seed})");
 
     // Let a last run finish, then compare with a clean index of the same chain.
     let head = devnet.dev_provider(0).get_block_number().await.expect("head");
@@ -117,5 +160,6 @@ async fn sigkill_at_any_moment_loses_nothing_and_duplicates_nothing() {
         assert_eq!(a, b, "{table} differs after crashes");
     }
     let purchases: i64 = sqlx::query_scalar("SELECT count(*) FROM purchases").fetch_one(&pool).await.expect("count");
-    assert_eq!(purchases, 40 + 4 * 3);
+    let driven = LOAD_EVENTS.div_ceil(nexus_testkit::load::EVENTS_PER_ITERATION);
+    assert_eq!(purchases as u64, 40 + live_rounds * 3 + driven, "purchases (seed {seed})");
 }

@@ -90,7 +90,8 @@ impl EventLoad {
             maxDuration: 600,
             category: Category::General.into(),
             imageDigest: B256::repeat_byte(0xbe),
-            metadataURI: "ipfs://bench".into(),
+            // Inline, so the agent row is fully determined by the chain (no resolver state).
+            metadataURI: r#"data:application/json,{"name":"bench load"}"#.into(),
         });
         let receipt = register.send().await.map_err(tx_err)?.get_receipt().await.map_err(tx_err)?;
         if !receipt.status() {
