@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# `make dev`: the local stack. Starts anvil, deploys the contracts with script/Deploy.s.sol,
-# writes deployments/31337.json and keeps running until Ctrl-C (which stops everything it started).
-# Environment: ANVIL_PORT (default 8545).
+# `make dev`: the local stack. Starts anvil, deploys the contracts with script/Deploy.s.sol
+# (deployments/31337.json), a private PostgreSQL cluster under .nexus/postgres, then the indexer
+# and the GraphQL API (the `nexus` binary), and keeps running until Ctrl-C, which stops
+# everything it started. Every run starts from a fresh chain, so the database is recreated too.
+# Environment: ANVIL_PORT (8545), PG_PORT (5433), GRAPHQL_ADDR (127.0.0.1:4000),
+# INDEXER_STATUS_ADDR (127.0.0.1:9101).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 port=${ANVIL_PORT:-8545}
 rpc="http://127.0.0.1:${port}"
-state=.nexus
+pg_port=${PG_PORT:-5433}
+graphql_addr=${GRAPHQL_ADDR:-127.0.0.1:4000}
+indexer_status=${INDEXER_STATUS_ADDR:-127.0.0.1:9101}
+state=$PWD/.nexus
 mkdir -p "$state"
 bin=node_modules/.bin
+
+echo "dev: building the nexus binary"
+cargo build --workspace --locked --quiet
+nexus=target/debug/nexus
 
 # cast exits 0 even when it cannot connect, so judge by what it prints.
 rpc_up() { [[ "$("$bin/cast" chain-id --rpc-url "$rpc" 2>/dev/null)" =~ ^[0-9]+$ ]]; }
@@ -20,9 +30,33 @@ if rpc_up; then
   exit 1
 fi
 
+# PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+pgdir=$state/postgres
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+pg_started=
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "$pg_started" ]; then as_pg "$pg_bin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true; fi
+}
 trap cleanup EXIT INT TERM
+
+if [ ! -f "$pgdir/data/PG_VERSION" ]; then
+  mkdir -p "$pgdir"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$pgdir"
+  as_pg "$pg_bin/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 >"$state/initdb.log" 2>&1 \
+    || { cat "$state/initdb.log" >&2; exit 1; }
+fi
+as_pg "$pg_bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" \
+  -o "-p $pg_port -k $pgdir -c listen_addresses=127.0.0.1" -w start >/dev/null \
+  || { echo "dev: PostgreSQL did not start (see $pgdir/server.log)" >&2; exit 1; }
+pg_started=1
+database_url="postgres://postgres@127.0.0.1:${pg_port}/nexus"
+psql_admin() { psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+psql_admin -c "DROP DATABASE IF EXISTS nexus WITH (FORCE)" -c "CREATE DATABASE nexus"
 
 "$bin/anvil" --port "$port" --host 127.0.0.1 >"$state/anvil.log" 2>&1 &
 pids+=($!)
@@ -36,16 +70,40 @@ echo "dev: deploying contracts"
 "$bin/forge" script script/Deploy.s.sol --rpc-url "$rpc" --broadcast --non-interactive >"$state/deploy.log" 2>&1 \
   || { cat "$state/deploy.log" >&2; exit 1; }
 
+export NEXUS_DATABASE_URL=$database_url NEXUS_DEPLOYMENTS=deployments/31337.json RUST_LOG=${RUST_LOG:-info}
+# The indexer follows new heads over the websocket (anvil serves both on one port).
+NEXUS_RPC_URL="ws://127.0.0.1:${port}" NEXUS_INDEXER_STATUS_ADDR=$indexer_status \
+  "$nexus" indexer >"$state/indexer.log" 2>&1 &
+pids+=($!)
+NEXUS_RPC_URL=$rpc NEXUS_GRAPHQL_LISTEN=$graphql_addr NEXUS_GRAPHQL_DEVELOPMENT=true \
+  "$nexus" graphql >"$state/graphql.log" 2>&1 &
+pids+=($!)
+
+ready() { curl -fsS "http://$1/ready" >/dev/null 2>&1; }
+for _ in $(seq 1 300); do
+  ready "$indexer_status" && ready "$graphql_addr" && break
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "dev: a service exited; see $state/*.log" >&2; tail -n 20 "$state"/indexer.log "$state"/graphql.log >&2; exit 1; }
+  done
+  sleep 0.2
+done
+ready "$indexer_status" || echo "dev: the indexer is not ready yet (see $state/indexer.log)" >&2
+
 cat <<MSG
 
 AgentNexus local stack
-  chain RPC         $rpc (chain id 31337, anvil log: $state/anvil.log)
+  GraphQL API       http://$graphql_addr/graphql (GraphiQL in a browser; ws: /graphql/ws, blobs: PUT /v1/blobs)
+  indexer           /health /ready /metrics on http://$indexer_status (log: $state/indexer.log)
+  PostgreSQL        $database_url (cluster: $pgdir)
+  chain RPC           $rpc (chain id 31337, anvil log: $state/anvil.log)
   deployments       deployments/31337.json
-$(jq -r '.contracts | to_entries[] | "  \(.key | . + "                  " | .[0:18])\(.value)"' deployments/31337.json)
+$(jq -r '.contracts | to_entries[] | "  \(.key | . + "                    " | .[0:20])\(.value)"' deployments/31337.json)
   dev accounts      anvil's default mnemonic "test test test test test test test test test test test junk"
                     #0 deployer/admin/curator, #1 relayer, #2 treasury, #3-#9 free (10,000 ETH each)
   USDC faucet       cast send <USDC> 'mint(address,uint256)' <to> <amount> --rpc-url $rpc --private-key <key>
 
 Press Ctrl-C to stop.
 MSG
-wait "${pids[0]}"
+# Stop everything as soon as any service dies.
+wait -n "${pids[@]}"
+echo "dev: a service exited; stopping (logs in $state/)" >&2

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the project needs beyond the machine image. Later parts add Docker and
 # PostgreSQL here.
-APT_PACKAGES=(jq postgresql docker.io)
+APT_PACKAGES=(jq postgresql docker.io curl)
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but not installed" >&2; exit 1; }; }
 need node
