@@ -37,8 +37,12 @@ test-contracts: contracts
 test-rust: build
 	cargo test --workspace --locked
 
+# Marketplace operations (testkit's gas-report, which fails when a bar is crossed), then the
+# ERC-4337 flows through a real bundler (Alto): gas.userop_purchase_batched and
+# gas.userop_request_session_key, the gas the EntryPoint charged the paymaster.
 gas: build
 	cargo run --quiet --locked --bin gas-report
+	cargo run --quiet --locked --example userop_gas
 
 bindings: contracts
 	UPDATE_BINDINGS=1 cargo test --locked -p nexus-bindings --test abi_is_fresh
