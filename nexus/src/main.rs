@@ -16,6 +16,7 @@
 //! poll_interval_ms = 100
 //! status_addr = "127.0.0.1:9101"   # /health, /ready, /metrics
 //! ipfs_gateway = "http://127.0.0.1:8080/ipfs"
+//! fallback_rpc_urls = ["http://backup-node:8545"]   # tried in order when rpc_url keeps failing
 //! ```
 
 mod graphql;
@@ -66,6 +67,10 @@ enum Command {
         /// HTTP gateway for `ipfs://` metadata URIs.
         #[arg(long, env = "NEXUS_IPFS_GATEWAY")]
         ipfs_gateway: Option<String>,
+        /// More RPC endpoints of the same chain, comma-separated, used in order when the current
+        /// one keeps failing.
+        #[arg(long, env = "NEXUS_INDEXER_FALLBACK_RPC_URLS", value_delimiter = ',')]
+        fallback_rpc_urls: Option<Vec<String>>,
     },
     /// Serve the GraphQL API (queries, subscriptions, blob upload, private outputs).
     Graphql(graphql::Args),
@@ -96,6 +101,7 @@ struct IndexerFileConfig {
     poll_interval_ms: Option<u64>,
     status_addr: Option<String>,
     ipfs_gateway: Option<String>,
+    fallback_rpc_urls: Option<Vec<String>>,
 }
 
 #[tokio::main]
@@ -127,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
             poll_interval_ms,
             status_addr,
             ipfs_gateway,
+            fallback_rpc_urls,
         } => {
             let deployments = Deployments::load(&deployments_path)?;
             let mut config = nexus_indexer::Config::local(deployments, rpc_url, database_url);
@@ -142,6 +149,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(v) = poll_interval_ms.or(f.poll_interval_ms) {
                 config.poll_interval = Duration::from_millis(v);
+            }
+            if let Some(v) = fallback_rpc_urls.or(f.fallback_rpc_urls) {
+                config.fallback_rpc_urls = v.into_iter().filter(|u| !u.trim().is_empty()).collect();
             }
             tracing::info!(rpc = %config.rpc_url, deployments = %deployments_path.display(), "starting indexer");
             let status_addr = status_addr.or(f.status_addr).unwrap_or_else(|| "127.0.0.1:9101".into());
