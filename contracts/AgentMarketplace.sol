@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {AccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
@@ -30,7 +31,12 @@ import {CreditId} from "./libraries/CreditId.sol";
 /// Funds leave only through `withdraw`/`withdrawTo` (pull payments): a payee that reverts or burns gas cannot
 /// block a settlement. Solvency: for every token the contract holds exactly the value of unspent
 /// credits, plus open escrow, plus withdrawable balances.
-contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefaultAdminRules, ReentrancyGuardTransient {
+contract AgentMarketplace is
+    IAgentMarketplace,
+    Entitlements,
+    AccessControlDefaultAdminRules,
+    ReentrancyGuardTransient
+{
     using SafeERC20 for IERC20;
 
     /// @notice May settle open requests.
@@ -100,7 +106,12 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
     // ------------------------------------------------------------------ buying and spending
 
     /// @inheritdoc IAgentMarketplace
-    function purchase(uint256 agentId, uint256 units) external payable nonReentrant returns (uint256 creditId) {
+    function purchase(uint256 agentId, uint256 units)
+        external
+        payable
+        nonReentrant
+        returns (uint256 creditId)
+    {
         if (_config.paused) revert MarketplacePaused();
         if (units == 0) revert ZeroUnits();
         IAgentRegistry.AgentTerms memory t = registry.terms(agentId);
@@ -125,7 +136,11 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
     }
 
     /// @inheritdoc IAgentMarketplace
-    function requestExecution(uint256 creditId, bytes32 inputHash) external nonReentrant returns (uint256 requestId) {
+    function requestExecution(uint256 creditId, bytes32 inputHash)
+        external
+        nonReentrant
+        returns (uint256 requestId)
+    {
         Config memory config = _config;
         if (config.paused) revert MarketplacePaused();
         (uint256 agentId, uint96 unitPrice) = CreditId.decode(creditId);
@@ -181,10 +196,14 @@ contract AgentMarketplace is IAgentMarketplace, Entitlements, AccessControlDefau
             uint256 payout = unitPrice - fee;
             _credit(execution.token, execution.developer, payout);
             if (fee != 0) _credit(execution.token, config.treasury, fee);
-            emit ExecutionSettled(requestId, true, outputHash, execution.developer, execution.token, payout, fee);
+            emit ExecutionSettled(
+                requestId, true, outputHash, execution.developer, execution.token, payout, fee
+            );
         } else {
             _credit(execution.token, execution.requester, unitPrice);
-            emit ExecutionSettled(requestId, false, outputHash, execution.requester, execution.token, unitPrice, 0);
+            emit ExecutionSettled(
+                requestId, false, outputHash, execution.requester, execution.token, unitPrice, 0
+            );
         }
     }
 

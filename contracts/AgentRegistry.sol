@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {AccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IAgentRegistry} from "./interfaces/IAgentRegistry.sol";
 
 /// @title AgentRegistry
@@ -127,12 +128,10 @@ contract AgentRegistry is IAgentRegistry, AccessControlDefaultAdminRules {
         if (agent.terms.developer == address(0)) revert UnknownAgent(agentId);
     }
 
-    function _checkMutableFields(
-        uint96 price,
-        uint32 maxDuration,
-        bytes32 imageDigest,
-        string calldata uri
-    ) private pure {
+    function _checkMutableFields(uint96 price, uint32 maxDuration, bytes32 imageDigest, string calldata uri)
+        private
+        pure
+    {
         // A free agent would let anyone mint unbounded credits and requests for nothing.
         if (price == 0) revert InvalidPrice();
         if (maxDuration == 0 || maxDuration > MAX_DURATION_LIMIT) revert InvalidMaxDuration(maxDuration);

@@ -57,11 +57,17 @@ interface IAgentMarketplace {
     );
 
     /// @notice The requester took the escrowed unit back after the deadline.
-    event ExecutionReclaimed(uint256 indexed requestId, address indexed requester, address token, uint256 amount);
+    event ExecutionReclaimed(
+        uint256 indexed requestId, address indexed requester, address token, uint256 amount
+    );
 
     /// @notice A holder returned unused credits; `amount` was added to their withdrawable balance.
     event CreditsCancelled(
-        address indexed holder, uint256 indexed agentId, uint256 indexed creditId, uint256 units, uint256 amount
+        address indexed holder,
+        uint256 indexed agentId,
+        uint256 indexed creditId,
+        uint256 units,
+        uint256 amount
     );
 
     /// @notice `account` withdrew its whole balance of `token` (address(0) for ETH) to `to`.
@@ -106,7 +112,8 @@ interface IAgentMarketplace {
     /// @param execution The request's fields, as emitted in `ExecutionRequested`.
     /// @param success True pays the developer (minus the platform fee); false refunds the requester.
     /// @param outputHash keccak256 of the execution's output (zero when there is none).
-    function settle(uint256 requestId, Execution calldata execution, bool success, bytes32 outputHash) external;
+    function settle(uint256 requestId, Execution calldata execution, bool success, bytes32 outputHash)
+        external;
 
     /// @notice After the deadline the requester takes the escrowed unit back, with nobody's help.
     function reclaim(uint256 requestId, Execution calldata execution) external;
