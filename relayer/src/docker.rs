@@ -14,7 +14,8 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, WaitContainerOptions,
 };
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -111,8 +112,45 @@ pub async fn connect() -> Result<Docker, RelayerError> {
 
 /// Runs `image_id` (`sha256:<hex>`) with `stdin`; stderr lines go to `logs`. Returns stdout on
 /// exit 0 with a JSON document, else why it failed. The container is removed in every case.
+/// Time allowed on top of the wall clock for the engine calls around a run (inspect, create,
+/// attach, start, kill, remove). A slow engine under load takes seconds; beyond this the run is
+/// abandoned as a timeout and the container force-removed by name.
+pub const ENGINE_SLACK: Duration = Duration::from_secs(20);
+
+/// Bound on one kill or remove call: these normally take milliseconds; a hung one must not keep
+/// the request (we observed a killed container whose remove never answered under heavy load).
+const ENGINE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// [`run_inner`] bounded by `wall_clock + ENGINE_SLACK`, so a stuck engine call can never keep a
+/// request (and its claim) forever; `name` must be unique per run.
 pub async fn run(
     docker: &Docker,
+    name: &str,
+    image_id: &str,
+    stdin: &[u8],
+    limits: &Limits,
+    wall_clock: Duration,
+    logs: mpsc::Sender<String>,
+) -> Result<Vec<u8>, Failure> {
+    match tokio::time::timeout(
+        wall_clock + ENGINE_SLACK,
+        run_inner(docker, name, image_id, stdin, limits, wall_clock, logs),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(container = name, "container run exceeded its wall clock plus engine slack; force-removing");
+            let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+            let _ = tokio::time::timeout(ENGINE_SLACK, docker.remove_container(name, Some(remove))).await;
+            Err(Failure::Timeout)
+        }
+    }
+}
+
+async fn run_inner(
+    docker: &Docker,
+    name: &str,
     image_id: &str,
     stdin: &[u8],
     limits: &Limits,
@@ -150,12 +188,15 @@ pub async fn run(
         host_config: Some(host),
         ..Default::default()
     };
-    let created = docker.create_container(None, body).await.map_err(|e| Failure::Engine(e.to_string()))?;
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
+    let created = docker.create_container(Some(options), body).await.map_err(|e| Failure::Engine(e.to_string()))?;
     let id = created.id;
     let result = drive(docker, &id, stdin, limits, wall_clock, logs).await;
     let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-    if let Err(e) = docker.remove_container(&id, Some(remove)).await {
-        tracing::warn!(container = %id, error = %e, "removing the container failed");
+    match tokio::time::timeout(ENGINE_CALL_TIMEOUT, docker.remove_container(&id, Some(remove))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(container = %id, error = %e, "removing the container failed"),
+        Err(_) => tracing::warn!(container = %id, "removing the container timed out"),
     }
     result
 }
@@ -250,13 +291,14 @@ async fn drive(
     })
     .await;
     writer.abort();
+    let _ = writer.await;
 
     let kill = |docker: &Docker| {
         let docker = docker.clone();
         let id = id.to_string();
         async move {
-            let _ =
-                docker.kill_container(&id, Some(KillContainerOptionsBuilder::default().signal("KILL").build())).await;
+            let options = KillContainerOptionsBuilder::default().signal("KILL").build();
+            let _ = tokio::time::timeout(ENGINE_CALL_TIMEOUT, docker.kill_container(&id, Some(options))).await;
         }
     };
     let (stdout, code) = match outcome {

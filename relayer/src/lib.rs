@@ -331,7 +331,8 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
     let (log_tx, log_rx) = mpsc::channel::<String>(256);
     let logger = tokio::spawn(write_logs(s.pool.clone(), claim, log_rx));
     let started = Instant::now();
-    let run = docker::run(&s.docker, &image, &stdin, &cfg.limits, wall_clock, log_tx.clone()).await;
+    let name = format!("nexus-{}-r{}-a{}", cfg.owner, e.request_id, claim.attempt);
+    let run = docker::run(&s.docker, &name, &image, &stdin, &cfg.limits, wall_clock, log_tx.clone()).await;
     s.metrics.run_seconds.observe(started.elapsed());
     let result = match run {
         Ok(stdout) => Ok(stdout),

@@ -71,9 +71,9 @@ async fn summarizer_succeeds_failures_refund() {
 async fn hostile_agents_are_contained() {
     let stack = Stack::start("relayer_hostile").await;
     let relayer = stack.relayer(|c| c.concurrency = 5).await;
-    let hog = stack.register("memory-hog", 60).await;
+    let hog = stack.register("memory-hog", 20).await;
     let spin = stack.register("infinite-loop", 3).await;
-    let flood = stack.register("stdout-flood", 60).await;
+    let flood = stack.register("stdout-flood", 20).await;
     let bomb = stack.register("fork-bomb", 5).await;
     let summarizer = stack.register("summarizer", 60).await;
     let input = stack.upload(br#"{"behaviour": "none"}"#).await;
