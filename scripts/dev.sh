@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make dev`: the local stack. Starts anvil, deploys the contracts with script/Deploy.s.sol
-# (deployments/31337.json), a private PostgreSQL cluster under .nexus/postgres, then the indexer
-# and the GraphQL API (the `nexus` binary), and keeps running until Ctrl-C, which stops
-# everything it started. Every run starts from a fresh chain, so the database is recreated too.
+# (deployments/31337.json), builds the agent images (dockerd started if needed) and lists them
+# in the registry (script/Seed.s.sol), starts a private PostgreSQL cluster under .nexus/postgres,
+# then the indexer, the GraphQL API and the relayer (the `nexus` binary), and keeps running until
+# Ctrl-C, which stops everything it started. Every run starts from a fresh chain, so the
+# database is recreated too.
 # Environment: ANVIL_PORT (8545), PG_PORT (5433), GRAPHQL_ADDR (127.0.0.1:4000),
-# INDEXER_STATUS_ADDR (127.0.0.1:9101).
+# INDEXER_STATUS_ADDR (127.0.0.1:9101), RELAYER_STATUS_ADDR (127.0.0.1:9103).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,6 +16,9 @@ rpc="http://127.0.0.1:${port}"
 pg_port=${PG_PORT:-5433}
 graphql_addr=${GRAPHQL_ADDR:-127.0.0.1:4000}
 indexer_status=${INDEXER_STATUS_ADDR:-127.0.0.1:9101}
+relayer_status=${RELAYER_STATUS_ADDR:-127.0.0.1:9103}
+# Anvil's account 1: the deploy script's local relayer (RELAYER_ROLE and nothing else).
+relayer_key=0x59c6995e998f97a5a0044966f0a42afcc91f8a4f6b4a09a9b2c2fd1a61eb12ca
 state=$PWD/.nexus
 mkdir -p "$state"
 bin=node_modules/.bin
@@ -70,6 +75,21 @@ echo "dev: deploying contracts"
 "$bin/forge" script script/Deploy.s.sol --rpc-url "$rpc" --broadcast --non-interactive >"$state/deploy.log" 2>&1 \
   || { cat "$state/deploy.log" >&2; exit 1; }
 
+echo "dev: building the agent images"
+scripts/agents.sh >"$state/agents.log" 2>&1 || { tail -n 30 "$state/agents.log" >&2; exit 1; }
+catalog=(summarizer csv-analyzer gas-advisor)
+prices=(50000 100000 20000)   # USDC base units: 0.05, 0.10, 0.02 per execution
+digests=()
+for name in "${catalog[@]}"; do
+  id=$(jq -r --arg n "$name" '.[$n]' target/agents/images.json)
+  digests+=("0x${id#sha256:}")
+done
+echo "dev: listing the catalog"
+NEXUS_SEED_AGENTS=$(IFS=,; echo "${catalog[*]}") NEXUS_SEED_DIGESTS=$(IFS=,; echo "${digests[*]}") \
+  NEXUS_SEED_PRICES=$(IFS=,; echo "${prices[*]}") \
+  "$bin/forge" script script/Seed.s.sol --rpc-url "$rpc" --broadcast --non-interactive >"$state/seed.log" 2>&1 \
+  || { cat "$state/seed.log" >&2; exit 1; }
+
 export NEXUS_DATABASE_URL=$database_url NEXUS_DEPLOYMENTS=deployments/31337.json RUST_LOG=${RUST_LOG:-info}
 # The indexer follows new heads over the websocket (anvil serves both on one port).
 NEXUS_RPC_URL="ws://127.0.0.1:${port}" NEXUS_INDEXER_STATUS_ADDR=$indexer_status \
@@ -78,12 +98,15 @@ pids+=($!)
 NEXUS_RPC_URL=$rpc NEXUS_GRAPHQL_LISTEN=$graphql_addr NEXUS_GRAPHQL_DEVELOPMENT=true \
   "$nexus" graphql >"$state/graphql.log" 2>&1 &
 pids+=($!)
+NEXUS_RPC_URL=$rpc NEXUS_RELAYER_KEY=$relayer_key NEXUS_RELAYER_STATUS_ADDR=$relayer_status \
+  "$nexus" relayer >"$state/relayer.log" 2>&1 &
+pids+=($!)
 
 ready() { curl -fsS "http://$1/ready" >/dev/null 2>&1; }
 for _ in $(seq 1 300); do
   ready "$indexer_status" && ready "$graphql_addr" && break
   for pid in "${pids[@]}"; do
-    kill -0 "$pid" 2>/dev/null || { echo "dev: a service exited; see $state/*.log" >&2; tail -n 20 "$state"/indexer.log "$state"/graphql.log >&2; exit 1; }
+    kill -0 "$pid" 2>/dev/null || { echo "dev: a service exited; see $state/*.log" >&2; tail -n 20 "$state"/{indexer,graphql,relayer}.log >&2; exit 1; }
   done
   sleep 0.2
 done
@@ -92,15 +115,17 @@ ready "$indexer_status" || echo "dev: the indexer is not ready yet (see $state/i
 cat <<MSG
 
 AgentNexus local stack
-  GraphQL API       http://$graphql_addr/graphql (GraphiQL in a browser; ws: /graphql/ws, blobs: PUT /v1/blobs)
-  indexer           /health /ready /metrics on http://$indexer_status (log: $state/indexer.log)
-  PostgreSQL        $database_url (cluster: $pgdir)
+  GraphQL API         http://$graphql_addr/graphql (GraphiQL in a browser; ws: /graphql/ws, blobs: PUT /v1/blobs)
+  indexer             /health /ready /metrics on http://$indexer_status (log: $state/indexer.log)
+  relayer             /health /ready /metrics on http://$relayer_status (log: $state/relayer.log)
+  catalog             ${catalog[*]} (images: target/agents/images.json), priced in USDC
+  PostgreSQL          $database_url (cluster: $pgdir)
   chain RPC           $rpc (chain id 31337, anvil log: $state/anvil.log)
-  deployments       deployments/31337.json
+  deployments         deployments/31337.json
 $(jq -r '.contracts | to_entries[] | "  \(.key | . + "                    " | .[0:20])\(.value)"' deployments/31337.json)
-  dev accounts      anvil's default mnemonic "test test test test test test test test test test test junk"
-                    #0 deployer/admin/curator, #1 relayer, #2 treasury, #3-#9 free (10,000 ETH each)
-  USDC faucet       cast send <USDC> 'mint(address,uint256)' <to> <amount> --rpc-url $rpc --private-key <key>
+  dev accounts        anvil's default mnemonic "test test test test test test test test test test test junk"
+                      #0 deployer/admin/curator, #1 relayer, #2 treasury, #3-#9 free (10,000 ETH each)
+  USDC faucet         cast send <USDC> 'mint(address,uint256)' <to> <amount> --rpc-url $rpc --private-key <key>
 
 Press Ctrl-C to stop.
 MSG
