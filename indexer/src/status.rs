@@ -3,15 +3,10 @@
 //! The indexer updates a few atomics as it works ([`Metrics`]); the HTTP side only reads them,
 //! so serving status never touches the database or the node and never slows indexing.
 //! `/health` answers 200 while the process runs; `/ready` answers 200 once the indexer has
-//! caught up with the (confirmed) head at least once since its last step, 503 before.
+//! caught up with the (confirmed) head at least once since its last step, 503 before. The routes
+//! themselves are `nexus-status`'s, shared with the relayer.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 
 /// Counters and gauges the indexer keeps current.
 #[derive(Debug, Default)]
@@ -67,34 +62,16 @@ impl Metrics {
     }
 }
 
-/// The status routes over `metrics`.
-pub fn router(metrics: Arc<Metrics>) -> Router {
-    let ready = metrics.clone();
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route(
-            "/ready",
-            get(move || {
-                let ready = ready.ready();
-                async move {
-                    if ready { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "catching up") }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let body = metrics.render();
-                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response() }
-            }),
-        )
+impl nexus_status::Status for Metrics {
+    const NOT_READY: &'static str = "catching up";
+
+    fn ready(&self) -> bool {
+        Metrics::ready(self)
+    }
+
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
 }
 
-/// Serves the status routes on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(metrics)).with_graceful_shutdown(shutdown).await
-}
+pub use nexus_status::{router, serve};

@@ -4,14 +4,9 @@
 //! so a scrape never touches the database, the node or Docker.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 
 /// Histogram bucket bounds in seconds: container runs and settlements range from tens of
 /// milliseconds (anvil, an agent that answers at once) to minutes (max durations).
@@ -128,33 +123,14 @@ impl Metrics {
     }
 }
 
-pub fn router(metrics: Arc<Metrics>) -> Router {
-    let ready = metrics.clone();
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route(
-            "/ready",
-            get(move || {
-                let ready = ready.ready();
-                async move {
-                    if ready { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let body = metrics.render();
-                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response() }
-            }),
-        )
+impl nexus_status::Status for Metrics {
+    fn ready(&self) -> bool {
+        Metrics::ready(self)
+    }
+
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
 }
 
-/// Serves the status endpoints on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(metrics)).with_graceful_shutdown(shutdown).await
-}
+pub use nexus_status::{router, serve};
