@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use alloy::primitives::{Address, B256, U256, Uint};
 use nexus_bindings::AgentMarketplace;
 use nexus_bindings::agent::Category;
@@ -56,18 +54,7 @@ async fn recovers_from_a_postgres_restart() {
         }
     }
 
-    let head = common::head(&devnet).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let cursor: Option<i64> =
-            sqlx::query_scalar("SELECT block_number FROM chain_cursor").fetch_optional(&pool).await.unwrap_or(None);
-        if cursor == Some(head as i64) {
-            break;
-        }
-        assert!(!task.is_finished(), "the indexer gave up");
-        assert!(tokio::time::Instant::now() < deadline, "indexer did not recover: {cursor:?} of {head}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_for_cursor(&pool, common::head(&devnet).await, &task).await;
     let _ = stop.send(());
     task.await.expect("join").expect("indexer failed");
 
@@ -138,23 +125,6 @@ async fn fails_over_to_the_next_rpc_endpoint() {
             })
             .await
     });
-    let caught_up = |head: u64| {
-        let pool = pool.clone();
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            loop {
-                let cursor: Option<i64> = sqlx::query_scalar("SELECT block_number FROM chain_cursor")
-                    .fetch_optional(&pool)
-                    .await
-                    .unwrap_or(None);
-                if cursor == Some(head as i64) {
-                    return;
-                }
-                assert!(tokio::time::Instant::now() < deadline, "indexer did not catch up: {cursor:?} of {head}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
 
     let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(3));
     let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
@@ -168,14 +138,14 @@ async fn fails_over_to_the_next_rpc_endpoint() {
         metadataURI: "ipfs://x".into(),
     }));
     send!(market.purchase(U256::from(1), U256::from(3)).value(U256::from(PRICE * 3)));
-    caught_up(common::head(&devnet).await).await;
+    common::wait_for_cursor(&pool, common::head(&devnet).await, &task).await;
     assert_eq!(metrics.failovers.load(std::sync::atomic::Ordering::Relaxed), 0, "still on the relay");
 
     relay.cut();
     for _ in 0..3 {
         send!(market.purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
     }
-    caught_up(common::head(&devnet).await).await;
+    common::wait_for_cursor(&pool, common::head(&devnet).await, &task).await;
     assert!(!task.is_finished(), "the indexer gave up");
     assert!(metrics.failovers.load(std::sync::atomic::Ordering::Relaxed) >= 1, "no failover counted");
     let _ = stop.send(());

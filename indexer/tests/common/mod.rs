@@ -131,6 +131,22 @@ pub async fn assert_matches_chain(devnet: &Devnet, pool: &PgPool, accounts: &[Ad
     assert_eq!(paused, market.paused().call().await.expect("paused"));
 }
 
+/// Waits (up to a minute) until the indexer writing to `pool` has committed block `head`,
+/// failing early if `task` (the running indexer) ended.
+pub async fn wait_for_cursor<T>(pool: &PgPool, head: u64, task: &tokio::task::JoinHandle<T>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let cursor: Option<i64> =
+            sqlx::query_scalar("SELECT block_number FROM chain_cursor").fetch_optional(pool).await.unwrap_or(None);
+        if cursor == Some(head as i64) {
+            return;
+        }
+        assert!(!task.is_finished(), "the indexer gave up");
+        assert!(tokio::time::Instant::now() < deadline, "indexer did not catch up: {cursor:?} of {head}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The head block number.
 pub async fn head(devnet: &Devnet) -> u64 {
     devnet.dev_provider(0).get_block_number().await.expect("head")
