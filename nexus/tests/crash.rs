@@ -52,13 +52,20 @@ async fn purchases(devnet: &Devnet, buyer: usize, n: usize) {
 
 /// Kills, and how many of them must land in each phase.
 const ROUNDS: u64 = 24;
-const MIN_BACKFILL_KILLS: usize = 2;
+const MIN_BACKFILL_KILLS: usize = 8;
 const MIN_LIVE_KILLS: usize = 2;
 /// Blocks the indexer may still reorganise (below: backfill, in batches; within: one by one).
 const REORG_DEPTH: u64 = 8;
 /// The first rounds kill soon after start, so several land while backfilling.
 const BACKFILL_ROUNDS: u64 = 9;
 const LOAD_EVENTS: u64 = 15_000;
+
+/// The committed cursor (0 before the first commit).
+async fn cursor(pool: &sqlx::PgPool) -> u64 {
+    let cursor: Option<i64> =
+        sqlx::query_scalar("SELECT block_number FROM chain_cursor").fetch_optional(pool).await.unwrap_or_default();
+    cursor.map_or(0, |c| c as u64)
+}
 
 /// xorshift64*: deterministic for a seed, good enough to spread kill moments.
 struct Rng(u64);
@@ -104,25 +111,33 @@ async fn sigkill_at_any_moment_loses_nothing_and_duplicates_nothing() {
     let (mut backfill_kills, mut live_kills, mut live_rounds) = (0, 0, 0u64);
     for round in 0..ROUNDS {
         let mut child = spawn(&devnet, &url, &deployments);
-        // A random moment: during start-up, inside a backfill batch, or while following.
-        let live = round % 3 == 1;
+        // A random moment: during start-up or inside a backfill batch (the first rounds), or
+        // while following with new events arriving (every third round after that).
+        let live = round >= BACKFILL_ROUNDS && round % 3 == 1;
         if live {
             live_rounds += 1;
             let buyer = 4 + (round as usize % 3);
             tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
             purchases(&devnet, buyer, 3).await;
         } else if round < BACKFILL_ROUNDS {
-            // Start-up takes ~50-100 ms; the whole backfill about a second.
-            tokio::time::sleep(Duration::from_millis(20 + rng.below(150))).await;
+            // Kill by progress, not by time, so the kills land in backfill however fast the
+            // machine is: wait until the cursor has moved 1-3 batches past where it stood (round
+            // 0: not at all, a kill during start-up), then a random few ms more, inside the next
+            // batch or between two.
+            let start = cursor(&pool).await;
+            let target = if round == 0 { 0 } else { start + 2 * (1 + rng.below(3)) };
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while cursor(&pool).await < target && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(rng.below(if round == 0 { 100 } else { 15 }))).await;
         } else {
             tokio::time::sleep(Duration::from_millis(30 + rng.below(800))).await;
         }
         let head = devnet.dev_provider(0).get_block_number().await.expect("head");
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
-        let cursor: Option<i64> =
-            sqlx::query_scalar("SELECT block_number FROM chain_cursor").fetch_optional(&pool).await.unwrap_or_default();
-        let cursor = cursor.map_or(0, |c| c as u64);
+        let cursor = cursor(&pool).await;
         eprintln!("round {round}: killed at cursor {cursor} of head {head}");
         if cursor + REORG_DEPTH < head {
             backfill_kills += 1;
