@@ -79,3 +79,17 @@ pub fn check_metadata(metadata: &Value) {
     let size = metadata.to_string().len();
     assert!(size < 4096, "metadata.json is {size} bytes compact; keep it under 4 KiB");
 }
+
+/// `example.json` (next to the agent's Cargo.toml) is what the README and `nexus run` point
+/// users at, and what `make agents` smoke-runs in the image: it must fit the input schema, and
+/// `binary` must turn it into an output that fits the output schema.
+pub fn check_example_runs(manifest_dir: &str, binary: &str) {
+    let meta = metadata(manifest_dir);
+    let path = Path::new(manifest_dir).join("example.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let example: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    crate::schema::check(&meta["inputSchema"], &example).expect("example fits the input schema");
+    let run = run(binary, &envelope(example));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    crate::schema::check(&meta["outputSchema"], &run.json()).expect("output fits the output schema");
+}

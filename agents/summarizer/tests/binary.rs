@@ -89,15 +89,8 @@ fn invalid_input_exits_2_with_a_clear_message() {
     }
 }
 
-/// `example.json` is what the README and `nexus run` point users at, and what `make agents`
-/// smoke-runs in the image: it must fit the input schema and produce a schema-valid output.
+/// The shipped example input runs and fits both schemas.
 #[test]
 fn example_input_runs() {
-    let meta = metadata(env!("CARGO_MANIFEST_DIR"));
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("example.json");
-    let example: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("example.json")).expect("JSON");
-    agent_io::schema::check(&meta["inputSchema"], &example).expect("example fits the input schema");
-    let run = run(BIN, &envelope(example));
-    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    agent_io::schema::check(&meta["outputSchema"], &run.json()).expect("output fits the output schema");
+    agent_io::testing::check_example_runs(env!("CARGO_MANIFEST_DIR"), BIN);
 }
