@@ -316,7 +316,7 @@ impl Indexer {
         let mut backoff = Duration::from_millis(100);
         let mut heads = None;
         loop {
-            let websocket = self.config.endpoints()[self.endpoint].starts_with("ws");
+            let websocket = self.endpoint_url().starts_with("ws");
             if websocket && heads.is_none() {
                 match self.provider.subscribe_blocks().await {
                     Ok(sub) => heads = Some(sub.into_stream().boxed()),
@@ -384,6 +384,11 @@ impl Indexer {
                 return Ok(n);
             }
         }
+    }
+
+    /// The URL of the endpoint in use.
+    fn endpoint_url(&self) -> &str {
+        self.config.endpoint(self.endpoint)
     }
 
     /// Moves to the next endpoint that connects and serves the same chain; false when there is
@@ -762,6 +767,11 @@ impl Config {
     /// `rpc_url` then the fallbacks.
     pub fn endpoints(&self) -> Vec<String> {
         std::iter::once(self.rpc_url.clone()).chain(self.fallback_rpc_urls.iter().cloned()).collect()
+    }
+
+    /// Endpoint `i` of [`Config::endpoints`], without building the list.
+    fn endpoint(&self, i: usize) -> &str {
+        if i == 0 { &self.rpc_url } else { &self.fallback_rpc_urls[i - 1] }
     }
 
     fn deployment_block(&self) -> u64 {

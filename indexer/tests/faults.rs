@@ -19,6 +19,20 @@ macro_rules! send {
     }};
 }
 
+/// Agent 1: ETH-priced at PRICE, paying `developer`.
+async fn register_agent(devnet: &Devnet, developer: Address) {
+    let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
+    send!(curator.registerAgent(IAgentRegistry::AgentParams {
+        developer,
+        paymentToken: Address::ZERO,
+        price: Uint::from(PRICE),
+        maxDuration: 30,
+        category: Category::General.into(),
+        imageDigest: B256::repeat_byte(2),
+        metadataURI: "ipfs://x".into(),
+    }));
+}
+
 #[tokio::test]
 async fn recovers_from_a_postgres_restart() {
     let devnet = Devnet::start().await.expect("devnet");
@@ -34,16 +48,7 @@ async fn recovers_from_a_postgres_restart() {
         .await
     });
 
-    let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
-    send!(curator.registerAgent(IAgentRegistry::AgentParams {
-        developer: accounts[6],
-        paymentToken: Address::ZERO,
-        price: Uint::from(PRICE),
-        maxDuration: 30,
-        category: Category::General.into(),
-        imageDigest: B256::repeat_byte(2),
-        metadataURI: "ipfs://x".into(),
-    }));
+    register_agent(&devnet, accounts[6]).await;
     let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(3));
     for round in 0..3 {
         for _ in 0..5 {
@@ -127,16 +132,7 @@ async fn fails_over_to_the_next_rpc_endpoint() {
     });
 
     let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(3));
-    let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
-    send!(curator.registerAgent(IAgentRegistry::AgentParams {
-        developer: accounts[6],
-        paymentToken: Address::ZERO,
-        price: Uint::from(PRICE),
-        maxDuration: 30,
-        category: Category::General.into(),
-        imageDigest: B256::repeat_byte(2),
-        metadataURI: "ipfs://x".into(),
-    }));
+    register_agent(&devnet, accounts[6]).await;
     send!(market.purchase(U256::from(1), U256::from(3)).value(U256::from(PRICE * 3)));
     common::wait_for_cursor(&pool, common::head(&devnet).await, &task).await;
     assert_eq!(metrics.failovers.load(std::sync::atomic::Ordering::Relaxed), 0, "still on the relay");
