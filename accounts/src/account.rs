@@ -1,0 +1,311 @@
+//! [`SmartAccount`]: one owner key's NexusAccount, and the one user-operation pipeline every
+//! operation (owner or session key) goes through.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::aliases::{U48, U192};
+use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use nexus_bindings::Deployments;
+use nexus_bindings::account::{BaseAccount, INexusAccount};
+use nexus_bindings::{AgentMarketplace, NexusAccount, TestUSDC};
+use nexus_bundler_client::{
+    BundlerClient, Counterfactual, UserOperation, UserOperationReceipt, counterfactual_account, dummy_owner_signature,
+    get_nonce, is_deployed, sign_as_owner, sign_as_session_key, user_op_hash,
+};
+
+use crate::error::AccountError;
+use crate::session::SessionKeySender;
+use crate::sponsorship::Sponsorship;
+
+/// How long [`SmartAccount`] waits for an operation's inclusion by default: bundlers bundle
+/// within seconds; a minute covers a congested chain without hanging a CLI forever.
+pub const DEFAULT_INCLUSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A function selector (the first 4 bytes of a call's data).
+pub type Selector = FixedBytes<4>;
+
+/// One call the account makes: `target.call{value}(data)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub target: Address,
+    pub value: U256,
+    pub data: Bytes,
+}
+
+impl Call {
+    /// A call without value.
+    pub fn new(target: Address, data: impl Into<Bytes>) -> Self {
+        Call { target, value: U256::ZERO, data: data.into() }
+    }
+
+    /// ERC-20 `token.approve(spender, amount)`.
+    pub fn approve(token: Address, spender: Address, amount: U256) -> Self {
+        Call::new(token, TestUSDC::approveCall { spender, value: amount }.abi_encode())
+    }
+
+    /// `marketplace.purchase(agentId, units)` (ERC-20 priced agents; the token must be approved).
+    pub fn purchase(marketplace: Address, agent_id: U256, units: U256) -> Self {
+        Call::new(marketplace, AgentMarketplace::purchaseCall { agentId: agent_id, units }.abi_encode())
+    }
+
+    /// `marketplace.requestExecution(creditId, inputHash)`: burns one credit, escrows one unit.
+    pub fn request_execution(marketplace: Address, credit_id: U256, input_hash: B256) -> Self {
+        Call::new(
+            marketplace,
+            AgentMarketplace::requestExecutionCall { creditId: credit_id, inputHash: input_hash }.abi_encode(),
+        )
+    }
+
+    pub(crate) fn into_binding(self) -> BaseAccount::Call {
+        BaseAccount::Call { target: self.target, value: self.value, data: self.data }
+    }
+
+    /// `execute(target, value, data)`, the account's own entry point for one call.
+    pub(crate) fn execute_call_data(self) -> Bytes {
+        NexusAccount::executeCall { target: self.target, value: self.value, data: self.data }.abi_encode().into()
+    }
+}
+
+/// Where the account lives and how its operations travel.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// The bundler's JSON-RPC endpoint.
+    pub bundler_url: alloy::transports::http::reqwest::Url,
+    /// EntryPoint v0.8 (its canonical address on every chain the stack runs on).
+    pub entry_point: Address,
+    /// NexusAccountFactory.
+    pub factory: Address,
+    /// CREATE2 salt: one owner can have several accounts; 0 is "the" account.
+    pub salt: U256,
+    pub sponsorship: Sponsorship,
+    /// How long to wait for each operation's inclusion.
+    pub inclusion_timeout: Duration,
+}
+
+impl AccountConfig {
+    /// EntryPoint and factory from a deployments file (salt 0, default timeout).
+    pub fn from_deployments(
+        deployments: &Deployments,
+        bundler_url: alloy::transports::http::reqwest::Url,
+        sponsorship: Sponsorship,
+    ) -> Result<Self, AccountError> {
+        let contracts = &deployments.contracts;
+        Ok(AccountConfig {
+            bundler_url,
+            entry_point: contracts.entry_point.ok_or(AccountError::MissingContract("EntryPoint"))?,
+            factory: contracts.nexus_account_factory.ok_or(AccountError::MissingContract("NexusAccountFactory"))?,
+            salt: U256::ZERO,
+            sponsorship,
+            inclusion_timeout: DEFAULT_INCLUSION_TIMEOUT,
+        })
+    }
+}
+
+/// Who signs an operation.
+pub(crate) enum OpSigner<'a> {
+    Owner(&'a PrivateKeySigner),
+    SessionKey(&'a PrivateKeySigner),
+}
+
+struct Inner {
+    provider: DynProvider,
+    owner: PrivateKeySigner,
+    bundler: BundlerClient,
+    account: Counterfactual,
+    chain_id: u64,
+    sponsorship: Sponsorship,
+    timeout: Duration,
+}
+
+/// The NexusAccount of one owner key, deployed or not. Cheap to clone.
+///
+/// Every method that changes state sends one user operation and returns its receipt once
+/// included; the first operation also deploys the account (factory fields). Operations use nonce
+/// key 0, so send them one at a time per account.
+#[derive(Clone)]
+pub struct SmartAccount {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SmartAccount {
+    // Without the owner key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmartAccount")
+            .field("address", &self.address())
+            .field("owner", &self.owner())
+            .field("chain_id", &self.inner.chain_id)
+            .field("sponsorship", &self.inner.sponsorship)
+            .finish()
+    }
+}
+
+impl SmartAccount {
+    /// The account of `owner` (at `config.salt`): its counterfactual address comes from the
+    /// factory, so this works before deployment. Checks that the bundler serves the EntryPoint
+    /// and the node's chain.
+    pub async fn new(
+        provider: impl Provider + 'static,
+        owner: PrivateKeySigner,
+        config: AccountConfig,
+    ) -> Result<Self, AccountError> {
+        let provider = provider.erased();
+        let bundler = BundlerClient::new(config.bundler_url, config.entry_point);
+        bundler.check_entry_point().await?;
+        let chain_id = provider.get_chain_id().await?;
+        let bundler_chain = bundler.chain_id().await?;
+        if bundler_chain != chain_id {
+            return Err(AccountError::ChainMismatch { bundler: bundler_chain, node: chain_id });
+        }
+        let account = counterfactual_account(&provider, config.factory, owner.address(), config.salt).await?;
+        let inner = Inner {
+            provider,
+            owner,
+            bundler,
+            account,
+            chain_id,
+            sponsorship: config.sponsorship,
+            timeout: config.inclusion_timeout,
+        };
+        Ok(SmartAccount { inner: Arc::new(inner) })
+    }
+
+    /// The account's address (the same before and after deployment).
+    pub fn address(&self) -> Address {
+        self.inner.account.sender
+    }
+
+    /// The owner key's address.
+    pub fn owner(&self) -> Address {
+        self.inner.owner.address()
+    }
+
+    /// The chain the account is on.
+    pub fn chain_id(&self) -> u64 {
+        self.inner.chain_id
+    }
+
+    /// The EntryPoint the account's operations go to.
+    pub fn entry_point(&self) -> Address {
+        self.inner.bundler.entry_point()
+    }
+
+    /// The node provider the account reads with.
+    pub fn provider(&self) -> &DynProvider {
+        &self.inner.provider
+    }
+
+    /// Whether the account has code yet.
+    pub async fn is_deployed(&self) -> Result<bool, AccountError> {
+        Ok(is_deployed(&self.inner.provider, self.address()).await?)
+    }
+
+    /// The account's next nonce (key 0).
+    pub async fn nonce(&self) -> Result<U256, AccountError> {
+        Ok(get_nonce(&self.inner.provider, self.entry_point(), self.address(), U192::ZERO).await?)
+    }
+
+    /// One call (`execute`), signed by the owner.
+    pub async fn execute(&self, call: Call) -> Result<UserOperationReceipt, AccountError> {
+        self.submit(call.execute_call_data(), OpSigner::Owner(&self.inner.owner)).await
+    }
+
+    /// Several calls in order, all or nothing (`executeBatch`), signed by the owner; e.g. an
+    /// ERC-20 `approve` and the `purchase` that spends it.
+    pub async fn execute_batch(&self, calls: Vec<Call>) -> Result<UserOperationReceipt, AccountError> {
+        let calls = calls.into_iter().map(Call::into_binding).collect();
+        let data = NexusAccount::executeBatchCall { calls }.abi_encode().into();
+        self.submit(data, OpSigner::Owner(&self.inner.owner)).await
+    }
+
+    /// Grants `key` the right to call each of `selectors` on each of `targets` (every pair),
+    /// `max_uses` times until `valid_until` (unix seconds, inclusive). Replaces an earlier grant
+    /// to the same key. The account refuses selectors no session key may call (token transfers
+    /// and approvals, owner and key management).
+    pub async fn grant_session_key(
+        &self,
+        key: Address,
+        targets: &[Address],
+        selectors: &[Selector],
+        valid_until: u64,
+        max_uses: u32,
+    ) -> Result<UserOperationReceipt, AccountError> {
+        let permissions = targets
+            .iter()
+            .flat_map(|target| {
+                selectors.iter().map(|selector| INexusAccount::Permission { target: *target, selector: *selector })
+            })
+            .collect();
+        let grant = NexusAccount::grantSessionKeyCall {
+            key,
+            validAfter: U48::ZERO,
+            validUntil: U48::saturating_from(valid_until),
+            maxUses: max_uses,
+            permissions,
+        };
+        self.execute(Call::new(self.address(), grant.abi_encode())).await
+    }
+
+    /// Revokes `key`'s grant at once.
+    pub async fn revoke_session_key(&self, key: Address) -> Result<UserOperationReceipt, AccountError> {
+        let revoke = NexusAccount::revokeSessionKeyCall { key };
+        self.execute(Call::new(self.address(), revoke.abi_encode())).await
+    }
+
+    /// The grant `key` currently holds (all zero when none).
+    pub async fn session_key_grant(&self, key: Address) -> Result<INexusAccount::SessionKey, AccountError> {
+        Ok(NexusAccount::new(self.address(), &self.inner.provider).sessionKey(key).call().await?)
+    }
+
+    /// A sender for operations signed by `key` instead of the owner (after
+    /// [`Self::grant_session_key`]).
+    pub fn session_key(&self, key: PrivateKeySigner) -> SessionKeySender {
+        SessionKeySender::new(self.clone(), key)
+    }
+
+    /// The pipeline: factory fields if not deployed, nonce, fees, paymaster stub, gas estimate
+    /// (with a placeholder signature of the real shape), final paymaster data, signature, send,
+    /// wait. Fails with [`AccountError::Reverted`] when the included call reverted.
+    pub(crate) async fn submit(
+        &self,
+        call_data: Bytes,
+        signer: OpSigner<'_>,
+    ) -> Result<UserOperationReceipt, AccountError> {
+        let inner = &*self.inner;
+        let entry_point = self.entry_point();
+        if matches!(signer, OpSigner::SessionKey(_)) && !inner.sponsorship.is_sponsored() {
+            return Err(AccountError::SessionKeyMisuse("pay gas: its operations must be sponsored".into()));
+        }
+        let mut op = UserOperation { call_data, ..Default::default() };
+        let deployed = self.is_deployed().await?;
+        inner.account.apply(&mut op, deployed);
+        op.nonce = self.nonce().await?;
+        op.apply_fees(&inner.bundler.suggest_fees(&inner.provider).await?);
+        op.signature = match signer {
+            OpSigner::Owner(_) => dummy_owner_signature(),
+            // The account checks the grant before the signature, so the placeholder must name the
+            // real key; its signature need not be valid.
+            OpSigner::SessionKey(key) => sign_as_session_key(key, B256::ZERO)?,
+        };
+        let is_final = inner.sponsorship.stub(&mut op, entry_point, inner.chain_id).await?;
+        op.apply_gas_estimate(&inner.bundler.estimate_user_operation_gas(&op).await?);
+        if !is_final {
+            inner.sponsorship.finalize(&mut op, entry_point, inner.chain_id).await?;
+        }
+        let hash = user_op_hash(&op.pack(), entry_point, inner.chain_id);
+        op.signature = match signer {
+            OpSigner::Owner(owner) => sign_as_owner(owner, hash)?,
+            OpSigner::SessionKey(key) => sign_as_session_key(key, hash)?,
+        };
+        let sent = inner.bundler.send_user_operation(&op).await?;
+        tracing::debug!(user_op_hash = %sent, sender = %op.sender, nonce = %op.nonce, "user operation sent");
+        let receipt = inner.bundler.wait_for_receipt(sent, inner.timeout).await?;
+        if !receipt.success {
+            return Err(AccountError::Reverted { reason: receipt.reason.clone(), receipt: Box::new(receipt) });
+        }
+        Ok(receipt)
+    }
+}
