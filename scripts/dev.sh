@@ -102,6 +102,15 @@ NEXUS_RPC_URL=$rpc NEXUS_RELAYER_KEY=$relayer_key NEXUS_RELAYER_STATUS_ADDR=$rel
   "$nexus" relayer >"$state/relayer.log" 2>&1 &
 pids+=($!)
 
+# The demo accounts Seed.s.sol funds: anvil's #5 buys (1,000 test USDC), #4 is the catalog's
+# developer. Public anvil keys, printed so a new user can act as either.
+buyer_address=0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc
+buyer_key=0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba
+developer_address=0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65
+developer_key=0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a
+usdc=$(jq -r .contracts.USDC deployments/31337.json)
+usdc_of() { "$bin/cast" call "$usdc" 'balanceOf(address)(uint256)' "$1" --rpc-url "$rpc" | awk '{ printf "%.2f", $1 / 1e6 }'; }
+
 ready() { curl -fsS "http://$1/ready" >/dev/null 2>&1; }
 for _ in $(seq 1 300); do
   ready "$indexer_status" && ready "$graphql_addr" && break
@@ -124,8 +133,22 @@ AgentNexus local stack
   deployments         deployments/31337.json
 $(jq -r '.contracts | to_entries[] | "  \(.key | . + "                    " | .[0:20])\(.value)"' deployments/31337.json)
   dev accounts        anvil's default mnemonic "test test test test test test test test test test test junk"
-                      #0 deployer/admin/curator, #1 relayer, #2 treasury, #3-#9 free (10,000 ETH each)
+                      #0 deployer/admin/curator, #1 relayer, #2 treasury, #3 sponsor, #4 developer, #5 buyer,
+                      #6-#9 free (10,000 ETH each; public keys, worthless anywhere but here)
   USDC faucet         cast send <USDC> 'mint(address,uint256)' <to> <amount> --rpc-url $rpc --private-key <key>
+
+Demo accounts (funded)
+  buyer               $buyer_address  $(usdc_of "$buyer_address") USDC, 10,000 ETH
+                      key $buyer_key
+  developer           $developer_address  (paid for the catalog's executions)
+                      key $developer_key
+
+Try it (README.md walks through it)
+  export NEXUS_PRIVATE_KEY=$buyer_key
+  $nexus agents
+  $nexus buy Summarizer --units 2
+  $nexus run Summarizer --input agents/summarizer/example.json --wait
+  NEXUS_PRIVATE_KEY=$developer_key $nexus withdraw
 
 Press Ctrl-C to stop.
 MSG

@@ -18,11 +18,16 @@
 //! ipfs_gateway = "http://127.0.0.1:8080/ipfs"
 //! fallback_rpc_urls = ["http://backup-node:8545"]   # tried in order when rpc_url keeps failing
 //! ```
+//!
+//! The user commands (`agents`, `buy`, `run`, `output`, `reclaim`, `withdraw`) are in [`cli`]:
+//! they share the chain options above and add the API URL and the user's key.
 
+mod cli;
 mod graphql;
 mod relayer;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -76,6 +81,8 @@ enum Command {
     Graphql(graphql::Args),
     /// Run requested executions in locked-down containers and settle them on-chain.
     Relayer(relayer::Args),
+    #[command(flatten)]
+    User(cli::UserCommand),
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -105,14 +112,28 @@ struct IndexerFileConfig {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Services log at info; user commands print their own results and keep logs to warnings,
+    // on stderr so stdout stays the command's output.
+    let user = matches!(cli.command, Command::User(_));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if user { "warn" } else { "info" }));
+    if user {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    match serve(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
     let file: FileConfig = match &cli.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -182,6 +203,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Relayer(args) => {
             relayer::run(args, file.relayer, rpc_url, database_url, &deployments_path).await?;
         }
+        Command::User(command) => {
+            let settings = cli::ChainSettings { rpc_url: &rpc_url, deployments: &deployments_path };
+            return Ok(cli::run(command, settings).await);
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

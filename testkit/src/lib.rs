@@ -11,7 +11,11 @@
 //! [`Postgres`] is the database half: a private PostgreSQL cluster per test (initdb into
 //! `target/postgres/`, a free port, stopped and deleted on drop), so tests that need the shared
 //! schema get a real server with no shared state.
+//!
+//! [`agents`] builds and finds the agent images; [`seed_catalog`] lists them the way `make dev`
+//! does (`script/Seed.s.sol`), so the end-to-end test runs the catalog a user sees.
 
+pub mod agents;
 pub mod bundler;
 pub mod load;
 pub mod postgres;
@@ -38,8 +42,10 @@ pub enum TestkitError {
     Anvil(#[from] NodeError),
     #[error("cannot run forge: {0}")]
     Spawn(#[from] std::io::Error),
-    #[error("deploy script failed ({status}):\n{output}")]
-    Deploy { status: std::process::ExitStatus, output: String },
+    #[error("{script} failed ({status}):\n{output}")]
+    Script { script: String, status: std::process::ExitStatus, output: String },
+    #[error("the deploy script did not write {0}")]
+    NoDeployments(PathBuf),
     #[error(transparent)]
     Deployments(#[from] DeploymentsError),
 }
@@ -85,6 +91,12 @@ impl Devnet {
         Ok(Self { anvil, deployments, _workdir: workdir })
     }
 
+    /// The deployments file the deploy script wrote for this devnet (what `nexus --deployments`
+    /// takes).
+    pub fn deployments_path(&self) -> PathBuf {
+        self._workdir.path().join("deployments.json")
+    }
+
     /// HTTP JSON-RPC endpoint.
     pub fn rpc_url(&self) -> String {
         self.anvil.endpoint()
@@ -117,22 +129,63 @@ impl Devnet {
 /// Runs `script/Deploy.s.sol` against `rpc_url`, writing the deployments file to `out`.
 /// `env` adds or overrides the script's environment variables (see the script's NatSpec).
 pub async fn deploy(rpc_url: &str, out: &Path, env: &[(&str, &str)]) -> Result<(), TestkitError> {
+    let mut env = env.to_vec();
+    let out_text = out.display().to_string();
+    env.push(("DEPLOYMENTS_OUT", &out_text));
+    forge_script("script/Deploy.s.sol", rpc_url, &env).await?;
+    // forge can exit 0 yet not write the file (a path outside foundry.toml's fs_permissions only
+    // prints an error), so a missing file is a failure too.
+    if !out.exists() {
+        return Err(TestkitError::NoDeployments(out.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// One catalog agent for [`seed_catalog`]: its directory under `agents/`, image id, USDC price.
+pub struct CatalogAgent<'a> {
+    pub name: &'a str,
+    pub image_id: &'a str,
+    pub price: u64,
+}
+
+/// Lists `agents` in `devnet`'s registry with `script/Seed.s.sol`, exactly as `make dev` does
+/// (metadata inlined, priced in USDC, developer anvil account 4), which also mints the demo buyer
+/// (anvil account 5) its test USDC. `env` adds or overrides the script's variables.
+pub async fn seed_catalog(
+    devnet: &Devnet,
+    agents: &[CatalogAgent<'_>],
+    env: &[(&str, &str)],
+) -> Result<(), TestkitError> {
+    let join = |f: &dyn Fn(&CatalogAgent) -> String| agents.iter().map(f).collect::<Vec<_>>().join(",");
+    let names = join(&|a| a.name.to_string());
+    let digests = join(&|a| format!("0x{}", a.image_id.trim_start_matches("sha256:")));
+    let prices = join(&|a| a.price.to_string());
+    let deployments = devnet.deployments_path().display().to_string();
+    let mut vars = vec![
+        ("NEXUS_DEPLOYMENTS", deployments.as_str()),
+        ("NEXUS_SEED_AGENTS", names.as_str()),
+        ("NEXUS_SEED_DIGESTS", digests.as_str()),
+        ("NEXUS_SEED_PRICES", prices.as_str()),
+    ];
+    vars.extend_from_slice(env);
+    forge_script("script/Seed.s.sol", &devnet.rpc_url(), &vars).await
+}
+
+/// `forge script <script> --broadcast` against `rpc_url` from the repository root.
+async fn forge_script(script: &str, rpc_url: &str, env: &[(&str, &str)]) -> Result<(), TestkitError> {
     let forge = foundry_tool("forge")?;
     let _guard = DEPLOY_LOCK.lock().await;
     let output = tokio::process::Command::new(forge)
         .current_dir(repo_root())
-        .args(["script", "script/Deploy.s.sol", "--rpc-url", rpc_url, "--broadcast", "--non-interactive"])
-        .env("DEPLOYMENTS_OUT", out)
+        .args(["script", script, "--rpc-url", rpc_url, "--broadcast", "--non-interactive"])
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .await?;
-    // forge can exit 0 yet not write the file (a path outside foundry.toml's fs_permissions only
-    // prints an error), so a missing file is a failure too.
-    if !output.status.success() || !out.exists() {
+    if !output.status.success() {
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        return Err(TestkitError::Deploy { status: output.status, output: text });
+        return Err(TestkitError::Script { script: script.to_string(), status: output.status, output: text });
     }
     Ok(())
 }
