@@ -18,6 +18,8 @@ pub struct Claim {
     pub request_id: U256,
     /// How many times the request has been claimed, this claim included.
     pub attempt: i32,
+    /// When the claim landed (timing: claim → container exited).
+    pub claimed_at: std::time::Instant,
 }
 
 /// Claims the lowest open request nobody holds (no claim row, or an expired, unfinished one).
@@ -48,7 +50,8 @@ pub async fn claim(pool: &PgPool, owner: &str, lease: Duration) -> Result<Option
     .bind(lease.as_secs_f64())
     .fetch_optional(pool)
     .await?;
-    row.map(|(id, attempt)| Ok(Claim { request_id: parse_u256(&id)?, attempt })).transpose()
+    let claimed_at = std::time::Instant::now();
+    row.map(|(id, attempt)| Ok(Claim { request_id: parse_u256(&id)?, attempt, claimed_at })).transpose()
 }
 
 /// Extends our lease; `false` when the claim is no longer ours (taken over after expiry).
@@ -103,6 +106,19 @@ pub async fn complete(pool: &PgPool, claim: Claim, owner: &str, outcome: &str) -
     Ok(())
 }
 
+/// Whether `owner` still holds a live lease on the request: a container it created for the
+/// request is then still wanted (see `docker::orphans`).
+pub async fn holds_lease(pool: &PgPool, request_id: U256, owner: &str) -> Result<bool, RelayerError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM relayer_claims
+                        WHERE request_id = $1::numeric AND owner = $2 AND done_at IS NULL AND lease_until > now())",
+    )
+    .bind(request_id.to_string())
+    .bind(owner)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Open requests nobody finished: the queue depth the metrics report.
 pub async fn queue_depth(pool: &PgPool) -> Result<i64, RelayerError> {
     Ok(sqlx::query_scalar(
@@ -129,22 +145,32 @@ pub struct Execution {
     /// Unix seconds (block timestamp of the request).
     pub requested_at: u64,
     pub status: String,
+    /// The agent's declared output schema (its resolved metadata), if any.
+    pub output_schema: Option<serde_json::Value>,
 }
 
-type ExecutionRow = (String, Vec<u8>, Vec<u8>, Vec<u8>, String, Vec<u8>, i64, i64, String);
+type ExecutionRow = (String, Vec<u8>, Vec<u8>, Vec<u8>, String, Vec<u8>, i64, i64, String, Option<String>);
 
 pub async fn execution(pool: &PgPool, request_id: U256) -> Result<Option<Execution>, RelayerError> {
+    // The agent's output schema comes along in the same round trip: a LEFT JOIN, since an agent
+    // row always exists for an indexed request but its metadata may not be resolved yet.
     let row: Option<ExecutionRow> = sqlx::query_as(
-        "SELECT agent_id::text, requester::bytea, developer::bytea, token::bytea, credit_id::text,
-                input_hash::bytea, extract(epoch FROM deadline)::bigint, extract(epoch FROM requested_at)::bigint, status
-         FROM executions WHERE request_id = $1::numeric",
+        "SELECT e.agent_id::text, e.requester::bytea, e.developer::bytea, e.token::bytea, e.credit_id::text,
+                e.input_hash::bytea, extract(epoch FROM e.deadline)::bigint,
+                extract(epoch FROM e.requested_at)::bigint, e.status, a.output_schema::text
+         FROM executions e LEFT JOIN agents a ON a.agent_id = e.agent_id
+         WHERE e.request_id = $1::numeric",
     )
     .bind(request_id.to_string())
     .fetch_optional(pool)
     .await?;
-    let Some((agent, requester, developer, token, credit, input, deadline, requested_at, status)) = row else {
+    let Some((agent, requester, developer, token, credit, input, deadline, requested_at, status, schema)) = row else {
         return Ok(None);
     };
+    let output_schema = schema
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| RelayerError::Data(format!("agents.output_schema is not JSON: {e}")))?;
     Ok(Some(Execution {
         request_id,
         agent_id: parse_u256(&agent)?,
@@ -156,6 +182,7 @@ pub async fn execution(pool: &PgPool, request_id: U256) -> Result<Option<Executi
         deadline: u64::try_from(deadline).unwrap_or(0),
         requested_at: u64::try_from(requested_at).unwrap_or(0),
         status,
+        output_schema,
     }))
 }
 

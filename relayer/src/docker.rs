@@ -15,7 +15,7 @@ use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
-    RemoveContainerOptionsBuilder, WaitContainerOptions,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
 };
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -71,6 +71,9 @@ pub enum Failure {
     ExitCode(i64),
     /// Exit 0 but stdout is not one JSON document.
     InvalidOutput(String),
+    /// One JSON document that breaks the agent's declared output schema (or a declared schema
+    /// that cannot be used); see [`crate::schema`].
+    OutputSchema(String),
     /// The engine refused or failed (create, start, attach).
     Engine(String),
 }
@@ -83,7 +86,8 @@ impl Failure {
             Failure::OutOfMemory => "oom",
             Failure::OutputTooLarge => "output_too_large",
             Failure::ExitCode(_) => "exit_code",
-            Failure::InvalidOutput(_) => "invalid_output",
+            // The same cause as unparsable output: either way the agent broke its output contract.
+            Failure::InvalidOutput(_) | Failure::OutputSchema(_) => "invalid_output",
             Failure::Engine(_) => "engine",
         }
     }
@@ -98,6 +102,7 @@ impl std::fmt::Display for Failure {
             Failure::OutputTooLarge => write!(f, "output larger than the cap"),
             Failure::ExitCode(c) => write!(f, "exit code {c}"),
             Failure::InvalidOutput(m) => write!(f, "output is not one JSON document: {m}"),
+            Failure::OutputSchema(m) => write!(f, "output does not match the agent's output schema: {m}"),
             Failure::Engine(m) => write!(f, "docker: {m}"),
         }
     }
@@ -110,8 +115,6 @@ pub async fn connect() -> Result<Docker, RelayerError> {
     docker.negotiate_version().await.map_err(|e| RelayerError::Docker(e.to_string()))
 }
 
-/// Runs `image_id` (`sha256:<hex>`) with `stdin`; stderr lines go to `logs`. Returns stdout on
-/// exit 0 with a JSON document, else why it failed. The container is removed in every case.
 /// Time allowed on top of the wall clock for the engine calls around a run (inspect, create,
 /// attach, start, kill, remove). A slow engine under load takes seconds; beyond this the run is
 /// abandoned as a timeout and the container force-removed by name.
@@ -121,28 +124,93 @@ pub const ENGINE_SLACK: Duration = Duration::from_secs(20);
 /// the request (we observed a killed container whose remove never answered under heavy load).
 const ENGINE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// [`run_inner`] bounded by `wall_clock + ENGINE_SLACK`, so a stuck engine call can never keep a
-/// request (and its claim) forever; `name` must be unique per run.
+/// Label naming the relayer group (one database) a container belongs to; see [`scope`].
+pub const LABEL_SCOPE: &str = "agentnexus.relayer.scope";
+/// Label naming the relayer process (`Config::owner`) that created a container.
+pub const LABEL_OWNER: &str = "agentnexus.relayer.owner";
+/// Label naming the request a container runs.
+pub const LABEL_REQUEST: &str = "agentnexus.request";
+
+/// One container run: what to run and the labels that let any relayer of the same group find
+/// and remove it if its creator dies ([`orphans`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RunSpec<'a> {
+    /// Unique per run (request and attempt).
+    pub name: &'a str,
+    /// `sha256:<hex>`, the pinned image id.
+    pub image_id: &'a str,
+    pub stdin: &'a [u8],
+    /// [`scope`] of the relayer's database.
+    pub scope: &'a str,
+    pub owner: &'a str,
+    pub request_id: &'a str,
+}
+
+/// The relayer group's label value: a short hash of the database URL. Relayers sharing a
+/// database (and so the claims table that says which containers are still wanted) share it;
+/// relayers of other databases on the same Docker host (parallel test stacks, a second
+/// deployment) have another and never remove each other's containers.
+pub fn scope(database_url: &str) -> String {
+    alloy::hex::encode(&alloy::primitives::keccak256(database_url.as_bytes())[..8])
+}
+
+/// A labelled container found by [`orphans`].
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub id: String,
+    pub owner: String,
+    pub request_id: String,
+}
+
+/// Every container (running or not) of the relayer group `scope`.
+pub async fn labelled(docker: &Docker, scope: &str) -> Result<Vec<Labelled>, RelayerError> {
+    let filters: std::collections::HashMap<String, Vec<String>> =
+        [("label".to_string(), vec![format!("{LABEL_SCOPE}={scope}")])].into_iter().collect();
+    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let list = docker.list_containers(Some(options)).await.map_err(|e| RelayerError::Docker(e.to_string()))?;
+    Ok(list
+        .into_iter()
+        .filter_map(|c| {
+            let labels = c.labels.unwrap_or_default();
+            Some(Labelled {
+                id: c.id?,
+                owner: labels.get(LABEL_OWNER)?.clone(),
+                request_id: labels.get(LABEL_REQUEST)?.clone(),
+            })
+        })
+        .collect())
+}
+
+/// Force-removes a container (kills it if running); a container already gone is fine.
+pub async fn remove(docker: &Docker, id: &str) -> Result<(), RelayerError> {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    match tokio::time::timeout(ENGINE_CALL_TIMEOUT, docker.remove_container(id, Some(options))).await {
+        Ok(Ok(())) | Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => Ok(()),
+        Ok(Err(e)) => Err(RelayerError::Docker(e.to_string())),
+        Err(_) => Err(RelayerError::Docker(format!("removing {id} timed out"))),
+    }
+}
+
+/// Runs `spec.image_id` with `spec.stdin`; stderr lines go to `logs`. Returns stdout on exit 0
+/// with a JSON document, else why it failed. The container is removed in every case, and the
+/// whole run is bounded by `wall_clock + ENGINE_SLACK`, so a stuck engine call can never keep a
+/// request (and its claim) forever.
 pub async fn run(
     docker: &Docker,
-    name: &str,
-    image_id: &str,
-    stdin: &[u8],
+    spec: &RunSpec<'_>,
     limits: &Limits,
     wall_clock: Duration,
     logs: mpsc::Sender<String>,
 ) -> Result<Vec<u8>, Failure> {
-    match tokio::time::timeout(
-        wall_clock + ENGINE_SLACK,
-        run_inner(docker, name, image_id, stdin, limits, wall_clock, logs),
-    )
-    .await
-    {
+    match tokio::time::timeout(wall_clock + ENGINE_SLACK, run_inner(docker, spec, limits, wall_clock, logs)).await {
         Ok(result) => result,
         Err(_) => {
-            tracing::warn!(container = name, "container run exceeded its wall clock plus engine slack; force-removing");
+            tracing::warn!(
+                container = spec.name,
+                "container run exceeded its wall clock plus engine slack; force-removing"
+            );
             let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-            let _ = tokio::time::timeout(ENGINE_SLACK, docker.remove_container(name, Some(remove))).await;
+            let _ = tokio::time::timeout(ENGINE_SLACK, docker.remove_container(spec.name, Some(remove))).await;
             Err(Failure::Timeout)
         }
     }
@@ -150,13 +218,12 @@ pub async fn run(
 
 async fn run_inner(
     docker: &Docker,
-    name: &str,
-    image_id: &str,
-    stdin: &[u8],
+    spec: &RunSpec<'_>,
     limits: &Limits,
     wall_clock: Duration,
     logs: mpsc::Sender<String>,
 ) -> Result<Vec<u8>, Failure> {
+    let image_id = spec.image_id;
     let inspected = docker.inspect_image(image_id).await.map_err(|e| Failure::Image(e.to_string()))?;
     if inspected.id.as_deref() != Some(image_id) {
         return Err(Failure::Image(format!("local image id {:?} differs from the pinned {image_id}", inspected.id)));
@@ -176,6 +243,10 @@ async fn run_inner(
         log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
         ..Default::default()
     };
+    let labels = [(LABEL_SCOPE, spec.scope), (LABEL_OWNER, spec.owner), (LABEL_REQUEST, spec.request_id)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let body = ContainerCreateBody {
         image: Some(image_id.to_string()),
         user: Some("65534:65534".into()),
@@ -185,19 +256,23 @@ async fn run_inner(
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         network_disabled: Some(true),
+        labels: Some(labels),
         host_config: Some(host),
         ..Default::default()
     };
-    let options = CreateContainerOptionsBuilder::default().name(name).build();
+    let options = CreateContainerOptionsBuilder::default().name(spec.name).build();
     let created = docker.create_container(Some(options), body).await.map_err(|e| Failure::Engine(e.to_string()))?;
     let id = created.id;
-    let result = drive(docker, &id, stdin, limits, wall_clock, logs).await;
-    let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-    match tokio::time::timeout(ENGINE_CALL_TIMEOUT, docker.remove_container(&id, Some(remove))).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(container = %id, error = %e, "removing the container failed"),
-        Err(_) => tracing::warn!(container = %id, "removing the container timed out"),
-    }
+    let result = drive(docker, &id, spec.stdin, limits, wall_clock, logs).await;
+    // Removed in the background: the container has exited (or been killed) and everything we
+    // need from it is read, so the settlement need not wait the tens of milliseconds a remove
+    // takes. A relayer killed before the remove lands leaves it to the orphan sweep.
+    let docker = docker.clone();
+    tokio::spawn(async move {
+        if let Err(e) = remove(&docker, &id).await {
+            tracing::warn!(container = %id, error = %e, "removing the container failed");
+        }
+    });
     result
 }
 

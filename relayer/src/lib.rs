@@ -15,6 +15,7 @@
 pub mod chain;
 pub mod db;
 pub mod docker;
+pub mod schema;
 pub mod status;
 
 use std::sync::Arc;
@@ -126,8 +127,20 @@ pub async fn migrate(pool: &PgPool) -> Result<(), RelayerError> {
     Ok(())
 }
 
+/// `tracing` target of the per-run timing event (`claim_to_exit_us`, `run_us`), kept apart so a
+/// benchmark or a profiler can subscribe to it alone.
+pub const TIMING_TARGET: &str = "nexus_relayer::timing";
+
+/// How often containers left by dead runs are looked for. A relayer killed mid-run leaves its
+/// container behind (running, or exited and never removed); its lease expires within
+/// [`Config::lease`], after which the container is unwanted. Every 10 s bounds how long such
+/// leftovers hold memory and pids without listing containers on every claim.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
+
 struct Shared {
     config: Config,
+    /// [`docker::scope`] of our database: labels our containers, finds our group's orphans.
+    scope: String,
     pool: PgPool,
     chain: Chain,
     docker: bollard::Docker,
@@ -159,7 +172,8 @@ impl Relayer {
         let docker = docker::connect().await?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let metrics = Arc::new(Metrics::default());
-        Ok(Self { shared: Arc::new(Shared { config, pool, chain, docker, metrics, shutdown }), shutdown_tx })
+        let scope = docker::scope(&config.database_url);
+        Ok(Self { shared: Arc::new(Shared { config, scope, pool, chain, docker, metrics, shutdown }), shutdown_tx })
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -177,6 +191,19 @@ impl Relayer {
         let mut listener = PgListener::connect_with(&s.pool).await?;
         listener.listen("nexus_executions").await?;
         s.metrics.ready.store(true, Ordering::Relaxed);
+        let orphan_sweeper = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                loop {
+                    match remove_orphans(&s).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "removed containers of dead runs"),
+                        Err(e) => tracing::warn!(error = %e, "looking for containers of dead runs failed"),
+                    }
+                    tokio::time::sleep(ORPHAN_SWEEP).await;
+                }
+            })
+        };
         let slots = Arc::new(Semaphore::new(s.config.concurrency));
         let freed = Arc::new(Notify::new());
         tokio::pin!(shutdown);
@@ -223,8 +250,29 @@ impl Relayer {
         let _ = self.shutdown_tx.send(true);
         let all = u32::try_from(s.config.concurrency).unwrap_or(u32::MAX);
         let _ = slots.acquire_many(all).await;
+        orphan_sweeper.abort();
         Ok(())
     }
+}
+
+/// Force-removes our group's containers whose creator no longer holds a live lease on their
+/// request (it died, or gave the request up): their result can never be used, and another
+/// relayer may be running the request again. Returns how many were removed.
+async fn remove_orphans(s: &Shared) -> Result<usize, RelayerError> {
+    let mut removed = 0;
+    for c in docker::labelled(&s.docker, &s.scope).await? {
+        // A label we cannot read is still our group's container, and nobody can want it.
+        let wanted = match c.request_id.parse::<alloy::primitives::U256>() {
+            Ok(id) => db::holds_lease(&s.pool, id, &c.owner).await?,
+            Err(_) => false,
+        };
+        if !wanted {
+            tracing::info!(container = %c.id, owner = %c.owner, request = %c.request_id, "removing a dead run's container");
+            docker::remove(&s.docker, &c.id).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Whether a job ends the request or hands it back.
@@ -332,8 +380,29 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
     let logger = tokio::spawn(write_logs(s.pool.clone(), claim, log_rx));
     let started = Instant::now();
     let name = format!("nexus-{}-r{}-a{}", cfg.owner, e.request_id, claim.attempt);
-    let run = docker::run(&s.docker, &name, &image, &stdin, &cfg.limits, wall_clock, log_tx.clone()).await;
+    let request_id = e.request_id.to_string();
+    let spec = docker::RunSpec {
+        name: &name,
+        image_id: &image,
+        stdin: &stdin,
+        scope: &s.scope,
+        owner: &cfg.owner,
+        request_id: &request_id,
+    };
+    let run = docker::run(&s.docker, &spec, &cfg.limits, wall_clock, log_tx.clone()).await;
     s.metrics.run_seconds.observe(started.elapsed());
+    // Read by the relayer benchmark (relayer.container_overhead_ms): claim → container exited.
+    tracing::debug!(
+        target: TIMING_TARGET,
+        claim_to_exit_us = claim.claimed_at.elapsed().as_micros() as u64,
+        run_us = started.elapsed().as_micros() as u64,
+        "container exited"
+    );
+    // Exit 0 with one JSON document; it must also fit the agent's declared output schema.
+    let run = match (run, &e.output_schema) {
+        (Ok(stdout), Some(output_schema)) => schema::check(output_schema, &stdout).map(|()| stdout),
+        (run, _) => run,
+    };
     let result = match run {
         Ok(stdout) => Ok(stdout),
         Err(Failure::Engine(m)) => {

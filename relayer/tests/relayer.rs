@@ -67,20 +67,34 @@ async fn summarizer_succeeds_failures_refund() {
     stack.stop().await;
 }
 
+/// Every hostile image of `scripts/agents.sh --hostile` with the max duration it is registered
+/// with: short, so the ones only the wall clock can end (infinite loop, stderr flood, fork bomb)
+/// keep the test quick; the others are ended by their own limit (OOM, output cap) or exit at
+/// once (escape attempts report and exit 1).
+const HOSTILE: &[(&str, u32)] = &[
+    ("memory-hog", 20),
+    ("infinite-loop", 3),
+    ("stdout-flood", 20),
+    ("fork-bomb", 5),
+    ("stderr-flood", 4),
+    ("network", 20),
+    ("write-root", 20),
+    ("privilege", 20),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_agents_are_contained() {
     let stack = Stack::start("relayer_hostile").await;
-    let relayer = stack.relayer(|c| c.concurrency = 5).await;
-    let hog = stack.register("memory-hog", 20).await;
-    let spin = stack.register("infinite-loop", 3).await;
-    let flood = stack.register("stdout-flood", 20).await;
-    let bomb = stack.register("fork-bomb", 5).await;
+    // Every hostile request and the normal one at the same time.
+    let relayer = stack.relayer(|c| c.concurrency = HOSTILE.len() + 1).await;
+    let limits = nexus_relayer::Limits::default();
     let summarizer = stack.register("summarizer", 60).await;
     let input = stack.upload(br#"{"behaviour": "none"}"#).await;
     let mut hostile = Vec::new();
-    for agent in [hog, spin, flood, bomb] {
+    for (name, max_duration) in HOSTILE {
+        let agent = stack.register(name, *max_duration).await;
         let credit = stack.buy(agent, 1).await;
-        hostile.push(stack.request(credit, input).await);
+        hostile.push((*name, stack.request(credit, input).await));
     }
     let credit = stack.buy(summarizer, 1).await;
     let normal_input = stack.upload(&summarizer_input()).await;
@@ -88,21 +102,109 @@ async fn hostile_agents_are_contained() {
     let normal = stack.request(credit, normal_input).await;
     assert_eq!(stack.settled(normal, SETTLE_TIMEOUT).await.0, "Succeeded", "a normal request next to hostile ones");
     println!("normal request next to hostile ones settled in {:?}", started.elapsed());
-    for id in hostile {
-        assert_eq!(stack.settled(id, SETTLE_TIMEOUT).await.0, "Failed", "hostile request {id}");
+    for (name, id) in &hostile {
+        let (status, output) = stack.settled(*id, SETTLE_TIMEOUT).await;
+        assert_eq!(status, "Failed", "hostile request {name} ({id})");
+        assert_eq!(output, Some(B256::ZERO), "{name}: a failed run stores no output");
     }
-    assert_eq!(stack.withdrawable(stack.buyer()).await, U256::from(4 * PRICE), "every hostile request refunded");
+    println!("every hostile request settled {:?} after the normal one was sent", started.elapsed());
+    let refunds = U256::from(PRICE * HOSTILE.len() as u64);
+    assert_eq!(stack.withdrawable(stack.buyer()).await, refunds, "every hostile request refunded");
+    assert!(relayer.metrics.ready(), "the relayer is still ready after the hostile runs");
     let metrics = relayer.metrics.render();
     println!("{metrics}");
-    for cause in ["oom", "timeout", "output_too_large"] {
+    for cause in ["oom", "timeout", "output_too_large", "exit_code"] {
         assert!(metrics.contains(&format!("cause=\"{cause}\"")), "no {cause} failure: {metrics}");
     }
-    // No container left behind.
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", "ancestor=agentnexus/hostile-memory-hog:dev"])
-        .output()
-        .expect("docker ps");
-    assert!(out.stdout.is_empty(), "containers left: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(!metrics.contains("cause=\"engine\""), "no hostile run may break the engine calls: {metrics}");
+
+    let logs = |id: U256| {
+        let pool = stack.pool.clone();
+        async move {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT stream, line FROM execution_logs WHERE request_id = $1::numeric ORDER BY attempt, seq",
+            )
+            .bind(id.to_string())
+            .fetch_all(&pool)
+            .await
+            .expect("logs");
+            rows
+        }
+    };
+    let id_of = |name: &str| hostile.iter().find(|(n, _)| *n == name).map(|(_, id)| *id).expect("hostile id");
+    // The stderr flood: the log cap held (what was kept fits the cap; the rest was dropped and
+    // said so), and the run ended by the wall clock.
+    let flood = logs(id_of("stderr-flood")).await;
+    let kept: usize = flood.iter().filter(|(stream, _)| stream == "stderr").map(|(_, l)| l.len()).sum();
+    assert!(kept > 0 && kept <= limits.log_bytes, "{kept} bytes of stderr kept, cap {}", limits.log_bytes);
+    assert!(
+        flood.iter().any(|(stream, l)| stream == "system" && l.contains("log cap reached")),
+        "the flood's log says the cap was reached"
+    );
+    // The escape attempts: each ran, reported every attempt refused, and failed (exit 1).
+    for name in ["network", "write-root", "privilege"] {
+        let lines = logs(id_of(name)).await;
+        let attempts: Vec<&String> =
+            lines.iter().map(|(_, l)| l).filter(|l| l.contains(": refused (") || l.contains(": SUCCEEDED (")).collect();
+        assert!(attempts.len() >= 3, "{name}: escape attempts logged: {lines:?}");
+        assert!(attempts.iter().all(|l| l.contains(": refused (")), "{name} escaped: {attempts:?}");
+        assert!(lines.iter().any(|(_, l)| l.contains("exit code 1")), "{name} failed by its exit code: {lines:?}");
+    }
+    // No container left behind (removal runs in the background after a run; give it a moment).
+    for (name, _) in HOSTILE {
+        let image = &common::images()[*name];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = std::process::Command::new("docker")
+                .args(["ps", "-aq", "--filter", &format!("ancestor={image}")])
+                .output()
+                .expect("docker ps");
+            if out.stdout.is_empty() {
+                break;
+            }
+            let left = String::from_utf8_lossy(&out.stdout);
+            assert!(Instant::now() < deadline, "{name} containers left: {left}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    relayer.stop().await;
+    stack.stop().await;
+}
+
+/// An agent's declared output schema is enforced: output that breaks it (or is not JSON at all)
+/// settles as failure and refunds; conforming output is paid for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn output_schema_is_enforced() {
+    let stack = Stack::start("relayer_schema").await;
+    let relayer = stack.relayer(|_| {}).await;
+    // `echo` returns its input: the input decides whether the output conforms.
+    let metadata = r#"data:application/json,{"name":"schema-echo","outputSchema":{"type":"object","required":["summary"],"properties":{"summary":{"type":"string"}}}}"#;
+    let echo = stack.register_with_metadata("echo", 60, metadata).await;
+    let not_json = stack.register("invalid-json", 60).await;
+    let credit = stack.buy(echo, 2).await;
+    let not_json_credit = stack.buy(not_json, 1).await;
+
+    let good = stack.request(credit, stack.upload(br#"{"summary": "fits"}"#).await).await;
+    assert_eq!(stack.settled(good, SETTLE_TIMEOUT).await.0, "Succeeded", "conforming output");
+    let bad = stack.request(credit, stack.upload(br#"{"summary": 42}"#).await).await;
+    assert_eq!(stack.settled(bad, SETTLE_TIMEOUT).await.0, "Failed", "output breaking the schema");
+    let garbage = stack.request(not_json_credit, stack.upload(b"{}").await).await;
+    assert_eq!(stack.settled(garbage, SETTLE_TIMEOUT).await.0, "Failed", "output that is not JSON");
+    assert_eq!(stack.withdrawable(stack.buyer()).await, U256::from(2 * PRICE), "both failures refunded");
+
+    let lines: Vec<String> = sqlx::query_scalar(
+        "SELECT line FROM execution_logs WHERE request_id = $1::numeric AND stream = 'system' ORDER BY seq",
+    )
+    .bind(bad.to_string())
+    .fetch_all(&stack.pool)
+    .await
+    .expect("logs");
+    assert!(
+        lines.iter().any(|l| l.contains("output schema") && l.contains("/summary")),
+        "the requester's log says which field broke the schema: {lines:?}"
+    );
+    let metrics = relayer.metrics.render();
+    assert!(metrics.contains("nexus_relayer_container_failures_total{cause=\"invalid_output\"} 2"), "{metrics}");
     relayer.stop().await;
     stack.stop().await;
 }

@@ -147,7 +147,19 @@ impl Stack {
         self.register_digest(digest, max_duration).await
     }
 
+    /// Like [`Stack::register`], with `metadata_uri` (e.g. a `data:` URI declaring an output
+    /// schema, which the indexer resolves while indexing the registration).
+    pub async fn register_with_metadata(&self, image: &str, max_duration: u32, metadata_uri: &str) -> U256 {
+        let id = images().get(image).unwrap_or_else(|| panic!("no image {image}"));
+        let digest: B256 = id.trim_start_matches("sha256:").parse().expect("image id hex");
+        self.register_full(digest, max_duration, metadata_uri).await
+    }
+
     pub async fn register_digest(&self, digest: B256, max_duration: u32) -> U256 {
+        self.register_full(digest, max_duration, "ipfs://test").await
+    }
+
+    async fn register_full(&self, digest: B256, max_duration: u32, metadata_uri: &str) -> U256 {
         let d = &self.devnet.deployments.contracts;
         let registry = AgentRegistry::new(d.agent_registry, self.devnet.dev_provider(0));
         let params = IAgentRegistry::AgentParams {
@@ -157,7 +169,7 @@ impl Stack {
             maxDuration: max_duration,
             category: Category::General.into(),
             imageDigest: digest,
-            metadataURI: "ipfs://test".into(),
+            metadataURI: metadata_uri.into(),
         };
         let receipt =
             registry.registerAgent(params).send().await.expect("register").get_receipt().await.expect("receipt");
