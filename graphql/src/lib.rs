@@ -29,6 +29,7 @@ pub mod model;
 pub mod pagination;
 pub mod query;
 pub mod scalars;
+pub mod sponsor;
 pub mod state;
 pub mod subscriptions;
 
@@ -103,6 +104,9 @@ pub struct Config {
     pub token_secret: Option<Vec<u8>>,
     pub token_ttl: Duration,
     pub nonce_ttl: Duration,
+    /// ERC-7677 sponsorship service at `POST /v1/paymaster` ([`sponsor`]); `None` (the default)
+    /// serves no such route. Only set when a sponsor key is configured.
+    pub sponsor: Option<sponsor::SponsorConfig>,
 }
 
 impl Config {
@@ -128,6 +132,7 @@ impl Config {
             // Short because a stateless token cannot be revoked; a wallet re-signs in a click.
             token_ttl: Duration::from_secs(15 * 60),
             nonce_ttl: Duration::from_secs(10 * 60),
+            sponsor: None,
         }
     }
 }
@@ -224,7 +229,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GraphqlError> {
     use axum::serve::ListenerExt;
-    let app = router(server).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let sponsor = sponsor::router(&server.state);
+    let app = router(server).merge(sponsor).into_make_service_with_connect_info::<std::net::SocketAddr>();
     // Small request/response exchanges: never let Nagle hold a response back for an ACK.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

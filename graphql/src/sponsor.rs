@@ -1,0 +1,608 @@
+//! The sponsorship service: an ERC-7677 paymaster web service at `POST /v1/paymaster` that signs
+//! NexusPaymaster's verifying (sponsored) mode for user operations the policy allows.
+//!
+//! # Why it looks like this
+//!
+//! * **Users never hold ETH**, so someone pays their gas; the sponsor key approves each operation
+//!   and the paymaster's EntryPoint deposit pays. The key lives only in this server's
+//!   configuration ([`SponsorConfig`] never prints it); the service is off unless one is given.
+//! * **Only the marketplace is sponsored.** An operation's `callData` must be the account's
+//!   `execute` / `executeBatch`, and every call in it must go to the marketplace (any function),
+//!   be an ERC-20 `approve` on a payment token whose spender is the marketplace, or be the
+//!   account managing its own session keys for the marketplace (grant with marketplace-only
+//!   permissions, revoke). Anything else is refused with a JSON-RPC error naming the reason.
+//! * **Caps that survive restarts.** Each signature reserves the operation's maximum cost (gas
+//!   limits × `maxFeePerGas`) in PostgreSQL in the transaction that checks the per-account daily
+//!   caps (operations and wei per UTC day) and the global budget, so several API servers share
+//!   them. A reservation is keyed by (sender, nonce), which the signature covers: re-signing the
+//!   same operation (a retry) replaces its reservation instead of counting twice.
+//! * **The methods.** `pm_getPaymasterStubData` checks the policy and that the caps leave room,
+//!   and returns placeholder data for gas estimation; `pm_getPaymasterData` checks again,
+//!   reserves and signs over the final gas fields. Both take `[userOp, entryPoint, chainId,
+//!   context]` (the v0.7/v0.8 unpacked form) and refuse another EntryPoint or chain.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::post;
+use nexus_bindings::{Deployments, NexusAccount, TestUSDC};
+use nexus_bundler_client::{PaymasterData, UserOperation, paymaster};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::state::AppState;
+
+/// Operations one account may have sponsored per UTC day by default: a user buying and running
+/// agents all day stays far below it; a script draining the paymaster hits it fast.
+pub const DEFAULT_DAILY_OPS: u32 = 100;
+/// Wei one account may have reserved per UTC day by default (0.05 ETH: hundreds of operations at
+/// a few gwei).
+pub const DEFAULT_DAILY_WEI: u128 = 50_000_000_000_000_000;
+/// Total wei the service may ever reserve by default (5 ETH); raise it as the deposit grows.
+pub const DEFAULT_BUDGET_WEI: u128 = 5_000_000_000_000_000_000;
+/// How long a signed sponsorship stays valid: enough for a bundler to include the operation;
+/// an operation that was never sent stops being payable soon after.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(10 * 60);
+/// `paymasterVerificationGasLimit` signed when the operation names none: parsing and one
+/// ecrecover need about 10k gas; the bundler's estimate normally replaces this.
+pub const DEFAULT_PAYMASTER_VERIFICATION_GAS: u128 = 60_000;
+/// Largest request body: one user operation with its call data is a few KiB.
+const MAX_BODY: usize = 64 * 1024;
+
+/// JSON-RPC error codes.
+pub mod codes {
+    /// Body is not JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Not a JSON-RPC request object.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// Not one of the two ERC-7677 methods.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Malformed parameters, another EntryPoint or chain.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The database failed; nothing was signed.
+    pub const INTERNAL: i64 = -32603;
+    /// The policy refused the operation; the message gives the reason.
+    pub const REFUSED: i64 = -32000;
+}
+
+/// The sponsor's identity, policy and caps.
+#[derive(Clone)]
+pub struct SponsorConfig {
+    /// NexusPaymaster's sponsorship signer (`roles.sponsor` in the deployments).
+    pub signer: PrivateKeySigner,
+    pub chain_id: u64,
+    pub entry_point: Address,
+    pub paymaster: Address,
+    pub marketplace: Address,
+    /// Tokens on which `approve(marketplace, …)` is sponsored (the payment tokens).
+    pub tokens: Vec<Address>,
+    pub daily_ops_per_account: u32,
+    pub daily_wei_per_account: U256,
+    pub global_budget_wei: U256,
+    pub validity: Duration,
+    /// ERC-7677 `sponsor.name` shown by wallets.
+    pub name: String,
+}
+
+impl std::fmt::Debug for SponsorConfig {
+    // Hand-written: the signer's key must never reach a log line; its address is enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SponsorConfig")
+            .field("signer", &self.signer.address())
+            .field("chain_id", &self.chain_id)
+            .field("entry_point", &self.entry_point)
+            .field("paymaster", &self.paymaster)
+            .field("marketplace", &self.marketplace)
+            .field("tokens", &self.tokens)
+            .field("daily_ops_per_account", &self.daily_ops_per_account)
+            .field("daily_wei_per_account", &self.daily_wei_per_account)
+            .field("global_budget_wei", &self.global_budget_wei)
+            .field("validity", &self.validity)
+            .finish()
+    }
+}
+
+/// Why a [`SponsorConfig`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SponsorConfigError {
+    #[error("the deployments have no {0} (deploy the account contracts first)")]
+    MissingContract(&'static str),
+    #[error("the sponsor key's address {key} is not the deployments' sponsor {expected}")]
+    WrongKey { key: Address, expected: Address },
+}
+
+impl SponsorConfig {
+    /// Addresses from a deployments file, default caps. Fails when the key is not the
+    /// deployments' `roles.sponsor` (its signatures would all fail with AA34).
+    pub fn from_deployments(deployments: &Deployments, signer: PrivateKeySigner) -> Result<Self, SponsorConfigError> {
+        let c = &deployments.contracts;
+        if let Some(expected) = deployments.roles.sponsor
+            && expected != signer.address()
+        {
+            return Err(SponsorConfigError::WrongKey { key: signer.address(), expected });
+        }
+        Ok(SponsorConfig {
+            signer,
+            chain_id: deployments.chain_id,
+            entry_point: c.entry_point.ok_or(SponsorConfigError::MissingContract("EntryPoint"))?,
+            paymaster: c.nexus_paymaster.ok_or(SponsorConfigError::MissingContract("NexusPaymaster"))?,
+            marketplace: c.agent_marketplace,
+            tokens: vec![c.usdc],
+            daily_ops_per_account: DEFAULT_DAILY_OPS,
+            daily_wei_per_account: U256::from(DEFAULT_DAILY_WEI),
+            global_budget_wei: U256::from(DEFAULT_BUDGET_WEI),
+            validity: DEFAULT_VALIDITY,
+            name: "AgentNexus".into(),
+        })
+    }
+}
+
+/// A JSON-RPC error answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (JSON-RPC {code})")]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+}
+
+impl RpcError {
+    fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError { code, message: message.into() }
+    }
+
+    fn refused(message: impl Into<String>) -> Self {
+        Self::new(codes::REFUSED, message)
+    }
+}
+
+/// Checks that `call_data` only calls into the marketplace (see the module docs). Pure, so the
+/// policy is unit-tested without a chain.
+pub fn check_call_data(config: &SponsorConfig, sender: Address, call_data: &[u8]) -> Result<(), RpcError> {
+    let calls: Vec<(Address, U256, alloy::primitives::Bytes)> =
+        if let Ok(call) = NexusAccount::executeCall::abi_decode(call_data) {
+            vec![(call.target, call.value, call.data)]
+        } else if let Ok(batch) = NexusAccount::executeBatchCall::abi_decode(call_data) {
+            batch.calls.into_iter().map(|c| (c.target, c.value, c.data)).collect()
+        } else {
+            return Err(RpcError::refused("callData is not a NexusAccount execute or executeBatch"));
+        };
+    if calls.is_empty() {
+        return Err(RpcError::refused("empty batch"));
+    }
+    for (target, value, data) in &calls {
+        check_call(config, sender, *target, *value, data)?;
+    }
+    Ok(())
+}
+
+fn check_call(
+    config: &SponsorConfig,
+    sender: Address,
+    target: Address,
+    value: U256,
+    data: &[u8],
+) -> Result<(), RpcError> {
+    let market = config.marketplace;
+    if target == market {
+        return Ok(());
+    }
+    if !value.is_zero() {
+        return Err(RpcError::refused(format!("value sent to {target}: only the marketplace may receive value")));
+    }
+    if config.tokens.contains(&target) {
+        return match TestUSDC::approveCall::abi_decode(data) {
+            Ok(approve) if approve.spender == market => Ok(()),
+            Ok(approve) => {
+                Err(RpcError::refused(format!("approve spender {} is not the marketplace", approve.spender)))
+            }
+            Err(_) => {
+                Err(RpcError::refused(format!("only approve(marketplace, amount) is sponsored on token {target}")))
+            }
+        };
+    }
+    if target == sender {
+        // The account managing its session keys: needed to run agents through a key, and
+        // harmless as long as every permission it grants is on the marketplace.
+        if let Ok(grant) = NexusAccount::grantSessionKeyCall::abi_decode(data) {
+            return match grant.permissions.iter().find(|p| p.target != market) {
+                None => Ok(()),
+                Some(p) => {
+                    Err(RpcError::refused(format!("session key permission target {} is not the marketplace", p.target)))
+                }
+            };
+        }
+        if NexusAccount::revokeSessionKeyCall::abi_decode(data).is_ok()
+            || NexusAccount::revokeAllSessionKeysCall::abi_decode(data).is_ok()
+        {
+            return Ok(());
+        }
+        return Err(RpcError::refused(format!(
+            "call to the account {sender} itself is only sponsored to grant or revoke session keys"
+        )));
+    }
+    Err(RpcError::refused(format!("target {target} is not the marketplace")))
+}
+
+/// Most the operation can cost the paymaster: every gas limit × `maxFeePerGas` (the EntryPoint's
+/// required prefund).
+pub fn max_cost(op: &UserOperation) -> U256 {
+    let gas = U256::from(op.call_gas_limit)
+        + U256::from(op.verification_gas_limit)
+        + U256::from(op.pre_verification_gas)
+        + U256::from(op.paymaster_verification_gas_limit.unwrap_or_default())
+        + U256::from(op.paymaster_post_op_gas_limit.unwrap_or_default());
+    gas.saturating_mul(U256::from(op.max_fee_per_gas))
+}
+
+/// The running service: configuration plus the database holding the caps.
+pub struct Sponsor {
+    pub config: SponsorConfig,
+    pool: PgPool,
+}
+
+impl Sponsor {
+    pub fn new(config: SponsorConfig, pool: PgPool) -> Self {
+        Sponsor { config, pool }
+    }
+
+    /// `pm_getPaymasterStubData`: placeholder paymaster fields for estimation, after the policy
+    /// and a look at the caps (nothing reserved).
+    pub async fn stub_data(&self, op: &UserOperation) -> Result<PaymasterData, RpcError> {
+        check_call_data(&self.config, op.sender, &op.call_data)?;
+        self.reserve(op, U256::ZERO, None).await?;
+        Ok(PaymasterData {
+            paymaster: self.config.paymaster,
+            paymaster_data: paymaster::sponsored_stub_data(),
+            paymaster_verification_gas_limit: None,
+            paymaster_post_op_gas_limit: None,
+            sponsor: Some(nexus_bundler_client::types::Sponsor { name: self.config.name.clone(), icon: None }),
+            is_final: Some(false),
+        })
+    }
+
+    /// `pm_getPaymasterData`: the policy, the caps with this operation's maximum cost reserved,
+    /// then the sponsor's signature over the final fields.
+    pub async fn data(&self, op: &UserOperation) -> Result<PaymasterData, RpcError> {
+        check_call_data(&self.config, op.sender, &op.call_data)?;
+        let mut op = op.clone();
+        op.paymaster = Some(self.config.paymaster);
+        let verification = op.paymaster_verification_gas_limit.unwrap_or(DEFAULT_PAYMASTER_VERIFICATION_GAS);
+        let post_op = op.paymaster_post_op_gas_limit.unwrap_or(0);
+        op.paymaster_verification_gas_limit = Some(verification);
+        op.paymaster_post_op_gas_limit = Some(post_op);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let valid_until = now + self.config.validity.as_secs();
+        let hash = paymaster::sponsored_hash(&op, self.config.chain_id, valid_until, 0);
+        let cost = max_cost(&op);
+        self.reserve(&op, cost, Some((hash, valid_until))).await?;
+        paymaster::sponsor(&mut op, &self.config.signer, self.config.chain_id, valid_until, 0).map_err(|e| {
+            tracing::error!(error = %e, "sponsor key cannot sign");
+            RpcError::new(codes::INTERNAL, "the sponsor cannot sign")
+        })?;
+        tracing::info!(sender = %op.sender, nonce = %op.nonce, max_cost_wei = %cost, valid_until, "sponsored");
+        Ok(PaymasterData {
+            paymaster: self.config.paymaster,
+            paymaster_data: op.paymaster_data.unwrap_or_default(),
+            paymaster_verification_gas_limit: Some(verification),
+            paymaster_post_op_gas_limit: Some(post_op),
+            sponsor: None,
+            is_final: None,
+        })
+    }
+
+    /// Checks the caps for `op` costing `cost` and, when `signed` is given, records the
+    /// reservation, all in one transaction serialised on the paymaster's budget row. Without
+    /// `signed` the transaction is rolled back (a look only).
+    async fn reserve(&self, op: &UserOperation, cost: U256, signed: Option<(B256, u64)>) -> Result<(), RpcError> {
+        let c = &self.config;
+        let chain = c.chain_id as i64;
+        let pm = c.paymaster.as_slice();
+        let sender = op.sender.as_slice();
+        let nonce = op.nonce.to_string();
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        sqlx::query("INSERT INTO sponsorship_budget (chain_id, paymaster) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(chain)
+            .bind(pm)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        let spent: String = sqlx::query_scalar(
+            "SELECT spent_wei::text FROM sponsorship_budget WHERE chain_id = $1 AND paymaster = $2 FOR UPDATE",
+        )
+        .bind(chain)
+        .bind(pm)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal)?;
+        // The same operation signed before (a retry): its reservation is replaced, not added to.
+        let previous: Option<String> = sqlx::query_scalar(
+            "SELECT max_cost_wei::text FROM sponsorship_reservations
+             WHERE chain_id = $1 AND paymaster = $2 AND sender = $3 AND nonce = $4::numeric",
+        )
+        .bind(chain)
+        .bind(pm)
+        .bind(sender)
+        .bind(&nonce)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let (today_ops, today_wei): (i64, String) = sqlx::query_as(
+            "SELECT count(*), coalesce(sum(max_cost_wei), 0)::text FROM sponsorship_reservations
+             WHERE chain_id = $1 AND paymaster = $2 AND sender = $3
+               AND day = (now() AT TIME ZONE 'UTC')::date AND nonce <> $4::numeric",
+        )
+        .bind(chain)
+        .bind(pm)
+        .bind(sender)
+        .bind(&nonce)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let spent = parse_wei(&spent)?;
+        let previous = previous.as_deref().map(parse_wei).transpose()?.unwrap_or_default();
+        let today_wei = parse_wei(&today_wei)?;
+
+        if today_ops >= i64::from(c.daily_ops_per_account) {
+            return Err(RpcError::refused(format!(
+                "daily cap of {} operations reached for {}",
+                c.daily_ops_per_account, op.sender
+            )));
+        }
+        let today_after = today_wei.saturating_add(cost);
+        if today_after > c.daily_wei_per_account || (cost.is_zero() && today_wei >= c.daily_wei_per_account) {
+            return Err(RpcError::refused(format!(
+                "daily cap of {} wei reached for {} ({} wei reserved today, this operation may cost {} wei)",
+                c.daily_wei_per_account, op.sender, today_wei, cost
+            )));
+        }
+        let spent_after = spent.saturating_sub(previous).saturating_add(cost);
+        if spent_after > c.global_budget_wei || (cost.is_zero() && spent >= c.global_budget_wei) {
+            return Err(RpcError::refused("global sponsorship budget exhausted"));
+        }
+        let Some((hash, valid_until)) = signed else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO sponsorship_reservations
+                 (chain_id, paymaster, sender, nonce, day, max_cost_wei, user_op_hash, valid_until)
+             VALUES ($1, $2, $3, $4::numeric, (now() AT TIME ZONE 'UTC')::date, $5::numeric, $6, $7)
+             ON CONFLICT (chain_id, paymaster, sender, nonce) DO UPDATE
+               SET day = EXCLUDED.day, max_cost_wei = EXCLUDED.max_cost_wei, user_op_hash = EXCLUDED.user_op_hash,
+                   valid_until = EXCLUDED.valid_until, reserved_at = now()",
+        )
+        .bind(chain)
+        .bind(pm)
+        .bind(sender)
+        .bind(&nonce)
+        .bind(cost.to_string())
+        .bind(hash.as_slice())
+        .bind(i64::try_from(valid_until).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        sqlx::query("UPDATE sponsorship_budget SET spent_wei = $3::numeric WHERE chain_id = $1 AND paymaster = $2")
+            .bind(chain)
+            .bind(pm)
+            .bind(spent_after.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(())
+    }
+
+    /// One JSON-RPC request object → its `result` or error.
+    pub async fn handle(&self, method: &str, params: &Value) -> Result<Value, RpcError> {
+        let stub = match method {
+            "pm_getPaymasterStubData" => true,
+            "pm_getPaymasterData" => false,
+            other => return Err(RpcError::new(codes::METHOD_NOT_FOUND, format!("method {other} not found"))),
+        };
+        let op = self.check_params(params)?;
+        let data = if stub { self.stub_data(&op).await? } else { self.data(&op).await? };
+        serde_json::to_value(data).map_err(|e| RpcError::new(codes::INTERNAL, format!("cannot encode the answer: {e}")))
+    }
+
+    /// `[userOp, entryPoint, chainId, context?]`, with this service's EntryPoint and chain.
+    fn check_params(&self, params: &Value) -> Result<UserOperation, RpcError> {
+        let invalid = |m: String| RpcError::new(codes::INVALID_PARAMS, m);
+        let list =
+            params.as_array().ok_or_else(|| invalid("params must be [userOp, entryPoint, chainId, context]".into()))?;
+        if list.len() < 3 || list.len() > 4 {
+            return Err(invalid(format!("expected 3 or 4 params, got {}", list.len())));
+        }
+        let op: UserOperation =
+            serde_json::from_value(list[0].clone()).map_err(|e| invalid(format!("invalid user operation: {e}")))?;
+        let entry_point: Address =
+            serde_json::from_value(list[1].clone()).map_err(|e| invalid(format!("invalid entry point: {e}")))?;
+        let chain_id: U256 =
+            serde_json::from_value(list[2].clone()).map_err(|e| invalid(format!("invalid chain id: {e}")))?;
+        if entry_point != self.config.entry_point {
+            return Err(invalid(format!(
+                "entry point {entry_point} is not supported (this paymaster uses {})",
+                self.config.entry_point
+            )));
+        }
+        if chain_id != U256::from(self.config.chain_id) {
+            return Err(invalid(format!(
+                "chain {chain_id} is not supported (this paymaster is on chain {})",
+                self.config.chain_id
+            )));
+        }
+        Ok(op)
+    }
+}
+
+fn parse_wei(text: &str) -> Result<U256, RpcError> {
+    U256::from_str_radix(text, 10)
+        .map_err(|e| RpcError::new(codes::INTERNAL, format!("bad amount in the database: {e}")))
+}
+
+fn internal(e: sqlx::Error) -> RpcError {
+    tracing::error!(error = %e, "sponsorship database error");
+    RpcError::new(codes::INTERNAL, "sponsorship database unavailable; nothing was signed")
+}
+
+/// `POST /v1/paymaster` when a sponsor is configured; no routes otherwise (404). CORS follows the
+/// API's configuration: wallets call paymaster services from web pages.
+pub fn router(state: &AppState) -> Router {
+    let Some(config) = state.config.sponsor.clone() else {
+        return Router::new();
+    };
+    tracing::info!(sponsor = ?config, "sponsorship service enabled at /v1/paymaster");
+    let origins = &state.config.cors_origins;
+    let cors =
+        CorsLayer::new().allow_methods([axum::http::Method::POST]).allow_headers([axum::http::header::CONTENT_TYPE]);
+    let cors = if origins.iter().any(|o| o == "*") {
+        cors.allow_origin(AllowOrigin::any())
+    } else {
+        cors.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())))
+    };
+    Router::new()
+        .route("/v1/paymaster", post(rpc))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(cors)
+        .with_state(Arc::new(Sponsor::new(config, state.pool.clone())))
+}
+
+async fn rpc(State(sponsor): State<Arc<Sponsor>>, body: Bytes) -> axum::Json<Value> {
+    let answer = |id: Value, outcome: Result<Value, RpcError>| match outcome {
+        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+        Err(e) => json!({ "jsonrpc": "2.0", "id": id, "error": { "code": e.code, "message": e.message } }),
+    };
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return axum::Json(answer(
+                Value::Null,
+                Err(RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}"))),
+            ));
+        }
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return axum::Json(answer(
+            id,
+            Err(RpcError::new(codes::INVALID_REQUEST, "not a JSON-RPC request (batches are not supported)")),
+        ));
+    };
+    let params = request.get("params").cloned().unwrap_or(Value::Null);
+    let outcome = sponsor.handle(method, &params).await;
+    if let Err(e) = &outcome {
+        tracing::info!(method, code = e.code, reason = %e.message, "sponsorship refused");
+    }
+    axum::Json(answer(id, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::address;
+    use nexus_bindings::account::{BaseAccount, INexusAccount};
+
+    const MARKET: Address = address!("00000000000000000000000000000000000000aa");
+    const USDC: Address = address!("00000000000000000000000000000000000000bb");
+    const SENDER: Address = address!("00000000000000000000000000000000000000cc");
+    const STRANGER: Address = address!("00000000000000000000000000000000000000dd");
+
+    fn config() -> SponsorConfig {
+        SponsorConfig {
+            signer: PrivateKeySigner::random(),
+            chain_id: 31337,
+            entry_point: nexus_bindings::entry_point::ADDRESS,
+            paymaster: address!("00000000000000000000000000000000000000ee"),
+            marketplace: MARKET,
+            tokens: vec![USDC],
+            daily_ops_per_account: 1,
+            daily_wei_per_account: U256::from(1),
+            global_budget_wei: U256::from(1),
+            validity: DEFAULT_VALIDITY,
+            name: "test".into(),
+        }
+    }
+
+    fn execute(target: Address, value: u64, data: Vec<u8>) -> Vec<u8> {
+        NexusAccount::executeCall { target, value: U256::from(value), data: data.into() }.abi_encode()
+    }
+
+    fn approve(spender: Address) -> Vec<u8> {
+        TestUSDC::approveCall { spender, value: U256::from(5) }.abi_encode()
+    }
+
+    #[test]
+    fn marketplace_calls_and_approvals_for_it_pass() {
+        let c = config();
+        assert_eq!(check_call_data(&c, SENDER, &execute(MARKET, 0, vec![1, 2, 3, 4])), Ok(()));
+        assert_eq!(check_call_data(&c, SENDER, &execute(USDC, 0, approve(MARKET))), Ok(()));
+        let batch = NexusAccount::executeBatchCall {
+            calls: vec![
+                BaseAccount::Call { target: USDC, value: U256::ZERO, data: approve(MARKET).into() },
+                BaseAccount::Call { target: MARKET, value: U256::ZERO, data: vec![9; 36].into() },
+            ],
+        };
+        assert_eq!(check_call_data(&c, SENDER, &batch.abi_encode()), Ok(()));
+        let grant = NexusAccount::grantSessionKeyCall {
+            key: STRANGER,
+            validAfter: Default::default(),
+            validUntil: alloy::primitives::aliases::U48::from(10),
+            maxUses: 1,
+            permissions: vec![INexusAccount::Permission { target: MARKET, selector: [1, 2, 3, 4].into() }],
+        };
+        assert_eq!(check_call_data(&c, SENDER, &execute(SENDER, 0, grant.abi_encode())), Ok(()));
+    }
+
+    #[test]
+    fn everything_else_is_refused_with_a_reason() {
+        let c = config();
+        let reason = |data: Vec<u8>| check_call_data(&c, SENDER, &data).unwrap_err().message;
+        assert_eq!(reason(execute(STRANGER, 0, vec![])), format!("target {STRANGER} is not the marketplace"));
+        assert_eq!(
+            reason(execute(USDC, 0, approve(STRANGER))),
+            format!("approve spender {STRANGER} is not the marketplace")
+        );
+        let transfer = TestUSDC::transferCall { to: STRANGER, value: U256::from(1) }.abi_encode();
+        assert!(reason(execute(USDC, 0, transfer)).starts_with("only approve(marketplace, amount)"));
+        assert!(reason(execute(STRANGER, 1, vec![])).starts_with("value sent to"));
+        assert!(reason(vec![0xde, 0xad, 0xbe, 0xef]).contains("not a NexusAccount execute"));
+        let owner = NexusAccount::transferOwnershipCall { newOwner: STRANGER }.abi_encode();
+        assert!(reason(execute(SENDER, 0, owner)).contains("only sponsored to grant or revoke"));
+        let grant = NexusAccount::grantSessionKeyCall {
+            key: STRANGER,
+            validAfter: Default::default(),
+            validUntil: alloy::primitives::aliases::U48::from(10),
+            maxUses: 1,
+            permissions: vec![INexusAccount::Permission { target: USDC, selector: [1, 2, 3, 4].into() }],
+        };
+        assert!(reason(execute(SENDER, 0, grant.abi_encode())).contains("permission target"));
+        let empty = NexusAccount::executeBatchCall { calls: vec![] }.abi_encode();
+        assert_eq!(reason(empty), "empty batch");
+    }
+
+    #[test]
+    fn max_cost_is_every_limit_times_the_max_fee() {
+        let op = UserOperation {
+            call_gas_limit: 1,
+            verification_gas_limit: 2,
+            pre_verification_gas: 3,
+            paymaster_verification_gas_limit: Some(4),
+            paymaster_post_op_gas_limit: Some(5),
+            max_fee_per_gas: 10,
+            ..Default::default()
+        };
+        assert_eq!(max_cost(&op), U256::from(150));
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let c = config();
+        let key = alloy::primitives::hex::encode(c.signer.to_bytes());
+        assert!(!format!("{c:?}").contains(&key));
+    }
+}

@@ -1,0 +1,273 @@
+//! The sponsorship service (`POST /v1/paymaster`) against a real PostgreSQL and, for the
+//! operations that must land, a real devnet and a real Alto bundler driven by `nexus-accounts`.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256, address};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use nexus_accounts::{AccountConfig, AccountError, Call, SmartAccount, Sponsorship, purchased_credit};
+use nexus_bindings::agent::Category;
+use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
+use nexus_bindings::{AgentMarketplace, IEntryPoint, NexusAccount, TestUSDC};
+use nexus_graphql::sponsor::{SponsorConfig, codes};
+use nexus_testkit::bundler::Alto;
+use nexus_testkit::{Devnet, Postgres};
+use serde_json::{Value, json};
+
+/// Anvil dev account 3: the deploy script's sponsorship signer (`roles.sponsor`).
+const SPONSOR_ACCOUNT: usize = 3;
+const USDC_PRICE: u64 = 2_500_000;
+
+/// A server with `sponsor` on `database_url`; returns its base URL. Stops with the test process.
+async fn serve(database_url: &str, rpc_url: Option<String>, sponsor: SponsorConfig) -> String {
+    let mut config = nexus_graphql::Config::local(database_url);
+    config.rpc_url = rpc_url;
+    config.token_secret = Some(b"sponsor test secret, 16+ bytes".to_vec());
+    config.sponsor = Some(sponsor);
+    let server = nexus_graphql::start(config, std::future::pending()).await.expect("start graphql");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(nexus_graphql::serve(listener, server, std::future::pending()));
+    format!("http://{addr}")
+}
+
+/// One JSON-RPC call; returns the whole answer (`result` or `error`).
+async fn rpc(base: &str, method: &str, params: Value) -> Value {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let response = reqwest::Client::new().post(format!("{base}/v1/paymaster")).json(&body).send().await.expect("post");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+fn error_message(answer: &Value) -> String {
+    answer["error"]["message"].as_str().unwrap_or_else(|| panic!("expected an error, got {answer}")).to_owned()
+}
+
+/// A user operation of `sender` at `nonce` calling the marketplace, with gas filled in.
+fn market_op(sender: Address, nonce: u64, market: Address) -> Value {
+    let call = NexusAccount::executeCall { target: market, value: U256::ZERO, data: vec![1, 2, 3, 4].into() };
+    json!({
+        "sender": sender, "nonce": format!("{nonce:#x}"), "callData": alloy::primitives::Bytes::from(call.abi_encode()),
+        "callGasLimit": "0x10000", "verificationGasLimit": "0x10000", "preVerificationGas": "0x10000",
+        "maxFeePerGas": "0x3b9aca00", "maxPriorityFeePerGas": "0x3b9aca00",
+        "paymasterVerificationGasLimit": "0x10000", "paymasterPostOpGasLimit": "0x0", "signature": "0x"
+    })
+}
+
+/// The maximum cost [`market_op`] reserves: 4 × 0x10000 gas at 1 gwei.
+fn market_op_cost() -> U256 {
+    U256::from(4 * 0x10000u64) * U256::from(1_000_000_000u64)
+}
+
+fn fake_config(market: Address) -> SponsorConfig {
+    SponsorConfig {
+        signer: PrivateKeySigner::random(),
+        chain_id: 31337,
+        entry_point: nexus_bindings::entry_point::ADDRESS,
+        paymaster: address!("00000000000000000000000000000000000000ee"),
+        marketplace: market,
+        tokens: vec![],
+        daily_ops_per_account: 2,
+        daily_wei_per_account: U256::MAX,
+        global_budget_wei: U256::MAX,
+        validity: Duration::from_secs(600),
+        name: "test".into(),
+    }
+}
+
+/// Caps live in the database: a second server (or the same after a restart) sees what the first
+/// reserved, a retry of the same operation is not counted twice, and the global budget is shared.
+#[tokio::test]
+async fn caps_are_shared_through_the_database() {
+    let pg = Postgres::start().expect("postgres");
+    let url = pg.create_database("nexus").expect("createdb");
+    let market = address!("00000000000000000000000000000000000000aa");
+    let ep = nexus_bindings::entry_point::ADDRESS;
+    let a = serve(&url, None, fake_config(market)).await;
+    let user = address!("0000000000000000000000000000000000000101");
+    let data = |base: String, nonce: u64| async move {
+        rpc(&base, "pm_getPaymasterData", json!([market_op(user, nonce, market), ep, "0x7a69", {}])).await
+    };
+
+    // Daily operations: 2 per account.
+    for nonce in [0, 1, 1] {
+        let answer = data(a.clone(), nonce).await;
+        assert!(answer["result"]["paymasterData"].is_string(), "nonce {nonce}: {answer}");
+    }
+    let refused = data(a.clone(), 2).await;
+    assert_eq!(refused["error"]["code"], codes::REFUSED);
+    assert_eq!(error_message(&refused), format!("daily cap of 2 operations reached for {user}"));
+    // The stub refuses as early, without reserving anything.
+    let stub = rpc(&a, "pm_getPaymasterStubData", json!([market_op(user, 2, market), ep, "0x7a69", {}])).await;
+    assert_eq!(error_message(&stub), format!("daily cap of 2 operations reached for {user}"));
+
+    // Another server on the same database (or this one restarted) counts the same reservations.
+    let b = serve(&url, None, fake_config(market)).await;
+    assert!(error_message(&data(b.clone(), 3).await).starts_with("daily cap of 2 operations"));
+    let other = address!("0000000000000000000000000000000000000202");
+    let answer = rpc(&b, "pm_getPaymasterData", json!([market_op(other, 0, market), ep, "0x7a69", {}])).await;
+    assert!(answer["result"].is_object(), "{answer}");
+
+    // Reserved so far: 3 operations (the retry replaced its reservation).
+    let pool = sqlx::PgPool::connect(&url).await.expect("pool");
+    let spent: String =
+        sqlx::query_scalar("SELECT spent_wei::text FROM sponsorship_budget").fetch_one(&pool).await.expect("budget");
+    assert_eq!(spent, (market_op_cost() * U256::from(3)).to_string());
+
+    // Daily wei per account: less than one operation's maximum cost.
+    let mut tight = fake_config(market);
+    tight.daily_wei_per_account = market_op_cost() - U256::from(1);
+    let c = serve(&url, None, tight).await;
+    let fresh = address!("0000000000000000000000000000000000000303");
+    let answer = rpc(&c, "pm_getPaymasterData", json!([market_op(fresh, 0, market), ep, "0x7a69", {}])).await;
+    assert!(
+        error_message(&answer)
+            .starts_with(&format!("daily cap of {} wei reached for {fresh}", market_op_cost() - U256::from(1)))
+    );
+
+    // Global budget: room for exactly one more operation, whoever sends it.
+    let mut budget = fake_config(market);
+    budget.global_budget_wei = market_op_cost() * U256::from(4);
+    let d = serve(&url, None, budget).await;
+    let answer = rpc(&d, "pm_getPaymasterData", json!([market_op(fresh, 0, market), ep, "0x7a69", {}])).await;
+    assert!(answer["result"].is_object(), "{answer}");
+    let answer = rpc(&d, "pm_getPaymasterData", json!([market_op(fresh, 1, market), ep, "0x7a69", {}])).await;
+    assert_eq!(error_message(&answer), "global sponsorship budget exhausted");
+    let answer = rpc(&d, "pm_getPaymasterStubData", json!([market_op(other, 1, market), ep, "0x7a69", {}])).await;
+    assert_eq!(error_message(&answer), "global sponsorship budget exhausted");
+
+    // Wrong EntryPoint, wrong chain, unknown method, not JSON.
+    let wrong = address!("0000000000000000000000000000000000000bad");
+    let answer = rpc(&a, "pm_getPaymasterData", json!([market_op(other, 1, market), wrong, "0x7a69", {}])).await;
+    assert_eq!(answer["error"]["code"], codes::INVALID_PARAMS);
+    assert!(error_message(&answer).contains(&format!("entry point {wrong} is not supported")), "{answer}");
+    let answer = rpc(&a, "pm_getPaymasterData", json!([market_op(other, 1, market), ep, "0x1", {}])).await;
+    assert!(error_message(&answer).contains("chain 1 is not supported"), "{answer}");
+    assert_eq!(rpc(&a, "eth_sendUserOperation", json!([])).await["error"]["code"], codes::METHOD_NOT_FOUND);
+    let raw = reqwest::Client::new().post(format!("{a}/v1/paymaster")).body("{nope").send().await.expect("post");
+    let raw: Value = raw.json().await.expect("json");
+    assert_eq!(raw["error"]["code"], codes::PARSE_ERROR);
+    // Nothing of the refused requests was reserved.
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sponsorship_reservations").fetch_one(&pool).await.expect("count");
+    assert_eq!(count, 4);
+}
+
+/// Without a sponsor key the route does not exist.
+#[tokio::test]
+async fn off_without_a_sponsor_key() {
+    let pg = Postgres::start().expect("postgres");
+    let url = pg.create_database("nexus").expect("createdb");
+    let mut config = nexus_graphql::Config::local(&url);
+    config.rpc_url = None;
+    let server = nexus_graphql::start(config, std::future::pending()).await.expect("start graphql");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(nexus_graphql::serve(listener, server, std::future::pending()));
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/paymaster"))
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "pm_getPaymasterData", "params": [] }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 404);
+}
+
+/// The gasless purchase: an account holding USDC and no ETH approves and buys in one batched
+/// operation the service sponsors; the paymaster's deposit pays. Transfers elsewhere are refused.
+#[tokio::test]
+async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Result<()> {
+    let devnet = Devnet::start().await?;
+    let alto = Alto::start(&devnet).await?;
+    let pg = Postgres::start()?;
+    let url = pg.create_database("nexus")?;
+    let d = devnet.deployments.clone();
+    let sponsor = SponsorConfig::from_deployments(&d, devnet.signer(SPONSOR_ACCOUNT))?;
+    let base = serve(&url, Some(devnet.rpc_url()), sponsor).await;
+    let provider = devnet.dev_provider(0);
+    let (market, usdc) = (d.contracts.agent_marketplace, d.contracts.usdc);
+    let entry_point = d.contracts.entry_point.expect("EntryPoint");
+    let paymaster = d.contracts.nexus_paymaster.expect("paymaster");
+
+    // A USDC-priced agent.
+    let params = IAgentRegistry::AgentParams {
+        developer: address!("00000000000000000000000000000000000000a1"),
+        paymentToken: usdc,
+        price: alloy::primitives::Uint::from(USDC_PRICE),
+        maxDuration: 60,
+        category: Category::General.into(),
+        imageDigest: B256::repeat_byte(0x11),
+        metadataURI: "data:application/json,{}".to_owned(),
+    };
+    let receipt = AgentRegistry::new(d.contracts.agent_registry, &provider)
+        .registerAgent(params)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    let agent = receipt.decoded_log::<AgentRegistry::AgentRegistered>().expect("AgentRegistered").agentId;
+
+    let sponsorship = Sponsorship::service(format!("{base}/v1/paymaster").parse()?);
+    let config = AccountConfig::from_deployments(&d, alto.url().parse()?, sponsorship)?;
+    let account = SmartAccount::new(provider.clone(), PrivateKeySigner::random(), config).await?;
+    TestUSDC::new(usdc, &provider)
+        .mint(account.address(), U256::from(10 * USDC_PRICE))
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    assert!(!account.is_deployed().await?);
+
+    let deposit_before = IEntryPoint::new(entry_point, &provider).balanceOf(paymaster).call().await?;
+    let cost = U256::from(2 * USDC_PRICE);
+    let receipt = account
+        .execute_batch(vec![Call::approve(usdc, market, cost), Call::purchase(market, agent, U256::from(2))])
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", alto.log_tail()))?;
+    assert_eq!(receipt.paymaster, Some(paymaster));
+    let credit = purchased_credit(&receipt).expect("Purchased");
+    assert_eq!(
+        AgentMarketplace::new(market, &provider).balanceOf(account.address(), credit).call().await?,
+        U256::from(2)
+    );
+    let deposit_after = IEntryPoint::new(entry_point, &provider).balanceOf(paymaster).call().await?;
+    assert_eq!(deposit_before - deposit_after, receipt.actual_gas_cost, "the paymaster's deposit paid the gas");
+    assert!(receipt.actual_gas_cost > U256::ZERO);
+    assert_eq!(provider.get_balance(account.address()).await?, U256::ZERO, "the account never held ETH");
+    assert_eq!(TestUSDC::new(usdc, &provider).balanceOf(account.address()).call().await?, U256::from(8 * USDC_PRICE));
+
+    // The reservation covers what was actually paid.
+    let pool = sqlx::PgPool::connect(&url).await?;
+    let reserved: String =
+        sqlx::query_scalar("SELECT max_cost_wei::text FROM sponsorship_reservations").fetch_one(&pool).await?;
+    assert!(U256::from_str_radix(&reserved, 10)? >= receipt.actual_gas_cost);
+
+    // A USDC transfer to a stranger, and a call to a stranger: refused with the reason, nothing sent.
+    let stranger = address!("000000000000000000000000000000000000dead");
+    let nonce = account.nonce().await?;
+    let transfer = Call::new(usdc, TestUSDC::transferCall { to: stranger, value: U256::from(1) }.abi_encode());
+    match account.execute(transfer).await {
+        Err(AccountError::SponsorshipRefused { reason, .. }) => {
+            assert_eq!(reason, format!("only approve(marketplace, amount) is sponsored on token {usdc}"))
+        }
+        other => panic!("transfer was not refused: {other:?}"),
+    }
+    match account.execute(Call::new(stranger, vec![])).await {
+        Err(AccountError::SponsorshipRefused { reason, .. }) => {
+            assert_eq!(reason, format!("target {stranger} is not the marketplace"))
+        }
+        other => panic!("call to a stranger was not refused: {other:?}"),
+    }
+    assert_eq!(account.nonce().await?, nonce, "nothing was included");
+
+    // Asking for another EntryPoint than the deployed one is refused before any policy check.
+    let wrong = address!("0000000000000000000000000000000000000bad");
+    let answer =
+        rpc(&base, "pm_getPaymasterStubData", json!([market_op(account.address(), 1, market), wrong, "0x7a69", {}]))
+            .await;
+    assert_eq!(answer["error"]["code"], codes::INVALID_PARAMS);
+    assert!(error_message(&answer).contains("is not supported"), "{answer}");
+    Ok(())
+}
