@@ -116,9 +116,45 @@ pub enum SponsorConfigError {
     MissingContract(&'static str),
     #[error("the sponsor key's address {key} is not the deployments' sponsor {expected}")]
     WrongKey { key: Address, expected: Address },
+    /// The message names neither the key nor the parse error's input, only that it is no key.
+    #[error("the sponsor key is not a 32-byte hex private key")]
+    InvalidKey,
+    #[error("invalid sponsorship setting {name}: {value}")]
+    InvalidSetting { name: &'static str, value: String },
 }
 
 impl SponsorConfig {
+    /// [`Self::from_deployments`] with the key given as hex text (from the environment or a
+    /// configuration file), so callers need not depend on alloy's signer types.
+    pub fn from_deployments_and_key(deployments: &Deployments, key: &str) -> Result<Self, SponsorConfigError> {
+        let signer: PrivateKeySigner = key.trim().parse().map_err(|_| SponsorConfigError::InvalidKey)?;
+        Self::from_deployments(deployments, signer)
+    }
+
+    /// Applies optional cap overrides given as text (decimal wei): what a configuration file or
+    /// the environment holds.
+    pub fn with_caps(
+        mut self,
+        daily_ops: Option<u32>,
+        daily_wei: Option<&str>,
+        budget_wei: Option<&str>,
+    ) -> Result<Self, SponsorConfigError> {
+        let wei = |name: &'static str, text: &str| {
+            U256::from_str_radix(text.trim(), 10)
+                .map_err(|_| SponsorConfigError::InvalidSetting { name, value: text.to_owned() })
+        };
+        if let Some(ops) = daily_ops {
+            self.daily_ops_per_account = ops;
+        }
+        if let Some(text) = daily_wei {
+            self.daily_wei_per_account = wei("sponsor_daily_wei", text)?;
+        }
+        if let Some(text) = budget_wei {
+            self.global_budget_wei = wei("sponsor_budget_wei", text)?;
+        }
+        Ok(self)
+    }
+
     /// Addresses from a deployments file, default caps. Fails when the key is not the
     /// deployments' `roles.sponsor` (its signatures would all fail with AA34).
     pub fn from_deployments(deployments: &Deployments, signer: PrivateKeySigner) -> Result<Self, SponsorConfigError> {

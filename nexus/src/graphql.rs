@@ -16,6 +16,12 @@
 //! blob_burst = 20.0
 //! request_timeout_ms = 10000
 //! max_connections = 16
+//! # ERC-7677 sponsorship service at POST /v1/paymaster, on only when a sponsor key is given
+//! # (NEXUS_SPONSOR_KEY or --sponsor-key: the deployments' roles.sponsor key; never put in a file
+//! # that is committed). Caps: operations and wei per account per UTC day, total wei.
+//! sponsor_daily_ops = 100
+//! sponsor_daily_wei = "50000000000000000"
+//! sponsor_budget_wei = "5000000000000000000"
 //! ```
 
 use std::path::Path;
@@ -44,6 +50,9 @@ pub struct Args {
     /// Largest blob accepted by PUT /v1/blobs, in bytes.
     #[arg(long, env = "NEXUS_GRAPHQL_BLOB_MAX_BYTES")]
     blob_max_bytes: Option<usize>,
+    /// Sponsor key (hex) for the ERC-7677 sponsorship service at /v1/paymaster; off without one.
+    #[arg(long, env = "NEXUS_SPONSOR_KEY", hide_env_values = true)]
+    sponsor_key: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -62,6 +71,9 @@ pub struct FileConfig {
     request_timeout_ms: Option<u64>,
     statement_timeout_ms: Option<u64>,
     max_connections: Option<u32>,
+    sponsor_daily_ops: Option<u32>,
+    sponsor_daily_wei: Option<String>,
+    sponsor_budget_wei: Option<String>,
 }
 
 pub async fn run(
@@ -110,6 +122,13 @@ pub async fn run(
     }
     if let Some(v) = file.max_connections {
         config.max_connections = v;
+    }
+    if let Some(key) = args.sponsor_key.filter(|k| !k.is_empty()) {
+        let deployments =
+            nexus_bindings::Deployments::load(deployments).context("the sponsor needs the deployments")?;
+        let sponsor = nexus_graphql::sponsor::SponsorConfig::from_deployments_and_key(&deployments, &key)?;
+        let (daily_wei, budget) = (file.sponsor_daily_wei.as_deref(), file.sponsor_budget_wei.as_deref());
+        config.sponsor = Some(sponsor.with_caps(file.sponsor_daily_ops, daily_wei, budget)?);
     }
     let listen = args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4000".into());
     let (stop, stopped) = tokio::sync::watch::channel(false);
