@@ -5,7 +5,7 @@
 //! grants an app key the right to request executions, and the key requests one; the paymaster's
 //! deposit pays every operation. Then the key is revoked and can no longer act.
 
-use alloy::primitives::{B256, U256, address, keccak256};
+use alloy::primitives::{B256, U256, keccak256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
@@ -13,11 +13,9 @@ use nexus_accounts::{
     AccountConfig, AccountError, Call, REQUEST_EXECUTION, SmartAccount, Sponsorship, purchased_credit,
     requested_execution,
 };
-use nexus_bindings::agent::Category;
-use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_bindings::{AgentMarketplace, IEntryPoint, TestUSDC};
 use nexus_graphql::sponsor::SponsorConfig;
-use nexus_testkit::bundler::Alto;
+use nexus_testkit::bundler::{Alto, register_usdc_agent};
 use nexus_testkit::{Devnet, Postgres};
 
 /// Anvil dev account 3: the deploy script's sponsorship signer (`roles.sponsor`).
@@ -44,19 +42,7 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
     let paymaster_url = format!("http://{}/v1/paymaster", listener.local_addr()?);
     tokio::spawn(nexus_graphql::serve(listener, server, std::future::pending()));
 
-    // A USDC agent.
-    let params = IAgentRegistry::AgentParams {
-        developer: address!("00000000000000000000000000000000000000a1"),
-        paymentToken: usdc,
-        price: alloy::primitives::Uint::from(USDC_PRICE),
-        maxDuration: 60,
-        category: Category::General.into(),
-        imageDigest: B256::repeat_byte(0x11),
-        metadataURI: "data:application/json,{}".to_owned(),
-    };
-    let registry = AgentRegistry::new(d.contracts.agent_registry, &provider);
-    let receipt = registry.registerAgent(params).send().await?.get_receipt().await?;
-    let agent = receipt.decoded_log::<AgentRegistry::AgentRegistered>().context("AgentRegistered")?.agentId;
+    let agent = register_usdc_agent(&devnet, USDC_PRICE).await?;
 
     // The user's account, not deployed yet, funded with USDC only.
     let config =

@@ -3,16 +3,14 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, U256, address};
+use alloy::primitives::{Address, U256, address};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use nexus_accounts::{AccountConfig, AccountError, Call, SmartAccount, Sponsorship, purchased_credit};
-use nexus_bindings::agent::Category;
-use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_bindings::{AgentMarketplace, IEntryPoint, NexusAccount, TestUSDC};
 use nexus_graphql::sponsor::{SponsorConfig, codes};
-use nexus_testkit::bundler::Alto;
+use nexus_testkit::bundler::{Alto, register_usdc_agent};
 use nexus_testkit::{Devnet, Postgres};
 use serde_json::{Value, json};
 
@@ -191,23 +189,7 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
     let entry_point = d.contracts.entry_point.expect("EntryPoint");
     let paymaster = d.contracts.nexus_paymaster.expect("paymaster");
 
-    // A USDC-priced agent.
-    let params = IAgentRegistry::AgentParams {
-        developer: address!("00000000000000000000000000000000000000a1"),
-        paymentToken: usdc,
-        price: alloy::primitives::Uint::from(USDC_PRICE),
-        maxDuration: 60,
-        category: Category::General.into(),
-        imageDigest: B256::repeat_byte(0x11),
-        metadataURI: "data:application/json,{}".to_owned(),
-    };
-    let receipt = AgentRegistry::new(d.contracts.agent_registry, &provider)
-        .registerAgent(params)
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
-    let agent = receipt.decoded_log::<AgentRegistry::AgentRegistered>().expect("AgentRegistered").agentId;
+    let agent = register_usdc_agent(&devnet, USDC_PRICE).await?;
 
     let sponsorship = Sponsorship::service(format!("{base}/v1/paymaster").parse()?);
     let config = AccountConfig::from_deployments(&d, alto.url().parse()?, sponsorship)?;

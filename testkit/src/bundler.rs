@@ -136,3 +136,26 @@ impl Drop for Alto {
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+/// Registers a USDC-priced agent (`price` in 6-decimal base units) from the deployer (dev account
+/// 0, the curator) and returns its id: what every gasless-flow test and measurement buys, since an
+/// account without ETH can only pay in USDC.
+pub async fn register_usdc_agent(devnet: &Devnet, price: u64) -> anyhow::Result<alloy::primitives::U256> {
+    use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
+    let contracts = &devnet.deployments.contracts;
+    let params = IAgentRegistry::AgentParams {
+        developer: alloy::primitives::address!("00000000000000000000000000000000000000a1"),
+        paymentToken: contracts.usdc,
+        price: alloy::primitives::Uint::from(price),
+        maxDuration: 60,
+        category: nexus_bindings::agent::Category::General.into(),
+        imageDigest: alloy::primitives::B256::repeat_byte(0x11),
+        metadataURI: "data:application/json,{}".to_owned(),
+    };
+    let registry = AgentRegistry::new(contracts.agent_registry, devnet.dev_provider(0));
+    let receipt = registry.registerAgent(params).send().await?.get_receipt().await?;
+    let registered = receipt
+        .decoded_log::<AgentRegistry::AgentRegistered>()
+        .ok_or_else(|| anyhow::anyhow!("no AgentRegistered log"))?;
+    Ok(registered.agentId)
+}
