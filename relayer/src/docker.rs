@@ -8,7 +8,7 @@
 //! attach stream, so a flooding container cannot fill the host's disk with json logs.
 //! The container is removed on every path (force-removed after a timeout or a cap).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -224,6 +224,7 @@ async fn run_inner(
     logs: mpsc::Sender<String>,
 ) -> Result<Vec<u8>, Failure> {
     let image_id = spec.image_id;
+    let begun = Instant::now();
     let inspected = docker.inspect_image(image_id).await.map_err(|e| Failure::Image(e.to_string()))?;
     if inspected.id.as_deref() != Some(image_id) {
         return Err(Failure::Image(format!("local image id {:?} differs from the pinned {image_id}", inspected.id)));
@@ -263,7 +264,15 @@ async fn run_inner(
     let options = CreateContainerOptionsBuilder::default().name(spec.name).build();
     let created = docker.create_container(Some(options), body).await.map_err(|e| Failure::Engine(e.to_string()))?;
     let id = created.id;
+    let created_at = Instant::now();
     let result = drive(docker, &id, spec.stdin, limits, wall_clock, logs).await;
+    // Where a run's engine time goes (the benchmark and profiling read these; off by default).
+    tracing::debug!(
+        target: crate::TIMING_TARGET,
+        inspect_create_us = created_at.duration_since(begun).as_micros() as u64,
+        drive_us = created_at.elapsed().as_micros() as u64,
+        "container phases"
+    );
     // Removed in the background: the container has exited (or been killed) and everything we
     // need from it is read, so the settlement need not wait the tens of milliseconds a remove
     // takes. A relayer killed before the remove lands leaves it to the orphan sweep.
@@ -286,8 +295,16 @@ async fn drive(
 ) -> Result<Vec<u8>, Failure> {
     let engine = |e: bollard::errors::Error| Failure::Engine(e.to_string());
     let attach = AttachContainerOptionsBuilder::default().stdin(true).stdout(true).stderr(true).stream(true).build();
+    let begun = Instant::now();
     let mut attached = docker.attach_container(id, Some(attach)).await.map_err(engine)?;
+    let attached_at = Instant::now();
     docker.start_container(id, None).await.map_err(engine)?;
+    tracing::debug!(
+        target: crate::TIMING_TARGET,
+        attach_us = attached_at.duration_since(begun).as_micros() as u64,
+        start_us = attached_at.elapsed().as_micros() as u64,
+        "container started"
+    );
 
     // stdin is written concurrently with reading: an agent may start writing before it has
     // read everything, and a full pipe in both directions would deadlock.
