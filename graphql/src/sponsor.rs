@@ -11,6 +11,11 @@
 //!   be an ERC-20 `approve` on a payment token whose spender is the marketplace, or be the
 //!   account managing its own session keys for the marketplace (grant with marketplace-only
 //!   permissions, revoke). Anything else is refused with a JSON-RPC error naming the reason.
+//! * **Only NexusAccounts.** A contract that merely mimics `execute`'s selector could do anything
+//!   with the sponsored gas, so the sender must be a NexusAccount: deployed in this operation by
+//!   the NexusAccountFactory, or already an ERC-1967 proxy of the factory's account
+//!   implementation (read from the chain; without a node configured this check is skipped, with
+//!   a warning at start).
 //! * **Caps that survive restarts.** Each signature reserves the operation's maximum cost (gas
 //!   limits × `maxFeePerGas`) in PostgreSQL in the transaction that checks the per-account daily
 //!   caps (operations and wei per UTC day) and the global budget, so several API servers share
@@ -25,13 +30,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
-use nexus_bindings::{Deployments, NexusAccount, TestUSDC};
+use nexus_bindings::{Deployments, NexusAccount, NexusAccountFactory, TestUSDC};
 use nexus_bundler_client::{PaymasterData, UserOperation, paymaster};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -80,6 +86,8 @@ pub struct SponsorConfig {
     pub chain_id: u64,
     pub entry_point: Address,
     pub paymaster: Address,
+    /// The NexusAccountFactory: the only factory a sponsored operation may deploy with.
+    pub factory: Address,
     pub marketplace: Address,
     /// Tokens on which `approve(marketplace, …)` is sponsored (the payment tokens).
     pub tokens: Vec<Address>,
@@ -99,6 +107,7 @@ impl std::fmt::Debug for SponsorConfig {
             .field("chain_id", &self.chain_id)
             .field("entry_point", &self.entry_point)
             .field("paymaster", &self.paymaster)
+            .field("factory", &self.factory)
             .field("marketplace", &self.marketplace)
             .field("tokens", &self.tokens)
             .field("daily_ops_per_account", &self.daily_ops_per_account)
@@ -169,6 +178,7 @@ impl SponsorConfig {
             chain_id: deployments.chain_id,
             entry_point: c.entry_point.ok_or(SponsorConfigError::MissingContract("EntryPoint"))?,
             paymaster: c.nexus_paymaster.ok_or(SponsorConfigError::MissingContract("NexusPaymaster"))?,
+            factory: c.nexus_account_factory.ok_or(SponsorConfigError::MissingContract("NexusAccountFactory"))?,
             marketplace: c.agent_marketplace,
             tokens: vec![c.usdc],
             daily_ops_per_account: DEFAULT_DAILY_OPS,
@@ -277,21 +287,69 @@ pub fn max_cost(op: &UserOperation) -> U256 {
     gas.saturating_mul(U256::from(op.max_fee_per_gas))
 }
 
-/// The running service: configuration plus the database holding the caps.
+/// ERC-1967's implementation slot (`keccak256("eip1967.proxy.implementation") - 1`), where the
+/// factory's proxies keep the NexusAccount implementation they delegate to.
+pub const ERC1967_IMPLEMENTATION_SLOT: B256 =
+    alloy::primitives::b256!("360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc");
+
+/// The running service: configuration, the database holding the caps, the node for account checks.
 pub struct Sponsor {
     pub config: SponsorConfig,
     pool: PgPool,
+    provider: Option<DynProvider>,
+    /// The factory's `accountImplementation`, read once (it is immutable).
+    implementation: tokio::sync::OnceCell<Address>,
 }
 
 impl Sponsor {
-    pub fn new(config: SponsorConfig, pool: PgPool) -> Self {
-        Sponsor { config, pool }
+    pub fn new(config: SponsorConfig, pool: PgPool, provider: Option<DynProvider>) -> Self {
+        if provider.is_none() {
+            tracing::warn!("sponsorship without an RPC URL: senders are not checked to be NexusAccounts");
+        }
+        Sponsor { config, pool, provider, implementation: tokio::sync::OnceCell::new() }
+    }
+
+    /// The sender is a NexusAccount: created by the NexusAccountFactory in this operation, or a
+    /// proxy of the factory's account implementation.
+    async fn check_sender(&self, op: &UserOperation) -> Result<(), RpcError> {
+        if let Some(factory) = op.factory {
+            return if factory == self.config.factory {
+                Ok(())
+            } else {
+                Err(RpcError::refused(format!("factory {factory} is not the NexusAccountFactory")))
+            };
+        }
+        let Some(provider) = &self.provider else {
+            return Ok(());
+        };
+        let node = |e: alloy::transports::TransportError| {
+            tracing::warn!(error = %e, "sponsorship: chain node unavailable");
+            RpcError::new(codes::INTERNAL, "chain node unavailable; nothing was signed")
+        };
+        let implementation = self
+            .implementation
+            .get_or_try_init(|| async {
+                NexusAccountFactory::new(self.config.factory, provider).accountImplementation().call().await.map_err(
+                    |e| {
+                        tracing::warn!(error = %e, "sponsorship: cannot read the account implementation");
+                        RpcError::new(codes::INTERNAL, "chain node unavailable; nothing was signed")
+                    },
+                )
+            })
+            .await?;
+        let slot = provider.get_storage_at(op.sender, ERC1967_IMPLEMENTATION_SLOT.into()).await.map_err(node)?;
+        if Address::from_word(slot.into()) == *implementation {
+            Ok(())
+        } else {
+            Err(RpcError::refused(format!("sender {} is not a NexusAccount", op.sender)))
+        }
     }
 
     /// `pm_getPaymasterStubData`: placeholder paymaster fields for estimation, after the policy
     /// and a look at the caps (nothing reserved).
     pub async fn stub_data(&self, op: &UserOperation) -> Result<PaymasterData, RpcError> {
         check_call_data(&self.config, op.sender, &op.call_data)?;
+        self.check_sender(op).await?;
         self.reserve(op, U256::ZERO, None).await?;
         Ok(PaymasterData {
             paymaster: self.config.paymaster,
@@ -307,6 +365,7 @@ impl Sponsor {
     /// then the sponsor's signature over the final fields.
     pub async fn data(&self, op: &UserOperation) -> Result<PaymasterData, RpcError> {
         check_call_data(&self.config, op.sender, &op.call_data)?;
+        self.check_sender(op).await?;
         let mut op = op.clone();
         op.paymaster = Some(self.config.paymaster);
         let verification = op.paymaster_verification_gas_limit.unwrap_or(DEFAULT_PAYMASTER_VERIFICATION_GAS);
@@ -505,7 +564,7 @@ pub fn router(state: &AppState) -> Router {
         .route("/v1/paymaster", post(rpc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors)
-        .with_state(Arc::new(Sponsor::new(config, state.pool.clone())))
+        .with_state(Arc::new(Sponsor::new(config, state.pool.clone(), state.provider.clone())))
 }
 
 async fn rpc(State(sponsor): State<Arc<Sponsor>>, body: Bytes) -> axum::Json<Value> {
@@ -554,6 +613,7 @@ mod tests {
             chain_id: 31337,
             entry_point: nexus_bindings::entry_point::ADDRESS,
             paymaster: address!("00000000000000000000000000000000000000ee"),
+            factory: address!("00000000000000000000000000000000000000ff"),
             marketplace: MARKET,
             tokens: vec![USDC],
             daily_ops_per_account: 1,

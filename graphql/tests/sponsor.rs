@@ -65,6 +65,7 @@ fn fake_config(market: Address) -> SponsorConfig {
         chain_id: 31337,
         entry_point: nexus_bindings::entry_point::ADDRESS,
         paymaster: address!("00000000000000000000000000000000000000ee"),
+        factory: address!("00000000000000000000000000000000000000ff"),
         marketplace: market,
         tokens: vec![],
         daily_ops_per_account: 2,
@@ -243,6 +244,19 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
         other => panic!("call to a stranger was not refused: {other:?}"),
     }
     assert_eq!(account.nonce().await?, nonce, "nothing was included");
+
+    // Only NexusAccounts: not a contract mimicking `execute`, not another factory's account.
+    let op = market_op(stranger, 0, market);
+    let answer = rpc(&base, "pm_getPaymasterData", json!([op, entry_point, "0x7a69", {}])).await;
+    assert_eq!(error_message(&answer), format!("sender {stranger} is not a NexusAccount"));
+    let mut op = market_op(stranger, 0, market);
+    op["factory"] = json!(stranger);
+    op["factoryData"] = json!("0x");
+    let answer = rpc(&base, "pm_getPaymasterData", json!([op, entry_point, "0x7a69", {}])).await;
+    assert_eq!(error_message(&answer), format!("factory {stranger} is not the NexusAccountFactory"));
+    let op = market_op(account.address(), 1, market);
+    let answer = rpc(&base, "pm_getPaymasterStubData", json!([op, entry_point, "0x7a69", {}])).await;
+    assert!(answer["result"].is_object(), "the deployed account passes: {answer}");
 
     // Asking for another EntryPoint than the deployed one is refused before any policy check.
     let wrong = address!("0000000000000000000000000000000000000bad");
