@@ -18,9 +18,8 @@ use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result, bail};
 use nexus_accounts::{AccountConfig, Call, REQUEST_EXECUTION, SmartAccount, Sponsorship, purchased_credit};
-use nexus_bindings::TestUSDC;
 use nexus_testkit::Devnet;
-use nexus_testkit::bundler::{Alto, register_usdc_agent};
+use nexus_testkit::bundler::{Alto, mint_usdc, register_usdc_agent};
 
 /// Anvil dev account 3: the deploy script's sponsorship signer.
 const SPONSOR_ACCOUNT: usize = 3;
@@ -45,8 +44,7 @@ async fn main() -> Result<()> {
     let sponsorship = Sponsorship::local(paymaster, devnet.signer(SPONSOR_ACCOUNT));
     let config = AccountConfig::from_deployments(&d, alto.url().parse()?, sponsorship)?;
     let account = SmartAccount::new(provider.clone(), PrivateKeySigner::random(), config).await?;
-    let usdc_token = TestUSDC::new(usdc, &provider);
-    usdc_token.mint(account.address(), U256::from(10 * USDC_PRICE)).send().await?.get_receipt().await?;
+    mint_usdc(&devnet, account.address(), 10 * USDC_PRICE).await?;
 
     // 1. Deploy the account and grant a session key for `requestExecution` (not measured).
     let key = PrivateKeySigner::random();

@@ -13,9 +13,9 @@ use nexus_accounts::{
     AccountConfig, AccountError, Call, REQUEST_EXECUTION, SmartAccount, Sponsorship, purchased_credit,
     requested_execution,
 };
-use nexus_bindings::{AgentMarketplace, IEntryPoint, TestUSDC};
+use nexus_bindings::{AgentMarketplace, IEntryPoint};
 use nexus_graphql::sponsor::SponsorConfig;
-use nexus_testkit::bundler::{Alto, register_usdc_agent};
+use nexus_testkit::bundler::{Alto, mint_usdc, register_usdc_agent};
 use nexus_testkit::{Devnet, Postgres};
 
 /// Anvil dev account 3: the deploy script's sponsorship signer (`roles.sponsor`).
@@ -51,12 +51,7 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
     let account = SmartAccount::new(provider.clone(), owner.clone(), config).await?;
     assert_eq!(account.owner(), owner.address());
     assert!(!account.is_deployed().await?);
-    TestUSDC::new(usdc, &provider)
-        .mint(account.address(), U256::from(10 * USDC_PRICE))
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
+    mint_usdc(&devnet, account.address(), 10 * USDC_PRICE).await?;
     let deposit = || async { IEntryPoint::new(entry_point, &provider).balanceOf(paymaster).call().await };
     let deposit_before = deposit().await?;
 

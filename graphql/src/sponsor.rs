@@ -133,6 +133,32 @@ pub enum SponsorConfigError {
 }
 
 impl SponsorConfig {
+    /// A sponsor for these contracts with the default caps and validity and no payment token
+    /// (set [`Self::tokens`] to sponsor approvals).
+    pub fn new(
+        signer: PrivateKeySigner,
+        chain_id: u64,
+        entry_point: Address,
+        paymaster: Address,
+        factory: Address,
+        marketplace: Address,
+    ) -> Self {
+        SponsorConfig {
+            signer,
+            chain_id,
+            entry_point,
+            paymaster,
+            factory,
+            marketplace,
+            tokens: Vec::new(),
+            daily_ops_per_account: DEFAULT_DAILY_OPS,
+            daily_wei_per_account: U256::from(DEFAULT_DAILY_WEI),
+            global_budget_wei: U256::from(DEFAULT_BUDGET_WEI),
+            validity: DEFAULT_VALIDITY,
+            name: "AgentNexus".into(),
+        }
+    }
+
     /// [`Self::from_deployments`] with the key given as hex text (from the environment or a
     /// configuration file), so callers need not depend on alloy's signer types.
     pub fn from_deployments_and_key(deployments: &Deployments, key: &str) -> Result<Self, SponsorConfigError> {
@@ -173,20 +199,16 @@ impl SponsorConfig {
         {
             return Err(SponsorConfigError::WrongKey { key: signer.address(), expected });
         }
-        Ok(SponsorConfig {
+        let mut config = SponsorConfig::new(
             signer,
-            chain_id: deployments.chain_id,
-            entry_point: c.entry_point.ok_or(SponsorConfigError::MissingContract("EntryPoint"))?,
-            paymaster: c.nexus_paymaster.ok_or(SponsorConfigError::MissingContract("NexusPaymaster"))?,
-            factory: c.nexus_account_factory.ok_or(SponsorConfigError::MissingContract("NexusAccountFactory"))?,
-            marketplace: c.agent_marketplace,
-            tokens: vec![c.usdc],
-            daily_ops_per_account: DEFAULT_DAILY_OPS,
-            daily_wei_per_account: U256::from(DEFAULT_DAILY_WEI),
-            global_budget_wei: U256::from(DEFAULT_BUDGET_WEI),
-            validity: DEFAULT_VALIDITY,
-            name: "AgentNexus".into(),
-        })
+            deployments.chain_id,
+            c.entry_point.ok_or(SponsorConfigError::MissingContract("EntryPoint"))?,
+            c.nexus_paymaster.ok_or(SponsorConfigError::MissingContract("NexusPaymaster"))?,
+            c.nexus_account_factory.ok_or(SponsorConfigError::MissingContract("NexusAccountFactory"))?,
+            c.agent_marketplace,
+        );
+        config.tokens = vec![c.usdc];
+        Ok(config)
     }
 }
 
@@ -608,19 +630,11 @@ mod tests {
     const STRANGER: Address = address!("00000000000000000000000000000000000000dd");
 
     fn config() -> SponsorConfig {
+        let (paymaster, factory) = (Address::repeat_byte(0xee), Address::repeat_byte(0xff));
+        let entry_point = nexus_bindings::entry_point::ADDRESS;
         SponsorConfig {
-            signer: PrivateKeySigner::random(),
-            chain_id: 31337,
-            entry_point: nexus_bindings::entry_point::ADDRESS,
-            paymaster: address!("00000000000000000000000000000000000000ee"),
-            factory: address!("00000000000000000000000000000000000000ff"),
-            marketplace: MARKET,
             tokens: vec![USDC],
-            daily_ops_per_account: 1,
-            daily_wei_per_account: U256::from(1),
-            global_budget_wei: U256::from(1),
-            validity: DEFAULT_VALIDITY,
-            name: "test".into(),
+            ..SponsorConfig::new(PrivateKeySigner::random(), 31337, entry_point, paymaster, factory, MARKET)
         }
     }
 

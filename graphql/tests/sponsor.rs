@@ -1,8 +1,6 @@
 //! The sponsorship service (`POST /v1/paymaster`) against a real PostgreSQL and, for the
 //! operations that must land, a real devnet and a real Alto bundler driven by `nexus-accounts`.
 
-use std::time::Duration;
-
 use alloy::primitives::{Address, U256, address};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
@@ -10,7 +8,7 @@ use alloy::sol_types::SolCall;
 use nexus_accounts::{AccountConfig, AccountError, Call, SmartAccount, Sponsorship, purchased_credit};
 use nexus_bindings::{AgentMarketplace, IEntryPoint, NexusAccount, TestUSDC};
 use nexus_graphql::sponsor::{SponsorConfig, codes};
-use nexus_testkit::bundler::{Alto, register_usdc_agent};
+use nexus_testkit::bundler::{Alto, mint_usdc, register_usdc_agent};
 use nexus_testkit::{Devnet, Postgres};
 use serde_json::{Value, json};
 
@@ -60,20 +58,14 @@ fn market_op_cost() -> U256 {
 }
 
 fn fake_config(market: Address) -> SponsorConfig {
-    SponsorConfig {
-        signer: PrivateKeySigner::random(),
-        chain_id: 31337,
-        entry_point: nexus_bindings::entry_point::ADDRESS,
-        paymaster: address!("00000000000000000000000000000000000000ee"),
-        factory: address!("00000000000000000000000000000000000000ff"),
-        marketplace: market,
-        tokens: vec![],
-        daily_ops_per_account: 2,
-        daily_wei_per_account: U256::MAX,
-        global_budget_wei: U256::MAX,
-        validity: Duration::from_secs(600),
-        name: "test".into(),
-    }
+    let (paymaster, factory) = (Address::repeat_byte(0xee), Address::repeat_byte(0xff));
+    let signer = PrivateKeySigner::random();
+    let mut config =
+        SponsorConfig::new(signer, 31337, nexus_bindings::entry_point::ADDRESS, paymaster, factory, market);
+    config.daily_ops_per_account = 2;
+    config.daily_wei_per_account = U256::MAX;
+    config.global_budget_wei = U256::MAX;
+    config
 }
 
 /// Caps live in the database: a second server (or the same after a restart) sees what the first
@@ -195,12 +187,7 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
     let sponsorship = Sponsorship::service(format!("{base}/v1/paymaster").parse()?);
     let config = AccountConfig::from_deployments(&d, alto.url().parse()?, sponsorship)?;
     let account = SmartAccount::new(provider.clone(), PrivateKeySigner::random(), config).await?;
-    TestUSDC::new(usdc, &provider)
-        .mint(account.address(), U256::from(10 * USDC_PRICE))
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
+    mint_usdc(&devnet, account.address(), 10 * USDC_PRICE).await?;
     assert!(!account.is_deployed().await?);
 
     let deposit_before = IEntryPoint::new(entry_point, &provider).balanceOf(paymaster).call().await?;

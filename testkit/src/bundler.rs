@@ -159,3 +159,11 @@ pub async fn register_usdc_agent(devnet: &Devnet, price: u64) -> anyhow::Result<
         .ok_or_else(|| anyhow::anyhow!("no AgentRegistered log"))?;
     Ok(registered.agentId)
 }
+
+/// Mints `amount` of the devnet's USDC (6-decimal base units) to `to`: how a gasless-flow
+/// account is funded, since it never holds ETH.
+pub async fn mint_usdc(devnet: &Devnet, to: alloy::primitives::Address, amount: u64) -> anyhow::Result<()> {
+    let usdc = nexus_bindings::TestUSDC::new(devnet.deployments.contracts.usdc, devnet.dev_provider(0));
+    usdc.mint(to, alloy::primitives::U256::from(amount)).send().await?.get_receipt().await?;
+    Ok(())
+}
