@@ -173,6 +173,17 @@ impl SmartAccount {
         Ok(SmartAccount { inner: Arc::new(inner) })
     }
 
+    /// The address of `owner`'s account at `salt` from `factory`, without a bundler (what
+    /// `nexus account create|show` prints before anything is deployed).
+    pub async fn address_of(
+        provider: &impl Provider,
+        factory: Address,
+        owner: Address,
+        salt: U256,
+    ) -> Result<Address, AccountError> {
+        Ok(counterfactual_account(provider, factory, owner, salt).await?.sender)
+    }
+
     /// The account's address (the same before and after deployment).
     pub fn address(&self) -> Address {
         self.inner.account.sender
@@ -206,6 +217,16 @@ impl SmartAccount {
     /// The account's next nonce (key 0).
     pub async fn nonce(&self) -> Result<U256, AccountError> {
         Ok(get_nonce(&self.inner.provider, self.entry_point(), self.address(), U192::ZERO).await?)
+    }
+
+    /// Deploys the account with an operation that calls nothing (`executeBatch([])` with the
+    /// factory fields); `None` when it already exists. Any first operation deploys it too, so
+    /// this is only for "create the account now".
+    pub async fn deploy(&self) -> Result<Option<UserOperationReceipt>, AccountError> {
+        if self.is_deployed().await? {
+            return Ok(None);
+        }
+        self.execute_batch(Vec::new()).await.map(Some)
     }
 
     /// One call (`execute`), signed by the owner.

@@ -55,7 +55,16 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
     let deposit = || async { IEntryPoint::new(entry_point, &provider).balanceOf(paymaster).call().await };
     let deposit_before = deposit().await?;
 
-    // 1. Approve + purchase 2 credits in one operation (which also deploys the account).
+    // 0. Create the account: an operation that only deploys it (sponsored too); the address is
+    // the one the factory predicted.
+    let factory = d.contracts.nexus_account_factory.context("factory")?;
+    let predicted = SmartAccount::address_of(&provider, factory, owner.address(), U256::ZERO).await?;
+    assert_eq!(predicted, account.address());
+    let created = account.deploy().await?.context("deployed by this call")?;
+    assert!(account.is_deployed().await?);
+    assert!(account.deploy().await?.is_none(), "deploying twice is a no-op");
+
+    // 1. Approve + purchase 2 credits in one operation.
     let units = U256::from(2);
     let bought = account
         .execute_batch(vec![
@@ -64,7 +73,6 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
         ])
         .await
         .map_err(|e| anyhow::anyhow!("{e}\n{}", alto.log_tail()))?;
-    assert!(account.is_deployed().await?);
     let credit = purchased_credit(&bought).context("Purchased log")?;
     let marketplace = AgentMarketplace::new(market, &provider);
     assert_eq!(marketplace.balanceOf(account.address(), credit).call().await?, units);
@@ -87,7 +95,7 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
     assert_eq!(account.session_key_grant(key.address()).await?.uses, 1);
 
     // Gas: all paid by the paymaster's deposit, never by the account.
-    let paid = bought.actual_gas_cost + granted.actual_gas_cost + requested.actual_gas_cost;
+    let paid = created.actual_gas_cost + bought.actual_gas_cost + granted.actual_gas_cost + requested.actual_gas_cost;
     assert_eq!(deposit_before - deposit().await?, paid);
     assert_eq!(provider.get_balance(account.address()).await?, U256::ZERO, "the account never held ETH");
 

@@ -230,9 +230,15 @@ impl RpcError {
     }
 }
 
-/// Checks that `call_data` only calls into the marketplace (see the module docs). Pure, so the
-/// policy is unit-tested without a chain.
-pub fn check_call_data(config: &SponsorConfig, sender: Address, call_data: &[u8]) -> Result<(), RpcError> {
+/// Checks that `call_data` only calls into the marketplace (see the module docs). `deploying`:
+/// the operation has factory fields, and then an empty batch (deploy only) is allowed too. Pure,
+/// so the policy is unit-tested without a chain.
+pub fn check_call_data(
+    config: &SponsorConfig,
+    sender: Address,
+    call_data: &[u8],
+    deploying: bool,
+) -> Result<(), RpcError> {
     let calls: Vec<(Address, U256, alloy::primitives::Bytes)> =
         if let Ok(call) = NexusAccount::executeCall::abi_decode(call_data) {
             vec![(call.target, call.value, call.data)]
@@ -241,8 +247,8 @@ pub fn check_call_data(config: &SponsorConfig, sender: Address, call_data: &[u8]
         } else {
             return Err(RpcError::refused("callData is not a NexusAccount execute or executeBatch"));
         };
-    if calls.is_empty() {
-        return Err(RpcError::refused("empty batch"));
+    if calls.is_empty() && !deploying {
+        return Err(RpcError::refused("empty batch (only sponsored to deploy the account)"));
     }
     for (target, value, data) in &calls {
         check_call(config, sender, *target, *value, data)?;
@@ -370,7 +376,7 @@ impl Sponsor {
     /// `pm_getPaymasterStubData`: placeholder paymaster fields for estimation, after the policy
     /// and a look at the caps (nothing reserved).
     pub async fn stub_data(&self, op: &UserOperation) -> Result<PaymasterData, RpcError> {
-        check_call_data(&self.config, op.sender, &op.call_data)?;
+        check_call_data(&self.config, op.sender, &op.call_data, op.factory.is_some())?;
         self.check_sender(op).await?;
         self.reserve(op, U256::ZERO, None).await?;
         Ok(PaymasterData {
@@ -386,7 +392,7 @@ impl Sponsor {
     /// `pm_getPaymasterData`: the policy, the caps with this operation's maximum cost reserved,
     /// then the sponsor's signature over the final fields.
     pub async fn data(&self, op: &UserOperation) -> Result<PaymasterData, RpcError> {
-        check_call_data(&self.config, op.sender, &op.call_data)?;
+        check_call_data(&self.config, op.sender, &op.call_data, op.factory.is_some())?;
         self.check_sender(op).await?;
         let mut op = op.clone();
         op.paymaster = Some(self.config.paymaster);
@@ -649,15 +655,15 @@ mod tests {
     #[test]
     fn marketplace_calls_and_approvals_for_it_pass() {
         let c = config();
-        assert_eq!(check_call_data(&c, SENDER, &execute(MARKET, 0, vec![1, 2, 3, 4])), Ok(()));
-        assert_eq!(check_call_data(&c, SENDER, &execute(USDC, 0, approve(MARKET))), Ok(()));
+        assert_eq!(check_call_data(&c, SENDER, &execute(MARKET, 0, vec![1, 2, 3, 4]), false), Ok(()));
+        assert_eq!(check_call_data(&c, SENDER, &execute(USDC, 0, approve(MARKET)), false), Ok(()));
         let batch = NexusAccount::executeBatchCall {
             calls: vec![
                 BaseAccount::Call { target: USDC, value: U256::ZERO, data: approve(MARKET).into() },
                 BaseAccount::Call { target: MARKET, value: U256::ZERO, data: vec![9; 36].into() },
             ],
         };
-        assert_eq!(check_call_data(&c, SENDER, &batch.abi_encode()), Ok(()));
+        assert_eq!(check_call_data(&c, SENDER, &batch.abi_encode(), false), Ok(()));
         let grant = NexusAccount::grantSessionKeyCall {
             key: STRANGER,
             validAfter: Default::default(),
@@ -665,13 +671,13 @@ mod tests {
             maxUses: 1,
             permissions: vec![INexusAccount::Permission { target: MARKET, selector: [1, 2, 3, 4].into() }],
         };
-        assert_eq!(check_call_data(&c, SENDER, &execute(SENDER, 0, grant.abi_encode())), Ok(()));
+        assert_eq!(check_call_data(&c, SENDER, &execute(SENDER, 0, grant.abi_encode()), false), Ok(()));
     }
 
     #[test]
     fn everything_else_is_refused_with_a_reason() {
         let c = config();
-        let reason = |data: Vec<u8>| check_call_data(&c, SENDER, &data).unwrap_err().message;
+        let reason = |data: Vec<u8>| check_call_data(&c, SENDER, &data, false).unwrap_err().message;
         assert_eq!(reason(execute(STRANGER, 0, vec![])), format!("target {STRANGER} is not the marketplace"));
         assert_eq!(
             reason(execute(USDC, 0, approve(STRANGER))),
@@ -692,7 +698,8 @@ mod tests {
         };
         assert!(reason(execute(SENDER, 0, grant.abi_encode())).contains("permission target"));
         let empty = NexusAccount::executeBatchCall { calls: vec![] }.abi_encode();
-        assert_eq!(reason(empty), "empty batch");
+        assert_eq!(check_call_data(&c, SENDER, &empty, true), Ok(()), "deploy only");
+        assert_eq!(reason(empty), "empty batch (only sponsored to deploy the account)");
     }
 
     #[test]
