@@ -314,7 +314,7 @@ impl SmartAccount {
         let is_final = inner.sponsorship.stub(&mut op, entry_point, inner.chain_id).await?;
         op.apply_gas_estimate(&inner.bundler.estimate_user_operation_gas(&op).await?);
         if !is_final {
-            inner.sponsorship.finalize(&mut op, entry_point, inner.chain_id).await?;
+            inner.sponsorship.finalize(&inner.provider, &mut op, entry_point, inner.chain_id).await?;
         }
         let hash = user_op_hash(&op.pack(), entry_point, inner.chain_id);
         op.signature = match signer {

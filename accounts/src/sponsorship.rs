@@ -92,6 +92,7 @@ impl Sponsorship {
     /// Sets the final paymaster fields over `op`'s final gas limits and fees.
     pub(crate) async fn finalize(
         &self,
+        provider: &impl alloy::providers::Provider,
         op: &mut UserOperation,
         entry_point: Address,
         chain_id: u64,
@@ -111,9 +112,11 @@ impl Sponsorship {
                 Ok(())
             }
             Sponsorship::LocalSigner { signer, window, .. } => {
-                // Wall clock, as bundlers and the chain's next block use it; a window in the past
-                // would surface as AA32 from the bundler.
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+                // The later of the wall clock and the chain's clock (a devnet's time may have been
+                // advanced): a window already closed on-chain would surface as AA32.
+                let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+                let block = provider.get_block_by_number(Default::default()).await?;
+                let now = block.map_or(wall, |b| wall.max(b.header.timestamp));
                 paymaster::sponsor(op, signer, chain_id, now + window.as_secs(), 0)?;
                 Ok(())
             }

@@ -337,6 +337,19 @@ impl Sponsor {
         Sponsor { config, pool, provider, implementation: tokio::sync::OnceCell::new() }
     }
 
+    /// The later of the wall clock and the chain's latest block time: the window must be open by
+    /// the chain's clock, which runs ahead of the wall clock on a devnet whose time was advanced.
+    async fn now(&self) -> u64 {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let Some(provider) = &self.provider else {
+            return wall;
+        };
+        match provider.get_block_by_number(Default::default()).await {
+            Ok(Some(block)) => wall.max(block.header.timestamp),
+            _ => wall,
+        }
+    }
+
     /// The sender is a NexusAccount: created by the NexusAccountFactory in this operation, or a
     /// proxy of the factory's account implementation.
     async fn check_sender(&self, op: &UserOperation) -> Result<(), RpcError> {
@@ -400,8 +413,7 @@ impl Sponsor {
         let post_op = op.paymaster_post_op_gas_limit.unwrap_or(0);
         op.paymaster_verification_gas_limit = Some(verification);
         op.paymaster_post_op_gas_limit = Some(post_op);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-        let valid_until = now + self.config.validity.as_secs();
+        let valid_until = self.now().await + self.config.validity.as_secs();
         let hash = paymaster::sponsored_hash(&op, self.config.chain_id, valid_until, 0);
         let cost = max_cost(&op);
         self.reserve(&op, cost, Some((hash, valid_until))).await?;

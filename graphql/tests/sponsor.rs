@@ -245,6 +245,22 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
     let answer = rpc(&base, "pm_getPaymasterStubData", json!([op, entry_point, "0x7a69", {}])).await;
     assert!(answer["result"].is_object(), "the deployed account passes: {answer}");
 
+    // The chain's clock a day ahead of the wall clock (as after a test advanced it): the
+    // sponsorship window follows the chain, so the next purchase still lands.
+    provider.raw_request::<_, Value>("evm_increaseTime".into(), [86_400]).await?;
+    provider.raw_request::<_, Value>("evm_mine".into(), ()).await?;
+    let receipt = account
+        .execute_batch(vec![
+            Call::approve(usdc, market, U256::from(USDC_PRICE)),
+            Call::purchase(market, agent, U256::from(1)),
+        ])
+        .await?;
+    assert!(receipt.success);
+    assert_eq!(
+        AgentMarketplace::new(market, &provider).balanceOf(account.address(), credit).call().await?,
+        U256::from(3)
+    );
+
     // Asking for another EntryPoint than the deployed one is refused before any policy check.
     let wrong = address!("0000000000000000000000000000000000000bad");
     let answer =
