@@ -13,7 +13,9 @@ CREATE TABLE sponsorship_reservations (
     nonce         uint256 NOT NULL,
     day           DATE NOT NULL,                -- UTC day of the signature: per-account daily caps
     max_cost_wei  uint256 NOT NULL,
-    user_op_hash  hash32 NOT NULL,              -- the paymaster hash that was signed
+    paymaster_hash hash32 NOT NULL,             -- NexusPaymaster.getHash(...) the sponsor signed
+    user_op_hash  hash32 NOT NULL,              -- the EntryPoint's userOpHash (its UserOperationEvent
+                                                -- tells what the operation really cost)
     valid_until   BIGINT NOT NULL,              -- unix seconds, end of the sponsorship window
     reserved_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (chain_id, paymaster, sender, nonce)

@@ -38,7 +38,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
 use nexus_bindings::{Deployments, NexusAccount, NexusAccountFactory, TestUSDC};
-use nexus_bundler_client::{PaymasterData, UserOperation, paymaster};
+use nexus_bundler_client::{PaymasterData, UserOperation, paymaster, user_op_hash};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -320,6 +320,13 @@ pub fn max_cost(op: &UserOperation) -> U256 {
 pub const ERC1967_IMPLEMENTATION_SLOT: B256 =
     alloy::primitives::b256!("360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc");
 
+/// What a reservation records of the signature it pays for.
+struct Signed {
+    paymaster_hash: B256,
+    user_op_hash: B256,
+    valid_until: u64,
+}
+
 /// The running service: configuration, the database holding the caps, the node for account checks.
 pub struct Sponsor {
     pub config: SponsorConfig,
@@ -414,13 +421,16 @@ impl Sponsor {
         op.paymaster_verification_gas_limit = Some(verification);
         op.paymaster_post_op_gas_limit = Some(post_op);
         let valid_until = self.now().await + self.config.validity.as_secs();
-        let hash = paymaster::sponsored_hash(&op, self.config.chain_id, valid_until, 0);
+        let paymaster_hash = paymaster::sponsored_hash(&op, self.config.chain_id, valid_until, 0);
         let cost = max_cost(&op);
-        self.reserve(&op, cost, Some((hash, valid_until))).await?;
+        // Signed first (nothing leaves this function unless the reservation commits), so the
+        // reservation can record the EntryPoint's userOpHash, which covers the paymaster data.
         paymaster::sponsor(&mut op, &self.config.signer, self.config.chain_id, valid_until, 0).map_err(|e| {
             tracing::error!(error = %e, "sponsor key cannot sign");
             RpcError::new(codes::INTERNAL, "the sponsor cannot sign")
         })?;
+        let user_op_hash = user_op_hash(&op.pack(), self.config.entry_point, self.config.chain_id);
+        self.reserve(&op, cost, Some(Signed { paymaster_hash, user_op_hash, valid_until })).await?;
         tracing::info!(sender = %op.sender, nonce = %op.nonce, max_cost_wei = %cost, valid_until, "sponsored");
         Ok(PaymasterData {
             paymaster: self.config.paymaster,
@@ -435,7 +445,7 @@ impl Sponsor {
     /// Checks the caps for `op` costing `cost` and, when `signed` is given, records the
     /// reservation, all in one transaction serialised on the paymaster's budget row. Without
     /// `signed` the transaction is rolled back (a look only).
-    async fn reserve(&self, op: &UserOperation, cost: U256, signed: Option<(B256, u64)>) -> Result<(), RpcError> {
+    async fn reserve(&self, op: &UserOperation, cost: U256, signed: Option<Signed>) -> Result<(), RpcError> {
         let c = &self.config;
         let chain = c.chain_id as i64;
         let pm = c.paymaster.as_slice();
@@ -501,15 +511,16 @@ impl Sponsor {
         if spent_after > c.global_budget_wei || (cost.is_zero() && spent >= c.global_budget_wei) {
             return Err(RpcError::refused("global sponsorship budget exhausted"));
         }
-        let Some((hash, valid_until)) = signed else {
+        let Some(Signed { paymaster_hash, user_op_hash, valid_until }) = signed else {
             return Ok(());
         };
         sqlx::query(
             "INSERT INTO sponsorship_reservations
-                 (chain_id, paymaster, sender, nonce, day, max_cost_wei, user_op_hash, valid_until)
-             VALUES ($1, $2, $3, $4::numeric, (now() AT TIME ZONE 'UTC')::date, $5::numeric, $6, $7)
+                 (chain_id, paymaster, sender, nonce, day, max_cost_wei, paymaster_hash, user_op_hash, valid_until)
+             VALUES ($1, $2, $3, $4::numeric, (now() AT TIME ZONE 'UTC')::date, $5::numeric, $6, $7, $8)
              ON CONFLICT (chain_id, paymaster, sender, nonce) DO UPDATE
-               SET day = EXCLUDED.day, max_cost_wei = EXCLUDED.max_cost_wei, user_op_hash = EXCLUDED.user_op_hash,
+               SET day = EXCLUDED.day, max_cost_wei = EXCLUDED.max_cost_wei,
+                   paymaster_hash = EXCLUDED.paymaster_hash, user_op_hash = EXCLUDED.user_op_hash,
                    valid_until = EXCLUDED.valid_until, reserved_at = now()",
         )
         .bind(chain)
@@ -517,7 +528,8 @@ impl Sponsor {
         .bind(sender)
         .bind(&nonce)
         .bind(cost.to_string())
-        .bind(hash.as_slice())
+        .bind(paymaster_hash.as_slice())
+        .bind(user_op_hash.as_slice())
         .bind(i64::try_from(valid_until).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await

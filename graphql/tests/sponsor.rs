@@ -213,6 +213,9 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
     let reserved: String =
         sqlx::query_scalar("SELECT max_cost_wei::text FROM sponsorship_reservations").fetch_one(&pool).await?;
     assert!(U256::from_str_radix(&reserved, 10)? >= receipt.actual_gas_cost);
+    let recorded: Vec<u8> =
+        sqlx::query_scalar("SELECT user_op_hash FROM sponsorship_reservations").fetch_one(&pool).await?;
+    assert_eq!(recorded, receipt.user_op_hash.to_vec(), "the reservation names the operation that landed");
 
     // A USDC transfer to a stranger, and a call to a stranger: refused with the reason, nothing sent.
     let stranger = address!("000000000000000000000000000000000000dead");
