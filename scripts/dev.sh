@@ -17,11 +17,16 @@ pg_port=${PG_PORT:-5433}
 graphql_addr=${GRAPHQL_ADDR:-127.0.0.1:4000}
 indexer_status=${INDEXER_STATUS_ADDR:-127.0.0.1:9101}
 relayer_status=${RELAYER_STATUS_ADDR:-127.0.0.1:9103}
-# Anvil's account 1: the deploy script's local relayer (RELAYER_ROLE and nothing else).
-relayer_key=0x59c6995e998f97a5a0044966f0a42afcc91f8a4f6b4a09a9b2c2fd1a61eb12ca
 state=$PWD/.nexus
 mkdir -p "$state"
 bin=node_modules/.bin
+# Keys of anvil's dev accounts, derived from its default mnemonic rather than typed in (a
+# mistyped key is a valid key of some other, unfunded address).
+mnemonic="test test test test test test test test test test test junk"
+anvil_key() { "$bin/cast" wallet private-key --mnemonic "$mnemonic" --mnemonic-index "$1"; }
+anvil_address() { "$bin/cast" wallet address --private-key "$(anvil_key "$1")"; }
+# Account 1: the deploy script's local relayer (RELAYER_ROLE and nothing else).
+relayer_key=$(anvil_key 1)
 
 echo "dev: building the nexus binary"
 cargo build --workspace --locked --quiet
@@ -75,6 +80,13 @@ echo "dev: deploying contracts"
 "$bin/forge" script script/Deploy.s.sol --rpc-url "$rpc" --broadcast --non-interactive >"$state/deploy.log" 2>&1 \
   || { cat "$state/deploy.log" >&2; exit 1; }
 
+relayer_role=$(jq -r .roles.relayer deployments/31337.json)
+relayer_address=$("$bin/cast" wallet address --private-key "$relayer_key")
+if [ "${relayer_address,,}" != "${relayer_role,,}" ]; then
+  echo "dev: the relayer key is $relayer_address's, but the deployment gave RELAYER_ROLE to $relayer_role" >&2
+  exit 1
+fi
+
 echo "dev: building the agent images"
 scripts/agents.sh >"$state/agents.log" 2>&1 || { tail -n 30 "$state/agents.log" >&2; exit 1; }
 catalog=(summarizer csv-analyzer gas-advisor)
@@ -104,10 +116,10 @@ pids+=($!)
 
 # The demo accounts Seed.s.sol funds: anvil's #5 buys (1,000 test USDC), #4 is the catalog's
 # developer. Public anvil keys, printed so a new user can act as either.
-buyer_address=0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc
-buyer_key=0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba
-developer_address=0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65
-developer_key=0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a
+buyer_key=$(anvil_key 5)
+buyer_address=$(anvil_address 5)
+developer_key=$(anvil_key 4)
+developer_address=$(anvil_address 4)
 usdc=$(jq -r .contracts.USDC deployments/31337.json)
 usdc_of() { "$bin/cast" call "$usdc" 'balanceOf(address)(uint256)' "$1" --rpc-url "$rpc" | awk '{ printf "%.2f", $1 / 1e6 }'; }
 
