@@ -102,13 +102,18 @@ async fn wait_for<F: std::future::Future<Output = i64>>(mut probe: impl FnMut() 
 }
 
 /// Containers (any state) of this test's relayers, found by the scope label every relayer of
-/// this database puts on its containers.
-fn containers(scope: &str) -> Vec<String> {
+/// this database puts on its containers: (id, owner) pairs.
+fn containers(scope: &str) -> Vec<(String, String)> {
+    let d = nexus_relayer::docker::LABEL_OWNER;
     let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label={}={scope}", nexus_relayer::docker::LABEL_SCOPE)])
+        .args(["ps", "-a", "--filter", &format!("label={}={scope}", nexus_relayer::docker::LABEL_SCOPE)])
+        .args(["--format", &format!("{{{{.ID}}}} {{{{.Label \"{d}\"}}}}")])
         .output()
         .expect("docker ps");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(id, owner)| (id.to_string(), owner.to_string())))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -196,17 +201,24 @@ async fn sigkill_at_any_moment_settles_each_request_exactly_once() {
         assert!(Instant::now() < deadline, "requests not all settled after the crashes (seed {seed})");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Killed runs' containers go once their lease expires; killed relayers' pre-started
+    // containers once their warm_until (plus grace) passes: well within a minute.
+    let last = format!("relayer-{}-", child.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let left = containers(&scope);
+        let left: Vec<_> = containers(&scope).into_iter().filter(|(_, owner)| !owner.starts_with(&last)).collect();
         if left.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "containers of killed runs left behind: {left:?} (seed {seed})");
+        assert!(Instant::now() < deadline, "containers of killed relayers left behind: {left:?} (seed {seed})");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    child.kill().expect("SIGKILL");
+    // The last relayer stops gracefully (Ctrl-C) and removes its own pre-started containers.
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill -INT");
+    assert!(interrupted.success(), "kill -INT");
     child.wait().expect("reap");
+    let left = containers(&scope);
+    assert!(left.is_empty(), "containers left after a graceful stop: {left:?}");
 
     // Exactly one ExecutionSettled per request, none reclaimed.
     let d = &stack.devnet.deployments.contracts;

@@ -12,9 +12,11 @@
 //!   latencies are printed too (`..._at_concurrency_4`), as they include queueing.
 //!
 //! Bars (issue 5): overhead p50 < 150 ms, request → settled p50 < 750 ms, ≥ 120 per minute.
-//! `BENCH_RELAYER_SEQUENTIAL` and `BENCH_RELAYER_BURST` change the request counts.
+//! `BENCH_RELAYER_SEQUENTIAL` and `BENCH_RELAYER_BURST` change the request counts;
+//! `BENCH_RELAYER_WARM=0` turns pre-started containers off (cold create + start every run).
+//! Per-phase medians (create + start, attach, start, drive) go to stderr.
 
-#[allow(dead_code)]
+// The relayer tests' stack (its own `#![allow(dead_code)]` covers the helpers not used here).
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -118,7 +120,14 @@ async fn main() -> Result<()> {
         .init();
 
     let stack = common::Stack::start("bench_relayer").await;
-    let relayer = stack.relayer(|c| c.concurrency = CONCURRENCY).await;
+    // BENCH_RELAYER_WARM=0 measures cold starts only (no pre-started containers).
+    let warm_start = env_u64("BENCH_RELAYER_WARM", 1)? != 0;
+    let relayer = stack
+        .relayer(|c| {
+            c.concurrency = CONCURRENCY;
+            c.warm_start = warm_start;
+        })
+        .await;
     let echo = stack.register("echo", 60).await;
     let credit = stack.buy(echo, WARMUP + sequential + burst).await;
     let input = stack.upload(br#"{"bench": true}"#).await;

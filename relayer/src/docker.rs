@@ -144,6 +144,61 @@ pub struct RunSpec<'a> {
     pub scope: &'a str,
     pub owner: &'a str,
     pub request_id: &'a str,
+    pub verified: &'a VerifiedImages,
+}
+
+/// Label of a pre-started container ([`prestart`]): unix seconds after which its owner will not
+/// use it. Past that plus a grace any relayer on the host removes it, whatever its scope: an
+/// expired pre-started container is wanted by nobody (its owner may be long dead, its database
+/// gone with a test stack).
+pub const LABEL_WARM_UNTIL: &str = "agentnexus.relayer.warm_until";
+/// [`LABEL_REQUEST`] of a pre-started container: no request yet.
+pub const WARM_REQUEST: &str = "warm";
+
+/// A container created, attached and started ahead of its request: the agent is already
+/// running and blocked reading stdin, so a request pays neither create nor start (the start, a
+/// containerd shim plus runc, is most of a cold run's overhead: ~100 ms measured here). It is
+/// used for one request only, exactly like a cold container; the wall clock starts when the
+/// envelope is written.
+pub struct Warm {
+    id: String,
+    attached: bollard::container::AttachContainerResults,
+}
+
+impl Warm {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl std::fmt::Debug for Warm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warm").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// Image ids already inspected and found locally. An image id is the hash of the image's
+/// content, so once `sha256:<digest>` resolves to itself it always does: later runs skip the
+/// inspect round trip. An image removed meanwhile shows up as a 404 from create, which forgets it.
+#[derive(Debug, Default)]
+pub struct VerifiedImages(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl VerifiedImages {
+    fn contains(&self, id: &str) -> bool {
+        self.0.lock().is_ok_and(|set| set.contains(id))
+    }
+
+    fn insert(&self, id: &str) {
+        if let Ok(mut set) = self.0.lock() {
+            set.insert(id.to_string());
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut set) = self.0.lock() {
+            set.remove(id);
+        }
+    }
 }
 
 /// The relayer group's label value: a short hash of the database URL. Relayers sharing a
@@ -154,18 +209,20 @@ pub fn scope(database_url: &str) -> String {
     alloy::hex::encode(&alloy::primitives::keccak256(database_url.as_bytes())[..8])
 }
 
-/// A labelled container found by [`orphans`].
+/// A labelled container found by [`labelled`].
 #[derive(Debug, Clone)]
 pub struct Labelled {
     pub id: String,
     pub owner: String,
     pub request_id: String,
+    /// Set on pre-started containers ([`LABEL_WARM_UNTIL`]).
+    pub warm_until: Option<u64>,
 }
 
-/// Every container (running or not) of the relayer group `scope`.
-pub async fn labelled(docker: &Docker, scope: &str) -> Result<Vec<Labelled>, RelayerError> {
+/// Every container (running or not) carrying `label` (`key` or `key=value`).
+pub async fn labelled(docker: &Docker, label: &str) -> Result<Vec<Labelled>, RelayerError> {
     let filters: std::collections::HashMap<String, Vec<String>> =
-        [("label".to_string(), vec![format!("{LABEL_SCOPE}={scope}")])].into_iter().collect();
+        [("label".to_string(), vec![label.to_string()])].into_iter().collect();
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     let list = docker.list_containers(Some(options)).await.map_err(|e| RelayerError::Docker(e.to_string()))?;
     Ok(list
@@ -176,6 +233,7 @@ pub async fn labelled(docker: &Docker, scope: &str) -> Result<Vec<Labelled>, Rel
                 id: c.id?,
                 owner: labels.get(LABEL_OWNER)?.clone(),
                 request_id: labels.get(LABEL_REQUEST)?.clone(),
+                warm_until: labels.get(LABEL_WARM_UNTIL).and_then(|v| v.parse().ok()),
             })
         })
         .collect())
@@ -195,23 +253,52 @@ pub async fn remove(docker: &Docker, id: &str) -> Result<(), RelayerError> {
 /// with a JSON document, else why it failed. The container is removed in every case, and the
 /// whole run is bounded by `wall_clock + ENGINE_SLACK`, so a stuck engine call can never keep a
 /// request (and its claim) forever.
+///
+/// With `warm` (a [`prestart`]ed container of the same image), create and start are skipped.
 pub async fn run(
     docker: &Docker,
     spec: &RunSpec<'_>,
+    warm: Option<Warm>,
     limits: &Limits,
     wall_clock: Duration,
     logs: mpsc::Sender<String>,
 ) -> Result<Vec<u8>, Failure> {
-    match tokio::time::timeout(wall_clock + ENGINE_SLACK, run_inner(docker, spec, limits, wall_clock, logs)).await {
+    let target = warm.as_ref().map_or_else(|| spec.name.to_string(), |w| w.id.clone());
+    match tokio::time::timeout(wall_clock + ENGINE_SLACK, run_inner(docker, spec, warm, limits, wall_clock, logs)).await
+    {
         Ok(result) => result,
         Err(_) => {
             tracing::warn!(
-                container = spec.name,
+                container = target,
                 "container run exceeded its wall clock plus engine slack; force-removing"
             );
             let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-            let _ = tokio::time::timeout(ENGINE_SLACK, docker.remove_container(spec.name, Some(remove))).await;
+            let _ = tokio::time::timeout(ENGINE_SLACK, docker.remove_container(&target, Some(remove))).await;
             Err(Failure::Timeout)
+        }
+    }
+}
+
+/// Creates, attaches and starts a container of `spec.image_id` with no request yet (labelled
+/// [`WARM_REQUEST`], usable until `warm_until`); see [`Warm`]. Bounded by [`ENGINE_SLACK`].
+pub async fn prestart(docker: &Docker, spec: &RunSpec<'_>, limits: &Limits, warm_until: u64) -> Result<Warm, Failure> {
+    let started = tokio::time::timeout(ENGINE_SLACK, async {
+        let id = create(docker, spec, limits, Some(warm_until)).await?;
+        match attach_start(docker, &id).await {
+            Ok(attached) => Ok(Warm { id, attached }),
+            Err(f) => {
+                let _ = remove(docker, &id).await;
+                Err(f)
+            }
+        }
+    })
+    .await;
+    match started {
+        Ok(result) => result,
+        Err(_) => {
+            let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+            let _ = tokio::time::timeout(ENGINE_SLACK, docker.remove_container(spec.name, Some(remove))).await;
+            Err(Failure::Engine("pre-starting a container timed out".into()))
         }
     }
 }
@@ -219,15 +306,63 @@ pub async fn run(
 async fn run_inner(
     docker: &Docker,
     spec: &RunSpec<'_>,
+    warm: Option<Warm>,
     limits: &Limits,
     wall_clock: Duration,
     logs: mpsc::Sender<String>,
 ) -> Result<Vec<u8>, Failure> {
-    let image_id = spec.image_id;
     let begun = Instant::now();
-    let inspected = docker.inspect_image(image_id).await.map_err(|e| Failure::Image(e.to_string()))?;
-    if inspected.id.as_deref() != Some(image_id) {
-        return Err(Failure::Image(format!("local image id {:?} differs from the pinned {image_id}", inspected.id)));
+    let (id, attached) = match warm {
+        Some(w) => (w.id, w.attached),
+        None => {
+            let id = create(docker, spec, limits, None).await?;
+            match attach_start(docker, &id).await {
+                Ok(attached) => (id, attached),
+                Err(f) => {
+                    let _ = remove(docker, &id).await;
+                    return Err(f);
+                }
+            }
+        }
+    };
+    let started_at = Instant::now();
+    let result = drive(docker, &id, attached, spec.stdin, limits, wall_clock, logs).await;
+    // Where a run's engine time goes (the benchmark and profiling read these; off by default).
+    tracing::debug!(
+        target: crate::TIMING_TARGET,
+        create_start_us = started_at.duration_since(begun).as_micros() as u64,
+        drive_us = started_at.elapsed().as_micros() as u64,
+        "container phases"
+    );
+    // Removed in the background: the container has exited (or been killed) and everything we
+    // need from it is read, so the settlement need not wait the tens of milliseconds a remove
+    // takes. A relayer killed before the remove lands leaves it to the orphan sweep.
+    let docker = docker.clone();
+    tokio::spawn(async move {
+        if let Err(e) = remove(&docker, &id).await {
+            tracing::warn!(container = %id, error = %e, "removing the container failed");
+        }
+    });
+    result
+}
+
+/// Creates the locked-down container (verifying the image first, once per image id).
+async fn create(
+    docker: &Docker,
+    spec: &RunSpec<'_>,
+    limits: &Limits,
+    warm_until: Option<u64>,
+) -> Result<String, Failure> {
+    let image_id = spec.image_id;
+    if !spec.verified.contains(image_id) {
+        let inspected = docker.inspect_image(image_id).await.map_err(|e| Failure::Image(e.to_string()))?;
+        if inspected.id.as_deref() != Some(image_id) {
+            return Err(Failure::Image(format!(
+                "local image id {:?} differs from the pinned {image_id}",
+                inspected.id
+            )));
+        }
+        spec.verified.insert(image_id);
     }
     let host = HostConfig {
         memory: Some(limits.memory_bytes),
@@ -244,10 +379,14 @@ async fn run_inner(
         log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
         ..Default::default()
     };
-    let labels = [(LABEL_SCOPE, spec.scope), (LABEL_OWNER, spec.owner), (LABEL_REQUEST, spec.request_id)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut labels: std::collections::HashMap<String, String> =
+        [(LABEL_SCOPE, spec.scope), (LABEL_OWNER, spec.owner), (LABEL_REQUEST, spec.request_id)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    if let Some(until) = warm_until {
+        labels.insert(LABEL_WARM_UNTIL.to_string(), until.to_string());
+    }
     let body = ContainerCreateBody {
         image: Some(image_id.to_string()),
         user: Some("65534:65534".into()),
@@ -262,41 +401,24 @@ async fn run_inner(
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::default().name(spec.name).build();
-    let created = docker.create_container(Some(options), body).await.map_err(|e| Failure::Engine(e.to_string()))?;
-    let id = created.id;
-    let created_at = Instant::now();
-    let result = drive(docker, &id, spec.stdin, limits, wall_clock, logs).await;
-    // Where a run's engine time goes (the benchmark and profiling read these; off by default).
-    tracing::debug!(
-        target: crate::TIMING_TARGET,
-        inspect_create_us = created_at.duration_since(begun).as_micros() as u64,
-        drive_us = created_at.elapsed().as_micros() as u64,
-        "container phases"
-    );
-    // Removed in the background: the container has exited (or been killed) and everything we
-    // need from it is read, so the settlement need not wait the tens of milliseconds a remove
-    // takes. A relayer killed before the remove lands leaves it to the orphan sweep.
-    let docker = docker.clone();
-    tokio::spawn(async move {
-        if let Err(e) = remove(&docker, &id).await {
-            tracing::warn!(container = %id, error = %e, "removing the container failed");
+    let created = match docker.create_container(Some(options), body).await {
+        Ok(created) => created,
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message }) => {
+            // The image went away since it was verified: the agent cannot run here.
+            spec.verified.forget(image_id);
+            return Err(Failure::Image(message));
         }
-    });
-    result
+        Err(e) => return Err(Failure::Engine(e.to_string())),
+    };
+    Ok(created.id)
 }
 
-async fn drive(
-    docker: &Docker,
-    id: &str,
-    stdin: &[u8],
-    limits: &Limits,
-    wall_clock: Duration,
-    logs: mpsc::Sender<String>,
-) -> Result<Vec<u8>, Failure> {
+/// Attaches to stdin, stdout and stderr (before the start, so no output is missed) and starts.
+async fn attach_start(docker: &Docker, id: &str) -> Result<bollard::container::AttachContainerResults, Failure> {
     let engine = |e: bollard::errors::Error| Failure::Engine(e.to_string());
     let attach = AttachContainerOptionsBuilder::default().stdin(true).stdout(true).stderr(true).stream(true).build();
     let begun = Instant::now();
-    let mut attached = docker.attach_container(id, Some(attach)).await.map_err(engine)?;
+    let attached = docker.attach_container(id, Some(attach)).await.map_err(engine)?;
     let attached_at = Instant::now();
     docker.start_container(id, None).await.map_err(engine)?;
     tracing::debug!(
@@ -305,6 +427,19 @@ async fn drive(
         start_us = attached_at.elapsed().as_micros() as u64,
         "container started"
     );
+    Ok(attached)
+}
+
+async fn drive(
+    docker: &Docker,
+    id: &str,
+    mut attached: bollard::container::AttachContainerResults,
+    stdin: &[u8],
+    limits: &Limits,
+    wall_clock: Duration,
+    logs: mpsc::Sender<String>,
+) -> Result<Vec<u8>, Failure> {
+    let engine = |e: bollard::errors::Error| Failure::Engine(e.to_string());
 
     // stdin is written concurrently with reading: an agent may start writing before it has
     // read everything, and a full pipe in both directions would deadlock.

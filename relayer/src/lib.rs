@@ -74,6 +74,9 @@ pub struct Config {
     pub max_attempts: i32,
     /// Retry delay after a relayer-side error (database, node, Docker engine).
     pub retry_delay: Duration,
+    /// Keep one pre-started container per agent image whose last run succeeded
+    /// ([`docker::Warm`]): a request then skips the container create and start.
+    pub warm_start: bool,
     pub limits: Limits,
     pub chain: ChainConfig,
 }
@@ -102,6 +105,7 @@ impl Config {
             settle_margin: Duration::from_secs(15),
             max_attempts: 3,
             retry_delay: Duration::from_secs(2),
+            warm_start: true,
             limits: Limits::default(),
             chain: ChainConfig::default(),
         }
@@ -137,10 +141,30 @@ pub const TIMING_TARGET: &str = "nexus_relayer::timing";
 /// leftovers hold memory and pids without listing containers on every claim.
 const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
 
+/// Longest a pre-started container waits for a request before its owner discards it. Short:
+/// an idle relayer should not hold containers (each a running agent process) for long, and a
+/// busy one refills on every use anyway.
+const WARM_TTL: Duration = Duration::from_secs(10);
+/// Seconds past its `warm_until` label after which any relayer removes a pre-started container:
+/// more than [`ORPHAN_SWEEP`], so an owner always discards its own first.
+const WARM_GRACE_SECS: u64 = 15;
+
+/// A pre-started container being made or waiting, per image.
+struct WarmSlot {
+    born: Instant,
+    handle: tokio::task::JoinHandle<Result<docker::Warm, Failure>>,
+}
+
 struct Shared {
+    /// Pre-started containers by image id (see [`Config::warm_start`]).
+    warm: std::sync::Mutex<std::collections::HashMap<String, WarmSlot>>,
+    /// Numbers pre-started containers' names.
+    warm_seq: std::sync::atomic::AtomicU64,
     config: Config,
     /// [`docker::scope`] of our database: labels our containers, finds our group's orphans.
     scope: String,
+    /// Image ids already inspected and found (content-addressed: the check never changes).
+    verified: docker::VerifiedImages,
     pool: PgPool,
     chain: Chain,
     docker: bollard::Docker,
@@ -173,7 +197,21 @@ impl Relayer {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let metrics = Arc::new(Metrics::default());
         let scope = docker::scope(&config.database_url);
-        Ok(Self { shared: Arc::new(Shared { config, scope, pool, chain, docker, metrics, shutdown }), shutdown_tx })
+        Ok(Self {
+            shared: Arc::new(Shared {
+                warm: std::sync::Mutex::new(std::collections::HashMap::new()),
+                warm_seq: std::sync::atomic::AtomicU64::new(0),
+                config,
+                scope,
+                verified: docker::VerifiedImages::default(),
+                pool,
+                chain,
+                docker,
+                metrics,
+                shutdown,
+            }),
+            shutdown_tx,
+        })
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -251,16 +289,113 @@ impl Relayer {
         let all = u32::try_from(s.config.concurrency).unwrap_or(u32::MAX);
         let _ = slots.acquire_many(all).await;
         orphan_sweeper.abort();
+        // Pre-started containers are ours alone: remove them before returning.
+        let slots: Vec<WarmSlot> = s.warm.lock().map(|mut m| m.drain().map(|(_, v)| v).collect()).unwrap_or_default();
+        for slot in slots {
+            discard(&s, slot).await;
+        }
         Ok(())
+    }
+}
+
+/// Our pre-started container for `image`, if one is (or is being) made and young enough.
+async fn take_warm(s: &Shared, image: &str) -> Option<docker::Warm> {
+    let slot = s.warm.lock().ok()?.remove(image)?;
+    if slot.born.elapsed() >= WARM_TTL {
+        discard(s, slot).await;
+        return None;
+    }
+    // Still starting: waiting for it is never slower than starting another one.
+    match slot.handle.await {
+        Ok(Ok(warm)) => Some(warm),
+        Ok(Err(f)) => {
+            tracing::warn!(error = %f, "pre-starting a container failed; starting one now");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Starts pre-starting a container for `image` unless one exists (or warm start is off, or we
+/// are shutting down).
+fn refill(s: &Arc<Shared>, image: &str) {
+    if !s.config.warm_start || *s.shutdown.borrow() {
+        return;
+    }
+    let Ok(mut warm) = s.warm.lock() else { return };
+    if warm.contains_key(image) {
+        return;
+    }
+    let n = s.warm_seq.fetch_add(1, Ordering::Relaxed);
+    let (s2, image2) = (s.clone(), image.to_string());
+    let handle = tokio::spawn(async move {
+        let name = format!("nexus-{}-warm{n}", s2.config.owner);
+        let warm_until = unix_now() + WARM_TTL.as_secs();
+        let spec = docker::RunSpec {
+            name: &name,
+            image_id: &image2,
+            stdin: &[],
+            scope: &s2.scope,
+            owner: &s2.config.owner,
+            request_id: docker::WARM_REQUEST,
+            verified: &s2.verified,
+        };
+        docker::prestart(&s2.docker, &spec, &s2.config.limits, warm_until).await
+    });
+    warm.insert(image.to_string(), WarmSlot { born: Instant::now(), handle });
+}
+
+/// Drops `image`'s pre-started container (its agent just failed: keep none for it).
+fn drop_warm(s: &Arc<Shared>, image: &str) {
+    let slot = s.warm.lock().ok().and_then(|mut m| m.remove(image));
+    if let Some(slot) = slot {
+        let s = s.clone();
+        tokio::spawn(async move { discard(&s, slot).await });
+    }
+}
+
+/// Removes a pre-started container (waiting for it to exist first).
+async fn discard(s: &Shared, slot: WarmSlot) {
+    if let Ok(Ok(warm)) = slot.handle.await
+        && let Err(e) = docker::remove(&s.docker, warm.id()).await
+    {
+        tracing::warn!(container = warm.id(), error = %e, "removing a pre-started container failed");
     }
 }
 
 /// Force-removes our group's containers whose creator no longer holds a live lease on their
 /// request (it died, or gave the request up): their result can never be used, and another
 /// relayer may be running the request again. Returns how many were removed.
+///
+/// Pre-started containers follow their own rule: ours are discarded once older than
+/// [`WARM_TTL`]; anyone's (any scope: see [`docker::LABEL_WARM_UNTIL`]) are removed
+/// [`WARM_GRACE_SECS`] after their `warm_until`.
 async fn remove_orphans(s: &Shared) -> Result<usize, RelayerError> {
+    let expired: Vec<WarmSlot> = s
+        .warm
+        .lock()
+        .map(|mut m| {
+            let old: Vec<String> =
+                m.iter().filter(|(_, slot)| slot.born.elapsed() >= WARM_TTL).map(|(k, _)| k.clone()).collect();
+            old.into_iter().filter_map(|k| m.remove(&k)).collect()
+        })
+        .unwrap_or_default();
+    for slot in expired {
+        discard(s, slot).await;
+    }
     let mut removed = 0;
-    for c in docker::labelled(&s.docker, &s.scope).await? {
+    for c in docker::labelled(&s.docker, docker::LABEL_WARM_UNTIL).await? {
+        if c.warm_until.is_none_or(|until| until + WARM_GRACE_SECS < unix_now()) {
+            tracing::info!(container = %c.id, owner = %c.owner, "removing an expired pre-started container");
+            docker::remove(&s.docker, &c.id).await?;
+            removed += 1;
+        }
+    }
+    let scope = format!("{}={}", docker::LABEL_SCOPE, s.scope);
+    for c in docker::labelled(&s.docker, &scope).await? {
+        if c.request_id == docker::WARM_REQUEST {
+            continue;
+        }
         // A label we cannot read is still our group's container, and nobody can want it.
         let wanted = match c.request_id.parse::<alloy::primitives::U256>() {
             Ok(id) => db::holds_lease(&s.pool, id, &c.owner).await?,
@@ -337,10 +472,21 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
         // Rolled back by a reorg meanwhile: nothing to do until it is indexed again.
         return Ok(Step::Release { retry_after: cfg.retry_delay, uncount: true });
     };
-    if e.status != "Requested" || !s.chain.is_open(e.request_id).await? {
+    if e.status != "Requested" {
         return Ok(Step::Done("already-settled".into()));
     }
-    let now = s.chain.now().await?.max(unix_now());
+    // Independent reads, at once: each is a round trip, and they sit on every request's path
+    // between the claim and the container start.
+    let (open, chain_now, input, agent) = tokio::try_join!(
+        s.chain.is_open(e.request_id),
+        s.chain.now(),
+        db::blob(&s.pool, e.input_hash),
+        s.chain.agent(e.agent_id),
+    )?;
+    if !open {
+        return Ok(Step::Done("already-settled".into()));
+    }
+    let now = chain_now.max(unix_now());
     if now + cfg.settle_margin.as_secs() >= e.deadline {
         // Too late to run; settle as failure while settling is still allowed.
         return settle(s, claim, &e, Err("deadline too close".into()), "deadline").await;
@@ -348,7 +494,7 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
     if claim.attempt > cfg.max_attempts {
         return settle(s, claim, &e, Err(format!("gave up after {} attempts", claim.attempt - 1)), "attempts").await;
     }
-    let Some(input) = db::blob(&s.pool, e.input_hash).await? else {
+    let Some(input) = input else {
         if now < e.requested_at + cfg.input_grace.as_secs() {
             return Ok(Step::Release { retry_after: Duration::from_secs(1), uncount: true });
         }
@@ -364,7 +510,6 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
     if *s.shutdown.borrow() {
         return Ok(Step::Release { retry_after: Duration::ZERO, uncount: true });
     }
-    let agent = s.chain.agent(e.agent_id).await?;
     let left = Duration::from_secs(e.deadline.saturating_sub(now)).saturating_sub(cfg.settle_margin);
     let wall_clock = agent.max_duration.min(left);
     let envelope = serde_json::json!({
@@ -388,8 +533,14 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
         scope: &s.scope,
         owner: &cfg.owner,
         request_id: &request_id,
+        verified: &s.verified,
     };
-    let run = docker::run(&s.docker, &spec, &cfg.limits, wall_clock, log_tx.clone()).await;
+    let warm = if cfg.warm_start { take_warm(s, &image).await } else { None };
+    if warm.is_some() {
+        // Used one: have the next ready by the time the next request for this agent comes.
+        refill(s, &image);
+    }
+    let run = docker::run(&s.docker, &spec, warm, &cfg.limits, wall_clock, log_tx.clone()).await;
     s.metrics.run_seconds.observe(started.elapsed());
     // Read by the relayer benchmark (relayer.container_overhead_ms): claim → container exited.
     tracing::debug!(
@@ -403,6 +554,12 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
         (Ok(stdout), Some(output_schema)) => schema::check(output_schema, &stdout).map(|()| stdout),
         (run, _) => run,
     };
+    // Only an agent that just succeeded gets a pre-started container: a failing (or hostile)
+    // one never has a process of ours running while no request needs it.
+    match &run {
+        Ok(_) => refill(s, &image),
+        Err(_) => drop_warm(s, &image),
+    }
     let result = match run {
         Ok(stdout) => Ok(stdout),
         Err(Failure::Engine(m)) => {
