@@ -10,7 +10,11 @@
 //! - the developer withdraws the earnings: their USDC goes up by price minus the platform fee;
 //! - a run that fails (the agent rejects its input) refunds the buyer, and the CLI exits 3;
 //! - with the relayer stopped, `nexus reclaim` refuses before the deadline and refunds after it
-//!   (anvil's clock advanced with evm_increaseTime).
+//!   (anvil's clock advanced with evm_increaseTime);
+//! - gasless (a second stack, plus a real bundler, Alto, and the API's sponsorship service): a
+//!   key with no ETH creates its smart account and a session key, buys with USDC in one batched
+//!   user operation and runs the summarizer through the session key, all gas paid from the
+//!   paymaster's EntryPoint deposit.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -18,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256, hex};
 use alloy::providers::{DynProvider, Provider};
-use nexus_bindings::{AgentMarketplace, TestUSDC, credit_id};
+use alloy::signers::local::PrivateKeySigner;
+use nexus_bindings::{AgentMarketplace, IEntryPoint, TestUSDC, credit_id};
 use nexus_testkit::agents::{ImageSet, images};
 use nexus_testkit::{CatalogAgent, Devnet, Postgres, repo_root, seed_catalog};
 use serde_json::{Value, json};
@@ -82,8 +87,20 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
+/// Which services a stack runs beyond the basics.
+#[derive(Clone, Copy, PartialEq)]
+enum With {
+    Basics,
+    /// The API's ERC-7677 sponsorship service (`/v1/paymaster`, signed by anvil account 3).
+    Sponsorship,
+}
+
+fn key_hex(signer: &PrivateKeySigner) -> String {
+    format!("0x{}", hex::encode(signer.to_bytes()))
+}
+
 impl Stack {
-    async fn start() -> Stack {
+    async fn start(with: With) -> Stack {
         let catalog = images(ImageSet::Catalog).expect("agent images (docker must work)");
         let devnet = Devnet::start().await.expect("devnet");
         let image = |name: &str| catalog.get(name).unwrap_or_else(|| panic!("no image {name}")).clone();
@@ -111,6 +128,9 @@ impl Stack {
         let indexer = Service::spawn("indexer", dir.path(), &["indexer"], &indexer_env);
         let mut graphql_env = common(devnet.rpc_url());
         graphql_env.push(("NEXUS_GRAPHQL_LISTEN", api_addr.clone()));
+        if with == With::Sponsorship {
+            graphql_env.push(("NEXUS_SPONSOR_KEY", key_hex(&devnet.signer(3))));
+        }
         let graphql = Service::spawn("graphql", dir.path(), &["graphql"], &graphql_env);
         let mut stack = Stack {
             api: format!("http://{api_addr}"),
@@ -126,7 +146,7 @@ impl Stack {
     }
 
     fn start_relayer(&mut self) {
-        let key = format!("0x{}", hex::encode(self.devnet.signer(1).to_bytes()));
+        let key = key_hex(&self.devnet.signer(1));
         let env = vec![
             ("NEXUS_RPC_URL", self.devnet.rpc_url()),
             ("NEXUS_DATABASE_URL", self.services_db()),
@@ -184,6 +204,12 @@ impl Stack {
 
     /// Runs the CLI as `account` (anvil index; `None`: no key).
     async fn nexus(&self, account: Option<usize>, args: &[&str]) -> Run {
+        let key = account.map(|i| key_hex(&self.devnet.signer(i)));
+        self.nexus_with(key.as_deref(), &[], args).await
+    }
+
+    /// Runs the CLI with `key` (hex) and extra environment.
+    async fn nexus_with(&self, key: Option<&str>, env: &[(&str, String)], args: &[&str]) -> Run {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"));
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -194,10 +220,11 @@ impl Stack {
             .env("NEXUS_GRAPHQL_URL", &self.api)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
-        match account {
-            Some(i) => cmd.env("NEXUS_PRIVATE_KEY", format!("0x{}", hex::encode(self.devnet.signer(i).to_bytes()))),
+        match key {
+            Some(k) => cmd.env("NEXUS_PRIVATE_KEY", k),
             None => cmd.env_remove("NEXUS_PRIVATE_KEY"),
         };
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         let started = Instant::now();
         let output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
             .await
@@ -224,8 +251,12 @@ impl Stack {
     }
 
     async fn usdc(&self, account: usize) -> U256 {
+        self.usdc_of(self.address(account)).await
+    }
+
+    async fn usdc_of(&self, holder: Address) -> U256 {
         let usdc = TestUSDC::new(self.devnet.deployments.contracts.usdc, self.provider());
-        usdc.balanceOf(self.address(account)).call().await.expect("balanceOf")
+        usdc.balanceOf(holder).call().await.expect("balanceOf")
     }
 
     async fn withdrawable(&self, account: usize) -> U256 {
@@ -235,9 +266,13 @@ impl Stack {
     }
 
     async fn credits(&self, account: usize, agent: u64, price: u64) -> U256 {
+        self.credits_of(self.address(account), agent, price).await
+    }
+
+    async fn credits_of(&self, holder: Address, agent: u64, price: u64) -> U256 {
         let market = AgentMarketplace::new(self.devnet.deployments.contracts.agent_marketplace, self.provider());
         let id = credit_id::encode(U256::from(agent), U256::from(price));
-        market.balanceOf(self.address(account), id).call().await.expect("balanceOf")
+        market.balanceOf(holder, id).call().await.expect("balanceOf")
     }
 
     /// The API's status of execution `id` once it is `want` (the indexer may lag a little).
@@ -302,7 +337,7 @@ fn fee(price: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buy_run_read_withdraw_refund_and_reclaim_through_the_cli() {
     let started = Instant::now();
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(With::Basics).await;
     eprintln!("stack up in {:?}", started.elapsed());
     let input = repo_root().join("agents/summarizer/example.json");
     let input = input.to_str().expect("path");
@@ -402,4 +437,88 @@ async fn buy_run_read_withdraw_refund_and_reclaim_through_the_cli() {
         s.stop().await;
     }
     eprintln!("end to end in {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gasless_account_buys_in_one_operation_and_runs_through_a_session_key() {
+    let started = Instant::now();
+    let mut stack = Stack::start(With::Sponsorship).await;
+    let alto = nexus_testkit::bundler::Alto::start(&stack.devnet).await.expect("alto");
+    eprintln!("stack and bundler up in {:?}", started.elapsed());
+    let dir = stack.dir.path().to_path_buf();
+    let env =
+        [("NEXUS_BUNDLER_URL", alto.url()), ("NEXUS_SESSION_KEY_FILE", dir.join("session.key").display().to_string())];
+    // A brand-new key: no ETH anywhere, ever.
+    let owner = PrivateKeySigner::random();
+    let key = key_hex(&owner);
+    let provider = stack.provider();
+    let paymaster = stack.devnet.deployments.contracts.nexus_paymaster.expect("paymaster");
+    let entry_point = IEntryPoint::new(alto.entry_point(), provider.clone());
+    let deposit = || async { entry_point.balanceOf(paymaster).call().await.expect("deposit") };
+    let deposit_before = deposit().await;
+
+    let show = stack.nexus_with(Some(&key), &env, &["account", "show"]).await;
+    show.ok();
+    assert!(show.stdout.contains("not deployed yet"), "{}", show.stdout);
+    let account: Address = show
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no account address in:\n{}", show.stdout));
+
+    // Without USDC the purchase is refused before anything is sent.
+    stack
+        .nexus_with(Some(&key), &env, &["buy", "Summarizer", "--units", "2", "--account"])
+        .await
+        .fails(1, "insufficient USDC in account");
+    nexus_testkit::bundler::mint_usdc(&stack.devnet, account, 1_000_000).await.expect("mint");
+
+    let create = stack.nexus_with(Some(&key), &env, &["account", "create", "--session-uses", "5"]).await;
+    create.ok();
+    assert!(create.stdout.contains("deployed, gas sponsored"), "{}", create.stdout);
+    assert!(!provider.get_code_at(account).await.expect("code").is_empty(), "account deployed");
+
+    let buy = stack.nexus_with(Some(&key), &env, &["buy", "Summarizer", "--units", "2", "--account"]).await;
+    buy.ok();
+    assert!(buy.stdout.contains("one user operation"), "{}", buy.stdout);
+    assert!(buy.stdout.contains("credits: 2"), "{}", buy.stdout);
+    assert_eq!(stack.usdc_of(account).await, U256::from(1_000_000 - 2 * SUMMARIZER_PRICE));
+    assert_eq!(stack.credits_of(account, 1, SUMMARIZER_PRICE).await, U256::from(2));
+
+    let input = repo_root().join("agents/summarizer/example.json");
+    let run = stack
+        .nexus_with(
+            Some(&key),
+            &env,
+            &["run", "Summarizer", "--input", input.to_str().expect("path"), "--account", "--wait"],
+        )
+        .await;
+    run.ok();
+    assert!(run.stderr.contains("signing with the account's session key"), "{}", run.stderr);
+    assert!(run.stderr.contains("status: SUCCEEDED"), "{}", run.stderr);
+    let output: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("output not JSON ({e}):\n{}", run.stdout));
+    assert!(output["summary"].as_str().is_some_and(|s| !s.is_empty()), "{output}");
+    assert_eq!(stack.credits_of(account, 1, SUMMARIZER_PRICE).await, U256::from(1));
+    let id = run.request_id();
+    let requester = stack.gql("query($id: BigInt!) { execution(id: $id) { requester } }", json!({ "id": id })).await;
+    assert_eq!(requester["data"]["execution"]["requester"], account.to_checksum(None), "{requester}");
+
+    let after = stack.nexus_with(Some(&key), &env, &["account", "show"]).await;
+    after.ok();
+    assert!(after.stdout.contains("4 executions left"), "{}", after.stdout);
+
+    // Nobody but the paymaster paid gas.
+    assert_eq!(provider.get_balance(owner.address()).await.expect("balance"), U256::ZERO);
+    assert_eq!(provider.get_balance(account).await.expect("balance"), U256::ZERO);
+    let deposit_after = deposit().await;
+    assert!(deposit_after < deposit_before, "paymaster deposit {deposit_before} -> {deposit_after}");
+    eprintln!("paymaster spent {} wei", deposit_before - deposit_after);
+
+    for (_, s) in stack.services.drain(..) {
+        s.stop().await;
+    }
+    drop(alto);
+    eprintln!("gasless end to end in {:?}", started.elapsed());
 }

@@ -61,6 +61,11 @@ impl Api {
         Api { base, http }
     }
 
+    /// The server's root URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The graphql-transport-ws endpoint.
     pub fn ws_url(&self) -> String {
         let ws = if let Some(rest) = self.base.strip_prefix("https://") {
@@ -132,8 +137,22 @@ impl Api {
         Ok(uploaded.hash)
     }
 
-    /// Signs in with Ethereum (EIP-4361) as `signer`; returns the bearer token.
+    /// Signs in with Ethereum (EIP-4361) as `signer`'s own address; returns the bearer token.
     pub async fn sign_in(&self, signer: &PrivateKeySigner, fallback_chain_id: u64) -> Result<String, ApiError> {
+        self.sign_in_as(signer.address(), fallback_chain_id, async |message: String| {
+            signer.sign_message(message.as_bytes()).await.map(|s| s.as_bytes().to_vec()).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Signs in as `address`, `sign` producing the signature of the message (an EOA's EIP-191
+    /// signature, or the bytes a smart account's EIP-1271 check accepts).
+    pub async fn sign_in_as(
+        &self,
+        address: Address,
+        fallback_chain_id: u64,
+        sign: impl AsyncFnOnce(String) -> Result<Vec<u8>, String>,
+    ) -> Result<String, ApiError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct ChallengeData {
@@ -151,13 +170,11 @@ impl Api {
         let challenge: ChallengeData =
             self.query("mutation { signInChallenge { nonce domain chainId } }", json!({}), None).await?;
         let c = challenge.sign_in_challenge;
-        let message =
-            siwe_message(&c.domain, signer.address(), &self.base, c.chain_id.unwrap_or(fallback_chain_id), &c.nonce);
-        let signature = signer
-            .sign_message(message.as_bytes())
+        let message = siwe_message(&c.domain, address, &self.base, c.chain_id.unwrap_or(fallback_chain_id), &c.nonce);
+        let signature = sign(message.clone())
             .await
             .map_err(|e| ApiError::Decode(format!("could not sign the sign-in message: {e}")))?;
-        let signature = format!("0x{}", alloy::hex::encode(signature.as_bytes()));
+        let signature = format!("0x{}", alloy::hex::encode(signature));
         let session: SignInData = self
             .query(
                 "mutation($m: String!, $s: String!) { signIn(message: $m, signature: $s) { token } }",

@@ -13,12 +13,14 @@ use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use anyhow::Context;
-use nexus_bindings::AgentMarketplace;
+use nexus_accounts::{Call, SmartAccount};
 use nexus_bindings::agent::Status;
 use nexus_bindings::credit_id;
+use nexus_bindings::{AgentMarketplace, NexusAccount};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::account::{self, AccountCommand, BundlerArgs};
 use super::api::{Api, ApiError};
 use super::chain::{Chain, event, explain};
 use super::ws::{Event, Subscriptions};
@@ -35,12 +37,28 @@ pub enum Outcome {
 pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> anyhow::Result<Outcome> {
     match command {
         UserCommand::Agents { api } => agents(&Api::new(&api.graphql_url), settings).await,
-        UserCommand::Buy { agent, units, api, key } => {
-            buy(&Api::new(&api.graphql_url), settings, &key, &agent, units).await
+        UserCommand::Buy { agent, units, account, api, key, bundler } => {
+            let via = account.then_some(&bundler);
+            buy(&Api::new(&api.graphql_url), settings, &key, &agent, units, via).await
         }
-        UserCommand::Run { agent, input, wait, timeout, api, key } => {
+        UserCommand::Run { agent, input, wait, timeout, account, api, key, bundler } => {
             let api = Api::new(&api.graphql_url);
-            run(&api, settings, &key, &agent, &input, wait, timeout.map(Duration::from_secs)).await
+            let options =
+                RunOptions { wait, timeout: timeout.map(Duration::from_secs), via: account.then_some(&bundler) };
+            run(&api, settings, &key, &agent, &input, options).await
+        }
+        UserCommand::Account { action, api, key, bundler } => {
+            let api = Api::new(&api.graphql_url);
+            let signer = key.signer()?;
+            let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
+            let smart = account::open(&chain, signer, api.base(), &bundler).await?;
+            match action {
+                AccountCommand::Create { session_uses, session_days } => {
+                    account::create(&mut chain, &smart, &bundler, session_uses, session_days).await?
+                }
+                AccountCommand::Show => account::show(&mut chain, &smart, &bundler).await?,
+            }
+            Ok(Outcome::Done)
         }
         UserCommand::Output { request, api, key } => {
             let api = Api::new(&api.graphql_url);
@@ -259,14 +277,51 @@ async fn buy(
     key: &KeyArgs,
     agent: &str,
     units: u64,
+    via: Option<&BundlerArgs>,
 ) -> anyhow::Result<Outcome> {
     anyhow::ensure!(units > 0, "--units must be at least 1");
     let signer = key.signer()?;
     let me = signer.address();
-    let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer)).await?;
+    let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
     let agent = resolve(api, &chain, agent).await?;
     let token = chain.token(agent.token).await?;
     let cost = agent.price.checked_mul(U256::from(units)).context("the cost overflows")?;
+    if let Some(bundler) = via {
+        anyhow::ensure!(
+            agent.token != Address::ZERO,
+            "{} is priced in ETH, which a sponsored account does not hold; buy it without --account",
+            agent.label
+        );
+        let smart = account::open(&chain, signer, api.base(), bundler).await?;
+        let holder = smart.address();
+        let held = chain.balance(agent.token, holder).await?;
+        anyhow::ensure!(
+            held >= cost,
+            "insufficient {} in account {holder}: it holds {}, {units} × {} costs {}",
+            token.symbol,
+            token.format(held),
+            agent.label,
+            token.format(cost)
+        );
+        let market = chain.deployments.contracts.agent_marketplace;
+        // Approval and purchase in one operation: both happen or neither does.
+        let calls = vec![Call::approve(agent.token, market, cost), Call::purchase(market, agent.id, U256::from(units))];
+        let receipt = smart.execute_batch(calls).await.map_err(|e| account::explain("purchase", e))?;
+        let credit = nexus_accounts::purchased_credit(&receipt).context("the operation emitted no Purchased event")?;
+        let credits = account::credits(&chain, holder, credit).await?;
+        let eth = chain.token(Address::ZERO).await?;
+        println!(
+            "bought {units} credit{} of {} for {} with account {holder}: one user operation {} (tx {}), gas {} paid by the paymaster",
+            if units == 1 { "" } else { "s" },
+            agent.label,
+            token.format(cost),
+            receipt.user_op_hash,
+            receipt.receipt.transaction_hash,
+            eth.format(receipt.actual_gas_cost)
+        );
+        println!("credits: {credits} (credit id {credit})");
+        return Ok(Outcome::Done);
+    }
     let eth = chain.balance(Address::ZERO, me).await?;
     anyhow::ensure!(!eth.is_zero(), "{me} has no ETH to pay for gas");
     let market = chain.marketplace();
@@ -351,22 +406,33 @@ async fn find_credit(api: &Api, chain: &Chain, me: Address, agent: &Agent) -> an
     anyhow::bail!("no credits for {}: buy some first with `nexus buy {} --units N`", agent.label, agent.id)
 }
 
+/// How `nexus run` sends and follows the request.
+struct RunOptions<'a> {
+    wait: bool,
+    timeout: Option<Duration>,
+    /// Through the smart account (`--account`).
+    via: Option<&'a BundlerArgs>,
+}
+
 async fn run(
     api: &Api,
     settings: &ChainSettings<'_>,
     key: &KeyArgs,
     agent: &str,
     input: &std::path::Path,
-    wait: bool,
-    timeout: Option<Duration>,
+    options: RunOptions<'_>,
 ) -> anyhow::Result<Outcome> {
     let bytes = std::fs::read(input).with_context(|| format!("reading the input {}", input.display()))?;
     serde_json::from_slice::<Value>(&bytes)
         .with_context(|| format!("the input {} is not a JSON document", input.display()))?;
     let signer = key.signer()?;
-    let me = signer.address();
     let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
     let agent = resolve(api, &chain, agent).await?;
+    let smart = match options.via {
+        Some(bundler) => Some(account::open(&chain, signer.clone(), api.base(), bundler).await?),
+        None => None,
+    };
+    let me = smart.as_ref().map_or(signer.address(), SmartAccount::address);
     let credit = find_credit(api, &chain, me, &agent).await?;
 
     // The chain commits to the hash; the relayer fetches the bytes by it. Check the server
@@ -381,18 +447,47 @@ async fn run(
     eprintln!("uploaded the input ({size} bytes, keccak256 {local})");
 
     let market = chain.marketplace();
-    let receipt = send_tx!("requestExecution", market.requestExecution(credit, local));
-    let requested = event::<AgentMarketplace::ExecutionRequested>(&receipt)
-        .context("the request emitted no ExecutionRequested event")?;
+    let (requested, sent) = match (&smart, options.via) {
+        (Some(smart), Some(bundler)) => {
+            let now = chain.now().await?;
+            let call = Call::request_execution(*market.address(), credit, local);
+            let receipt = match account::usable_session_key(smart, bundler, now).await? {
+                Some(grant) => {
+                    eprintln!("signing with the account's session key {}", grant.key.address());
+                    smart.session_key(grant.key).execute(call).await
+                }
+                None => {
+                    eprintln!("no usable session key (`nexus account create` grants one): the owner key signs");
+                    smart.execute(call).await
+                }
+            }
+            .map_err(|e| account::explain("requestExecution", e))?;
+            let requested = receipt
+                .logs
+                .iter()
+                .find_map(|l| l.log_decode::<AgentMarketplace::ExecutionRequested>().ok())
+                .map(|l| l.inner.data);
+            let sent = format!(
+                "user operation {}, tx {}, gas sponsored",
+                receipt.user_op_hash, receipt.receipt.transaction_hash
+            );
+            (requested, sent)
+        }
+        _ => {
+            let receipt = send_tx!("requestExecution", market.requestExecution(credit, local));
+            (event::<AgentMarketplace::ExecutionRequested>(&receipt), format!("tx {}", receipt.transaction_hash))
+        }
+    };
+    let requested = requested.context("the request emitted no ExecutionRequested event")?;
     let id = requested.requestId;
     let token = chain.token(requested.token).await?;
     eprintln!(
-        "requested execution {id} of {} (tx {}); escrowed {}, deadline {}",
+        "requested execution {id} of {} ({sent}); escrowed {}, deadline {}",
         agent.label,
-        receipt.transaction_hash,
         token.format(U256::from(requested.unitPrice)),
         rfc3339(requested.deadline.to::<u64>())
     );
+    let (wait, timeout) = (options.wait, options.timeout);
     if !wait {
         println!("{id}");
         eprintln!("follow it: nexus output {id} (once settled)");
@@ -405,7 +500,25 @@ async fn run(
             Duration::from_secs(requested.deadline.to::<u64>().saturating_sub(now) + 30)
         }
     };
-    let session = api.sign_in(&signer, chain.deployments.chain_id).await.context("signing in to read the output")?;
+    let chain_id = chain.deployments.chain_id;
+    let session = match &smart {
+        None => api.sign_in(&signer, chain_id).await,
+        Some(smart) => {
+            // EIP-1271: the owner signs the account's replay-safe hash of the message.
+            let wallet = NexusAccount::new(smart.address(), chain.provider.clone());
+            api.sign_in_as(smart.address(), chain_id, async |message: String| {
+                use alloy::signers::Signer;
+                let hash = wallet
+                    .replaySafeHash(alloy::primitives::eip191_hash_message(&message))
+                    .call()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                signer.sign_hash(&hash).await.map(|s| s.as_bytes().to_vec()).map_err(|e| e.to_string())
+            })
+            .await
+        }
+    }
+    .context("signing in to read the output")?;
     let settled = follow(api, &session, id, timeout).await?;
     let outcome = if settled.status == "SUCCEEDED" {
         print_output(api, id, &session).await?;
@@ -522,7 +635,7 @@ fn print_bytes(bytes: &[u8]) {
     }
 }
 
-fn rfc3339(secs: u64) -> String {
+pub(super) fn rfc3339(secs: u64) -> String {
     chrono::DateTime::from_timestamp(secs as i64, 0)
         .map_or_else(|| secs.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }

@@ -16,6 +16,7 @@
 //! Exit codes: 0 success, 1 error (the message says what to do), 3 the execution ended without
 //! success (failed and refunded, or reclaimed).
 
+mod account;
 mod api;
 mod chain;
 mod commands;
@@ -64,10 +65,15 @@ pub enum UserCommand {
         /// How many executions to buy.
         #[arg(long, default_value_t = 1)]
         units: u64,
+        /// Buy for your smart account in one sponsored user operation (no ETH needed).
+        #[arg(long)]
+        account: bool,
         #[command(flatten)]
         api: ApiArgs,
         #[command(flatten)]
         key: KeyArgs,
+        #[command(flatten)]
+        bundler: account::BundlerArgs,
     },
     /// Run an agent on a JSON input: upload it, request an execution (spends one credit), and with
     /// --wait follow it to the end and print its output.
@@ -83,10 +89,15 @@ pub enum UserCommand {
         /// Stop waiting after this many seconds (default: until the request's deadline).
         #[arg(long)]
         timeout: Option<u64>,
+        /// Request from your smart account, signed by its session key, gas sponsored.
+        #[arg(long)]
+        account: bool,
         #[command(flatten)]
         api: ApiArgs,
         #[command(flatten)]
         key: KeyArgs,
+        #[command(flatten)]
+        bundler: account::BundlerArgs,
     },
     /// Print an execution's output (requester only: signs in first).
     Output {
@@ -105,6 +116,17 @@ pub enum UserCommand {
         api: ApiArgs,
         #[command(flatten)]
         key: KeyArgs,
+    },
+    /// Your ERC-4337 smart account: gasless purchases and session-key runs.
+    Account {
+        #[command(subcommand)]
+        action: account::AccountCommand,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        bundler: account::BundlerArgs,
     },
     /// Withdraw what the marketplace owes you (developer earnings, refunds).
     Withdraw {
