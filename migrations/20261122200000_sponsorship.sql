@@ -17,12 +17,21 @@ CREATE TABLE sponsorship_reservations (
     user_op_hash  hash32 NOT NULL,              -- the EntryPoint's userOpHash (its UserOperationEvent
                                                 -- tells what the operation really cost)
     valid_until   BIGINT NOT NULL,              -- unix seconds, end of the sponsorship window
+    signed_block  BIGINT NOT NULL,              -- chain head at signing: where to look for the event
+    -- Reconciled once the operation's UserOperationEvent is found (what the paymaster really
+    -- paid), or once its window closed without one (never included: 0, and it stops counting
+    -- against the daily operations). NULL while pending: the caps count max_cost_wei.
+    actual_cost_wei uint256,
+    included      BOOLEAN,
     reserved_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (chain_id, paymaster, sender, nonce)
 );
 CREATE INDEX sponsorship_reservations_daily ON sponsorship_reservations (chain_id, paymaster, sender, day);
+CREATE INDEX sponsorship_reservations_pending ON sponsorship_reservations (chain_id, paymaster, valid_until)
+    WHERE included IS NULL;
 
--- The running total of reserved wei per paymaster: the global budget's counter, and the row
+-- The running total per paymaster of every reservation's cost (actual once reconciled, maximum
+-- while pending): the global budget's counter, and the row
 -- every signing locks (FOR UPDATE) so concurrent checks of the caps are serialised.
 CREATE TABLE sponsorship_budget (
     chain_id   BIGINT NOT NULL,

@@ -20,7 +20,10 @@
 //!   limits × `maxFeePerGas`) in PostgreSQL in the transaction that checks the per-account daily
 //!   caps (operations and wei per UTC day) and the global budget, so several API servers share
 //!   them. A reservation is keyed by (sender, nonce), which the signature covers: re-signing the
-//!   same operation (a retry) replaces its reservation instead of counting twice.
+//!   same operation (a retry) replaces its reservation instead of counting twice. A reconciler
+//!   ([`Sponsor::reconcile`], every [`RECONCILE_INTERVAL`]) then charges each landed operation
+//!   its actual cost from the EntryPoint's `UserOperationEvent`, and releases the reservations of
+//!   operations whose window closed without being included.
 //! * **The methods.** `pm_getPaymasterStubData` checks the policy and that the caps leave room,
 //!   and returns placeholder data for gas estimation; `pm_getPaymasterData` checks again,
 //!   reserves and signs over the final gas fields. Both take `[userOp, entryPoint, chainId,
@@ -31,13 +34,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::SolCall;
+use alloy::sol_types::{SolCall, SolEvent};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
-use nexus_bindings::{Deployments, NexusAccount, NexusAccountFactory, TestUSDC};
+use nexus_bindings::{Deployments, IEntryPoint, NexusAccount, NexusAccountFactory, TestUSDC};
 use nexus_bundler_client::{PaymasterData, UserOperation, paymaster, user_op_hash};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -320,11 +324,30 @@ pub fn max_cost(op: &UserOperation) -> U256 {
 pub const ERC1967_IMPLEMENTATION_SLOT: B256 =
     alloy::primitives::b256!("360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc");
 
+/// Why [`Sponsor::reconcile`] failed (it is retried on the next round).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("sponsorship database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("chain node: {0}")]
+    Node(#[from] alloy::transports::TransportError),
+}
+
+/// A pending reservation: sender, nonce (decimal), userOpHash, window end, block at signing.
+type PendingRow = (Vec<u8>, String, Vec<u8>, i64, i64);
+
+/// Reservations looked at per reconciliation round.
+const RECONCILE_BATCH: i64 = 200;
+/// How often each server reconciles: well inside the validity window, so pending reservations do
+/// not hold the caps at their maximum for long after the operation landed.
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(15);
+
 /// What a reservation records of the signature it pays for.
 struct Signed {
     paymaster_hash: B256,
     user_op_hash: B256,
     valid_until: u64,
+    signed_block: u64,
 }
 
 /// The running service: configuration, the database holding the caps, the node for account checks.
@@ -346,14 +369,15 @@ impl Sponsor {
 
     /// The later of the wall clock and the chain's latest block time: the window must be open by
     /// the chain's clock, which runs ahead of the wall clock on a devnet whose time was advanced.
-    async fn now(&self) -> u64 {
+    /// Also returns the head's number (0 without a node): where a reconciliation starts looking.
+    async fn now(&self) -> (u64, u64) {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         let Some(provider) = &self.provider else {
-            return wall;
+            return (wall, 0);
         };
         match provider.get_block_by_number(Default::default()).await {
-            Ok(Some(block)) => wall.max(block.header.timestamp),
-            _ => wall,
+            Ok(Some(block)) => (wall.max(block.header.timestamp), block.header.number),
+            _ => (wall, 0),
         }
     }
 
@@ -420,7 +444,8 @@ impl Sponsor {
         let post_op = op.paymaster_post_op_gas_limit.unwrap_or(0);
         op.paymaster_verification_gas_limit = Some(verification);
         op.paymaster_post_op_gas_limit = Some(post_op);
-        let valid_until = self.now().await + self.config.validity.as_secs();
+        let (now, signed_block) = self.now().await;
+        let valid_until = now + self.config.validity.as_secs();
         let paymaster_hash = paymaster::sponsored_hash(&op, self.config.chain_id, valid_until, 0);
         let cost = max_cost(&op);
         // Signed first (nothing leaves this function unless the reservation commits), so the
@@ -430,7 +455,7 @@ impl Sponsor {
             RpcError::new(codes::INTERNAL, "the sponsor cannot sign")
         })?;
         let user_op_hash = user_op_hash(&op.pack(), self.config.entry_point, self.config.chain_id);
-        self.reserve(&op, cost, Some(Signed { paymaster_hash, user_op_hash, valid_until })).await?;
+        self.reserve(&op, cost, Some(Signed { paymaster_hash, user_op_hash, valid_until, signed_block })).await?;
         tracing::info!(sender = %op.sender, nonce = %op.nonce, max_cost_wei = %cost, valid_until, "sponsored");
         Ok(PaymasterData {
             paymaster: self.config.paymaster,
@@ -468,7 +493,7 @@ impl Sponsor {
         .map_err(internal)?;
         // The same operation signed before (a retry): its reservation is replaced, not added to.
         let previous: Option<String> = sqlx::query_scalar(
-            "SELECT max_cost_wei::text FROM sponsorship_reservations
+            "SELECT coalesce(actual_cost_wei, max_cost_wei)::text FROM sponsorship_reservations
              WHERE chain_id = $1 AND paymaster = $2 AND sender = $3 AND nonce = $4::numeric",
         )
         .bind(chain)
@@ -479,7 +504,9 @@ impl Sponsor {
         .await
         .map_err(internal)?;
         let (today_ops, today_wei): (i64, String) = sqlx::query_as(
-            "SELECT count(*), coalesce(sum(max_cost_wei), 0)::text FROM sponsorship_reservations
+            "SELECT count(*) FILTER (WHERE included IS DISTINCT FROM false),
+                    coalesce(sum(coalesce(actual_cost_wei, max_cost_wei)), 0)::text
+             FROM sponsorship_reservations
              WHERE chain_id = $1 AND paymaster = $2 AND sender = $3
                AND day = (now() AT TIME ZONE 'UTC')::date AND nonce <> $4::numeric",
         )
@@ -511,17 +538,19 @@ impl Sponsor {
         if spent_after > c.global_budget_wei || (cost.is_zero() && spent >= c.global_budget_wei) {
             return Err(RpcError::refused("global sponsorship budget exhausted"));
         }
-        let Some(Signed { paymaster_hash, user_op_hash, valid_until }) = signed else {
+        let Some(Signed { paymaster_hash, user_op_hash, valid_until, signed_block }) = signed else {
             return Ok(());
         };
         sqlx::query(
             "INSERT INTO sponsorship_reservations
-                 (chain_id, paymaster, sender, nonce, day, max_cost_wei, paymaster_hash, user_op_hash, valid_until)
-             VALUES ($1, $2, $3, $4::numeric, (now() AT TIME ZONE 'UTC')::date, $5::numeric, $6, $7, $8)
+                 (chain_id, paymaster, sender, nonce, day, max_cost_wei, paymaster_hash, user_op_hash, valid_until,
+                  signed_block)
+             VALUES ($1, $2, $3, $4::numeric, (now() AT TIME ZONE 'UTC')::date, $5::numeric, $6, $7, $8, $9)
              ON CONFLICT (chain_id, paymaster, sender, nonce) DO UPDATE
                SET day = EXCLUDED.day, max_cost_wei = EXCLUDED.max_cost_wei,
                    paymaster_hash = EXCLUDED.paymaster_hash, user_op_hash = EXCLUDED.user_op_hash,
-                   valid_until = EXCLUDED.valid_until, reserved_at = now()",
+                   valid_until = EXCLUDED.valid_until, signed_block = EXCLUDED.signed_block,
+                   actual_cost_wei = NULL, included = NULL, reserved_at = now()",
         )
         .bind(chain)
         .bind(pm)
@@ -531,6 +560,7 @@ impl Sponsor {
         .bind(paymaster_hash.as_slice())
         .bind(user_op_hash.as_slice())
         .bind(i64::try_from(valid_until).unwrap_or(i64::MAX))
+        .bind(i64::try_from(signed_block).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
@@ -543,6 +573,103 @@ impl Sponsor {
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(())
+    }
+
+    /// Settles pending reservations against the chain: an operation whose `UserOperationEvent`
+    /// is found is charged its `actualGasCost` instead of its maximum; one whose window closed
+    /// without an event was never included and is released (cost 0, and it no longer counts as
+    /// one of the day's operations). Returns how many reservations it settled. Safe to run from
+    /// several servers at once: each settlement is conditional on the row still being pending for
+    /// the same userOpHash. Without a node there is nothing to read, and nothing is settled.
+    pub async fn reconcile(&self) -> Result<usize, ReconcileError> {
+        let Some(provider) = &self.provider else {
+            return Ok(0);
+        };
+        // The time first, then the logs: an inclusion before the window closed is then in a block
+        // the log query sees.
+        let (now, _) = self.now().await;
+        let pending: Vec<PendingRow> = sqlx::query_as(
+            "SELECT sender, nonce::text, user_op_hash, valid_until, signed_block FROM sponsorship_reservations
+             WHERE chain_id = $1 AND paymaster = $2 AND included IS NULL ORDER BY signed_block LIMIT $3",
+        )
+        .bind(self.config.chain_id as i64)
+        .bind(self.config.paymaster.as_slice())
+        .bind(RECONCILE_BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut settled = 0;
+        for (sender, nonce, hash, valid_until, from_block) in pending {
+            let hash = B256::try_from(hash.as_slice()).unwrap_or_default();
+            let filter = Filter::new()
+                .address(self.config.entry_point)
+                .event_signature(IEntryPoint::UserOperationEvent::SIGNATURE_HASH)
+                .topic1(hash)
+                .from_block(u64::try_from(from_block).unwrap_or_default());
+            let event = provider
+                .get_logs(&filter)
+                .await?
+                .iter()
+                .find_map(|log| log.log_decode::<IEntryPoint::UserOperationEvent>().ok())
+                .map(|log| log.inner.data.actualGasCost);
+            let outcome = match event {
+                Some(cost) => (true, cost),
+                None if u64::try_from(valid_until).unwrap_or(u64::MAX) < now => (false, U256::ZERO),
+                None => continue,
+            };
+            if self.settle(&sender, &nonce, hash, outcome).await? {
+                settled += 1;
+            }
+        }
+        Ok(settled)
+    }
+
+    /// Records one reservation's outcome and gives the budget back the difference to its maximum.
+    async fn settle(
+        &self,
+        sender: &[u8],
+        nonce: &str,
+        user_op_hash: B256,
+        (included, cost): (bool, U256),
+    ) -> Result<bool, sqlx::Error> {
+        let (chain, pm) = (self.config.chain_id as i64, self.config.paymaster.as_slice());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM sponsorship_budget WHERE chain_id = $1 AND paymaster = $2 FOR UPDATE")
+            .bind(chain)
+            .bind(pm)
+            .execute(&mut *tx)
+            .await?;
+        let max: Option<String> = sqlx::query_scalar(
+            "UPDATE sponsorship_reservations SET actual_cost_wei = $6::numeric, included = $7
+             WHERE chain_id = $1 AND paymaster = $2 AND sender = $3 AND nonce = $4::numeric
+               AND user_op_hash = $5 AND included IS NULL
+             RETURNING max_cost_wei::text",
+        )
+        .bind(chain)
+        .bind(pm)
+        .bind(sender)
+        .bind(nonce)
+        .bind(user_op_hash.as_slice())
+        .bind(cost.to_string())
+        .bind(included)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(max) = max else {
+            // Settled by another server, or re-signed meanwhile: nothing to do.
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE sponsorship_budget SET spent_wei = greatest(spent_wei - $3::numeric + $4::numeric, 0)
+             WHERE chain_id = $1 AND paymaster = $2",
+        )
+        .bind(chain)
+        .bind(pm)
+        .bind(max)
+        .bind(cost.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::debug!(user_op_hash = %user_op_hash, included, cost_wei = %cost, "sponsorship reconciled");
+        Ok(true)
     }
 
     /// One JSON-RPC request object → its `result` or error.
@@ -612,11 +739,25 @@ pub fn router(state: &AppState) -> Router {
     } else {
         cors.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())))
     };
+    let sponsor = Arc::new(Sponsor::new(config, state.pool.clone(), state.provider.clone()));
+    if state.provider.is_some() {
+        // Runs as long as the process; a round that fails is logged and retried.
+        let reconciler = sponsor.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = reconciler.reconcile().await {
+                    tracing::warn!(error = %e, "sponsorship reconciliation failed");
+                }
+            }
+        });
+    }
     Router::new()
         .route("/v1/paymaster", post(rpc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors)
-        .with_state(Arc::new(Sponsor::new(config, state.pool.clone(), state.provider.clone())))
+        .with_state(sponsor)
 }
 
 async fn rpc(State(sponsor): State<Arc<Sponsor>>, body: Bytes) -> axum::Json<Value> {

@@ -7,7 +7,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use nexus_accounts::{AccountConfig, AccountError, Call, SmartAccount, Sponsorship, purchased_credit};
 use nexus_bindings::{AgentMarketplace, IEntryPoint, NexusAccount, TestUSDC};
-use nexus_graphql::sponsor::{SponsorConfig, codes};
+use nexus_graphql::sponsor::{Sponsor, SponsorConfig, codes};
 use nexus_testkit::bundler::{Alto, mint_usdc, register_usdc_agent};
 use nexus_testkit::{Devnet, Postgres};
 use serde_json::{Value, json};
@@ -196,6 +196,7 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
         .execute_batch(vec![Call::approve(usdc, market, cost), Call::purchase(market, agent, U256::from(2))])
         .await
         .map_err(|e| anyhow::anyhow!("{e}\n{}", alto.log_tail()))?;
+    let first_cost = receipt.actual_gas_cost;
     assert_eq!(receipt.paymaster, Some(paymaster));
     let credit = purchased_credit(&receipt).expect("Purchased");
     assert_eq!(
@@ -248,6 +249,11 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
     let answer = rpc(&base, "pm_getPaymasterStubData", json!([op, entry_point, "0x7a69", {}])).await;
     assert!(answer["result"].is_object(), "the deployed account passes: {answer}");
 
+    // A sponsorship signed but never sent: reserved now, released once its window closed.
+    let unsent = market_op(account.address(), 1000, market);
+    let answer = rpc(&base, "pm_getPaymasterData", json!([unsent, entry_point, "0x7a69", {}])).await;
+    assert!(answer["result"].is_object(), "{answer}");
+
     // The chain's clock a day ahead of the wall clock (as after a test advanced it): the
     // sponsorship window follows the chain, so the next purchase still lands.
     provider.raw_request::<_, Value>("evm_increaseTime".into(), [86_400]).await?;
@@ -263,6 +269,25 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
         AgentMarketplace::new(market, &provider).balanceOf(account.address(), credit).call().await?,
         U256::from(3)
     );
+
+    // Reconciliation: the landed operations are charged what they cost, the unsent one released.
+    let sponsor = Sponsor::new(
+        SponsorConfig::from_deployments(&d, devnet.signer(SPONSOR_ACCOUNT))?,
+        pool.clone(),
+        Some(provider.clone()),
+    );
+    // (The server's own reconciler may have settled some already: the same code, run anywhere.)
+    sponsor.reconcile().await?;
+    assert_eq!(sponsor.reconcile().await?, 0, "settled once");
+    let rows: Vec<(bool, String)> =
+        sqlx::query_as("SELECT included, actual_cost_wei::text FROM sponsorship_reservations ORDER BY nonce")
+            .fetch_all(&pool)
+            .await?;
+    let (first, last) = (first_cost, receipt.actual_gas_cost);
+    let expected = vec![(true, first.to_string()), (true, last.to_string()), (false, "0".to_owned())];
+    assert_eq!(rows, expected);
+    let spent: String = sqlx::query_scalar("SELECT spent_wei::text FROM sponsorship_budget").fetch_one(&pool).await?;
+    assert_eq!(spent, (first + last).to_string(), "the budget counts what was really paid");
 
     // Asking for another EntryPoint than the deployed one is refused before any policy check.
     let wrong = address!("0000000000000000000000000000000000000bad");
