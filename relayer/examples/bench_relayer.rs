@@ -138,7 +138,7 @@ async fn main() -> Result<()> {
     let mut logs = ws.subscribe_logs(&Filter::new().address(d.agent_marketplace)).await?.into_stream();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let arrived = Arc::new(Notify::new());
-    {
+    let watcher = {
         let (seen, arrived) = (seen.clone(), arrived.clone());
         tokio::spawn(async move {
             while let Some(log) = logs.next().await {
@@ -154,8 +154,8 @@ async fn main() -> Result<()> {
                 }
                 arrived.notify_waiters();
             }
-        });
-    }
+        })
+    };
     let market = AgentMarketplace::new(d.agent_marketplace, stack.devnet.dev_provider(common::BUYER));
     let first_id = market.nextRequestId().call().await?;
     let wait_settled = |id: U256| {
@@ -218,6 +218,9 @@ async fn main() -> Result<()> {
     // Rendered after the stop: a job records its outcome just after its receipt, which our
     // subscription may have seen first.
     let metrics = relayer.metrics.clone();
+    // Unsubscribe before anvil goes, so the websocket does not try to reconnect to it.
+    watcher.abort();
+    drop(ws);
     relayer.stop().await;
     stack.stop().await;
     let outcomes = metrics.render();

@@ -145,6 +145,10 @@ const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
 /// an idle relayer should not hold containers (each a running agent process) for long, and a
 /// busy one refills on every use anyway.
 const WARM_TTL: Duration = Duration::from_secs(10);
+/// Pre-started containers kept per image. Two, so the one a request takes was started a whole
+/// request earlier: one alone is refilled only when it is taken, and under load its start
+/// (~100-200 ms) is still running when the next request of a steady sequence arrives.
+const WARM_DEPTH: usize = 2;
 /// Seconds past its `warm_until` label after which any relayer removes a pre-started container:
 /// more than [`ORPHAN_SWEEP`], so an owner always discards its own first.
 const WARM_GRACE_SECS: u64 = 15;
@@ -157,7 +161,7 @@ struct WarmSlot {
 
 struct Shared {
     /// Pre-started containers by image id (see [`Config::warm_start`]).
-    warm: std::sync::Mutex<std::collections::HashMap<String, WarmSlot>>,
+    warm: std::sync::Mutex<std::collections::HashMap<String, std::collections::VecDeque<WarmSlot>>>,
     /// Numbers pre-started containers' names.
     warm_seq: std::sync::atomic::AtomicU64,
     config: Config,
@@ -290,7 +294,8 @@ impl Relayer {
         let _ = slots.acquire_many(all).await;
         orphan_sweeper.abort();
         // Pre-started containers are ours alone: remove them before returning.
-        let slots: Vec<WarmSlot> = s.warm.lock().map(|mut m| m.drain().map(|(_, v)| v).collect()).unwrap_or_default();
+        let slots: Vec<WarmSlot> =
+            s.warm.lock().map(|mut m| m.drain().flat_map(|(_, v)| v).collect()).unwrap_or_default();
         for slot in slots {
             discard(&s, slot).await;
         }
@@ -298,13 +303,16 @@ impl Relayer {
     }
 }
 
-/// Our pre-started container for `image`, if one is (or is being) made and young enough.
+/// Our oldest pre-started container for `image` (the likeliest to be started already), if one
+/// is (or is being) made and young enough.
 async fn take_warm(s: &Shared, image: &str) -> Option<docker::Warm> {
-    let slot = s.warm.lock().ok()?.remove(image)?;
-    if slot.born.elapsed() >= WARM_TTL {
+    let slot = loop {
+        let slot = s.warm.lock().ok()?.get_mut(image)?.pop_front()?;
+        if slot.born.elapsed() < WARM_TTL {
+            break slot;
+        }
         discard(s, slot).await;
-        return None;
-    }
+    };
     // Still starting: waiting for it is never slower than starting another one.
     match slot.handle.await {
         Ok(Ok(warm)) => Some(warm),
@@ -316,16 +324,20 @@ async fn take_warm(s: &Shared, image: &str) -> Option<docker::Warm> {
     }
 }
 
-/// Starts pre-starting a container for `image` unless one exists (or warm start is off, or we
-/// are shutting down).
+/// Pre-starts containers for `image` up to [`WARM_DEPTH`] (unless warm start is off, or we are
+/// shutting down).
 fn refill(s: &Arc<Shared>, image: &str) {
     if !s.config.warm_start || *s.shutdown.borrow() {
         return;
     }
     let Ok(mut warm) = s.warm.lock() else { return };
-    if warm.contains_key(image) {
-        return;
+    let slots = warm.entry(image.to_string()).or_default();
+    while slots.len() < WARM_DEPTH {
+        slots.push_back(prestart_slot(s, image));
     }
+}
+
+fn prestart_slot(s: &Arc<Shared>, image: &str) -> WarmSlot {
     let n = s.warm_seq.fetch_add(1, Ordering::Relaxed);
     let (s2, image2) = (s.clone(), image.to_string());
     let handle = tokio::spawn(async move {
@@ -342,13 +354,13 @@ fn refill(s: &Arc<Shared>, image: &str) {
         };
         docker::prestart(&s2.docker, &spec, &s2.config.limits, warm_until).await
     });
-    warm.insert(image.to_string(), WarmSlot { born: Instant::now(), handle });
+    WarmSlot { born: Instant::now(), handle }
 }
 
-/// Drops `image`'s pre-started container (its agent just failed: keep none for it).
+/// Drops `image`'s pre-started containers (its agent just failed: keep none for it).
 fn drop_warm(s: &Arc<Shared>, image: &str) {
-    let slot = s.warm.lock().ok().and_then(|mut m| m.remove(image));
-    if let Some(slot) = slot {
+    let slots = s.warm.lock().ok().and_then(|mut m| m.remove(image)).unwrap_or_default();
+    for slot in slots {
         let s = s.clone();
         tokio::spawn(async move { discard(&s, slot).await });
     }
@@ -375,9 +387,15 @@ async fn remove_orphans(s: &Shared) -> Result<usize, RelayerError> {
         .warm
         .lock()
         .map(|mut m| {
-            let old: Vec<String> =
-                m.iter().filter(|(_, slot)| slot.born.elapsed() >= WARM_TTL).map(|(k, _)| k.clone()).collect();
-            old.into_iter().filter_map(|k| m.remove(&k)).collect()
+            let mut old = Vec::new();
+            for slots in m.values_mut() {
+                // Oldest first: the expired ones are a prefix.
+                while slots.front().is_some_and(|slot| slot.born.elapsed() >= WARM_TTL) {
+                    old.extend(slots.pop_front());
+                }
+            }
+            m.retain(|_, slots| !slots.is_empty());
+            old
         })
         .unwrap_or_default();
     for slot in expired {
