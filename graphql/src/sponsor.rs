@@ -760,6 +760,8 @@ pub fn router(state: &AppState) -> Router {
         .with_state(sponsor)
 }
 
+/// One JSON-RPC exchange, in its own span (these routes sit outside the API's request-id layer).
+#[tracing::instrument(name = "paymaster_rpc", skip_all)]
 async fn rpc(State(sponsor): State<Arc<Sponsor>>, body: Bytes) -> axum::Json<Value> {
     let answer = |id: Value, outcome: Result<Value, RpcError>| match outcome {
         Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
