@@ -168,6 +168,12 @@ impl Stack {
         relayer.stop().await;
     }
 
+    async fn stop(mut self) {
+        for (_, s) in self.services.drain(..) {
+            s.stop().await;
+        }
+    }
+
     fn logs(&self) -> String {
         self.services.iter().map(|(n, s)| format!("--- {n}:\n{}\n", s.tail())).collect()
     }
@@ -319,6 +325,15 @@ impl Run {
         assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
     }
 
+    /// A succeeded summarizer run's output document (stdout), checked for a summary.
+    fn summary(&self) -> Value {
+        assert!(self.stderr.contains("status: SUCCEEDED"), "{}", self.stderr);
+        let output: Value =
+            serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("output not JSON ({e}):\n{}", self.stdout));
+        assert!(output["summary"].as_str().is_some_and(|s| !s.is_empty()), "{output}");
+        output
+    }
+
     /// The request id from "requested execution <id> of ...".
     fn request_id(&self) -> String {
         self.stderr
@@ -373,10 +388,7 @@ async fn buy_run_read_withdraw_refund_and_reclaim_through_the_cli() {
     run.ok();
     let id = run.request_id();
     assert!(run.stderr.contains("uploaded the input"), "{}", run.stderr);
-    assert!(run.stderr.contains("status: SUCCEEDED"), "{}", run.stderr);
-    let output: Value =
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("output not JSON ({e}):\n{}", run.stdout));
-    assert!(output["summary"].as_str().is_some_and(|s| !s.is_empty()), "{output}");
+    let output = run.summary();
     assert_eq!(stack.credits(BUYER, 1, SUMMARIZER_PRICE).await, U256::from(2));
     stack.wait_status(&id, "SUCCEEDED").await;
 
@@ -433,16 +445,14 @@ async fn buy_run_read_withdraw_refund_and_reclaim_through_the_cli() {
     stack.nexus(Some(BUYER), &["reclaim", &id]).await.fails(1, "already settled or reclaimed");
     assert_eq!(stack.credits(BUYER, 1, SUMMARIZER_PRICE).await, U256::ZERO);
 
-    for (_, s) in stack.services.drain(..) {
-        s.stop().await;
-    }
+    stack.stop().await;
     eprintln!("end to end in {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gasless_account_buys_in_one_operation_and_runs_through_a_session_key() {
     let started = Instant::now();
-    let mut stack = Stack::start(With::Sponsorship).await;
+    let stack = Stack::start(With::Sponsorship).await;
     let alto = nexus_testkit::bundler::Alto::start(&stack.devnet).await.expect("alto");
     eprintln!("stack and bundler up in {:?}", started.elapsed());
     let dir = stack.dir.path().to_path_buf();
@@ -496,10 +506,7 @@ async fn gasless_account_buys_in_one_operation_and_runs_through_a_session_key() 
         .await;
     run.ok();
     assert!(run.stderr.contains("signing with the account's session key"), "{}", run.stderr);
-    assert!(run.stderr.contains("status: SUCCEEDED"), "{}", run.stderr);
-    let output: Value =
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("output not JSON ({e}):\n{}", run.stdout));
-    assert!(output["summary"].as_str().is_some_and(|s| !s.is_empty()), "{output}");
+    run.summary();
     assert_eq!(stack.credits_of(account, 1, SUMMARIZER_PRICE).await, U256::from(1));
     let id = run.request_id();
     let requester = stack.gql("query($id: BigInt!) { execution(id: $id) { requester } }", json!({ "id": id })).await;
@@ -516,9 +523,7 @@ async fn gasless_account_buys_in_one_operation_and_runs_through_a_session_key() 
     assert!(deposit_after < deposit_before, "paymaster deposit {deposit_before} -> {deposit_after}");
     eprintln!("paymaster spent {} wei", deposit_before - deposit_after);
 
-    for (_, s) in stack.services.drain(..) {
-        s.stop().await;
-    }
+    stack.stop().await;
     drop(alto);
     eprintln!("gasless end to end in {:?}", started.elapsed());
 }

@@ -7,7 +7,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use nexus_bindings::agent::Category;
 use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_bindings::usdc::TestUSDC;
 use nexus_relayer::{Config, Relayer};
+use nexus_testkit::agents::ImageSet;
 use nexus_testkit::{Devnet, Postgres, repo_root};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -31,45 +31,19 @@ pub const DEVELOPER: usize = 5;
 /// The buyer (dev account 4).
 pub const BUYER: usize = 4;
 
-/// Image ids by name, catalog and hostile, building them with `scripts/agents.sh` when a json
-/// is missing or an image is not in the daemon.
+/// Image ids by name, catalog and hostile (testkit builds them with `scripts/agents.sh` when a
+/// set is missing or an image is not in the daemon).
 pub fn images() -> &'static HashMap<String, String> {
     static IMAGES: OnceLock<HashMap<String, String>> = OnceLock::new();
     IMAGES.get_or_init(|| {
-        let root = repo_root();
         let mut all = HashMap::new();
-        for (file, flag) in [("images.json", None), ("hostile-images.json", Some("--hostile"))] {
-            let path = root.join("target/agents").join(file);
-            let mut map = read_images(&path);
-            if map.as_ref().is_none_or(|m| !m.values().all(|id| image_present(id))) {
-                let mut cmd = std::process::Command::new("bash");
-                cmd.current_dir(&root).arg("scripts/agents.sh");
-                if let Some(f) = flag {
-                    cmd.arg(f);
-                }
-                let status = cmd.status().expect("running scripts/agents.sh");
-                assert!(status.success(), "scripts/agents.sh {flag:?} failed: docker must work for the relayer tests");
-                map = read_images(&path);
-            }
-            let map = map.unwrap_or_else(|| panic!("{} missing after building the images", path.display()));
-            for (k, v) in map {
-                assert!(image_present(&v), "image {k} ({v}) not in the docker daemon");
-                all.insert(k, v);
-            }
+        for set in [ImageSet::Catalog, ImageSet::Hostile] {
+            let map = nexus_testkit::agents::images(set)
+                .unwrap_or_else(|e| panic!("{e} (docker must work for the relayer tests)"));
+            all.extend(map);
         }
         all
     })
-}
-
-fn read_images(path: &Path) -> Option<HashMap<String, String>> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-fn image_present(id: &str) -> bool {
-    std::process::Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}", id])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 pub struct Stack {
