@@ -5,8 +5,11 @@
 # then the indexer, the GraphQL API and the relayer (the `nexus` binary), and keeps running until
 # Ctrl-C, which stops everything it started. Every run starts from a fresh chain, so the
 # database is recreated too.
+# It also runs an ERC-4337 bundler (Alto, from npm) on BUNDLER_PORT and turns on the API's
+# sponsorship service (anvil account 3 signs for NexusPaymaster), so the gasless flow
+# (`nexus account create`, `--account`) works against the same stack.
 # Environment: ANVIL_PORT (8545), PG_PORT (5433), GRAPHQL_ADDR (127.0.0.1:4000),
-# INDEXER_STATUS_ADDR (127.0.0.1:9101), RELAYER_STATUS_ADDR (127.0.0.1:9103).
+# INDEXER_STATUS_ADDR (127.0.0.1:9101), RELAYER_STATUS_ADDR (127.0.0.1:9103), BUNDLER_PORT (4337).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,6 +20,8 @@ pg_port=${PG_PORT:-5433}
 graphql_addr=${GRAPHQL_ADDR:-127.0.0.1:4000}
 indexer_status=${INDEXER_STATUS_ADDR:-127.0.0.1:9101}
 relayer_status=${RELAYER_STATUS_ADDR:-127.0.0.1:9103}
+bundler_port=${BUNDLER_PORT:-4337}
+bundler=http://127.0.0.1:${bundler_port}
 state=$PWD/.nexus
 mkdir -p "$state"
 bin=node_modules/.bin
@@ -87,6 +92,14 @@ if [ "${relayer_address,,}" != "${relayer_role,,}" ]; then
   exit 1
 fi
 
+# The bundler: anvil accounts 8 (executor) and 9 (utility) sign its bundles. Alto itself listens
+# on all interfaces (its own choice), like any dev-only service here it holds only test keys.
+entry_point=$(jq -r .contracts.EntryPoint deployments/31337.json)
+node node_modules/@pimlico/alto/esm/cli/alto.js --entrypoints "$entry_point" --rpc-url "$rpc" \
+  --executor-private-keys "$(anvil_key 8)" --utility-private-key "$(anvil_key 9)" --safe-mode false \
+  --port "$bundler_port" >"$state/alto.log" 2>&1 &
+pids+=($!)
+
 echo "dev: building the agent images"
 scripts/agents.sh >"$state/agents.log" 2>&1 || { tail -n 30 "$state/agents.log" >&2; exit 1; }
 catalog=(summarizer csv-analyzer gas-advisor)
@@ -107,7 +120,7 @@ export NEXUS_DATABASE_URL=$database_url NEXUS_DEPLOYMENTS=deployments/31337.json
 NEXUS_RPC_URL="ws://127.0.0.1:${port}" NEXUS_INDEXER_STATUS_ADDR=$indexer_status \
   "$nexus" indexer >"$state/indexer.log" 2>&1 &
 pids+=($!)
-NEXUS_RPC_URL=$rpc NEXUS_GRAPHQL_LISTEN=$graphql_addr NEXUS_GRAPHQL_DEVELOPMENT=true \
+NEXUS_RPC_URL=$rpc NEXUS_GRAPHQL_LISTEN=$graphql_addr NEXUS_GRAPHQL_DEVELOPMENT=true NEXUS_SPONSOR_KEY=$(anvil_key 3) \
   "$nexus" graphql >"$state/graphql.log" 2>&1 &
 pids+=($!)
 NEXUS_RPC_URL=$rpc NEXUS_RELAYER_KEY=$relayer_key NEXUS_RELAYER_STATUS_ADDR=$relayer_status \
@@ -124,14 +137,19 @@ usdc=$(jq -r .contracts.USDC deployments/31337.json)
 usdc_of() { "$bin/cast" call "$usdc" 'balanceOf(address)(uint256)' "$1" --rpc-url "$rpc" | awk '{ printf "%.2f", $1 / 1e6 }'; }
 
 ready() { curl -fsS "http://$1/ready" >/dev/null 2>&1; }
+bundler_up() {
+  curl -fsS -H 'content-type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"eth_supportedEntryPoints","params":[]}' "$bundler" >/dev/null 2>&1
+}
 for _ in $(seq 1 300); do
-  ready "$indexer_status" && ready "$graphql_addr" && break
+  ready "$indexer_status" && ready "$graphql_addr" && bundler_up && break
   for pid in "${pids[@]}"; do
     kill -0 "$pid" 2>/dev/null || { echo "dev: a service exited; see $state/*.log" >&2; tail -n 20 "$state"/{indexer,graphql,relayer}.log >&2; exit 1; }
   done
   sleep 0.2
 done
 ready "$indexer_status" || echo "dev: the indexer is not ready yet (see $state/indexer.log)" >&2
+bundler_up || echo "dev: the bundler is not answering yet (see $state/alto.log)" >&2
 
 cat <<MSG
 
@@ -139,6 +157,7 @@ AgentNexus local stack
   GraphQL API         http://$graphql_addr/graphql (GraphiQL in a browser; ws: /graphql/ws, blobs: PUT /v1/blobs)
   indexer             /health /ready /metrics on http://$indexer_status (log: $state/indexer.log)
   relayer             /health /ready /metrics on http://$relayer_status (log: $state/relayer.log)
+  bundler             $bundler (ERC-4337, Alto; log: $state/alto.log); gas sponsored by http://$graphql_addr/v1/paymaster
   catalog             ${catalog[*]} (images: target/agents/images.json), priced in USDC
   PostgreSQL          $database_url (cluster: $pgdir)
   chain RPC           $rpc (chain id 31337, anvil log: $state/anvil.log)
@@ -161,6 +180,7 @@ Try it (README.md walks through it)
   $nexus buy Summarizer --units 2
   $nexus run Summarizer --input agents/summarizer/example.json --wait
   NEXUS_PRIVATE_KEY=$developer_key $nexus withdraw
+  gasless: $nexus account create, then buy/run with --account (README.md)
 
 Press Ctrl-C to stop.
 MSG
