@@ -506,11 +506,17 @@ async fn gasless_account_buys_in_one_operation_and_runs_through_a_session_key() 
         .await;
     run.ok();
     assert!(run.stderr.contains("signing with the account's session key"), "{}", run.stderr);
-    run.summary();
+    let output = run.summary();
     assert_eq!(stack.credits_of(account, 1, SUMMARIZER_PRICE).await, U256::from(1));
     let id = run.request_id();
     let requester = stack.gql("query($id: BigInt!) { execution(id: $id) { requester } }", json!({ "id": id })).await;
     assert_eq!(requester["data"]["execution"]["requester"], account.to_checksum(None), "{requester}");
+
+    // Later, the owner reads it again as the account; the key's own address is not the requester.
+    let again = stack.nexus_with(Some(&key), &env, &["output", &id, "--account"]).await;
+    again.ok();
+    assert_eq!(serde_json::from_str::<Value>(&again.stdout).expect("json"), output);
+    stack.nexus_with(Some(&key), &env, &["output", &id]).await.fails(1, "denied by the API (403)");
 
     let after = stack.nexus_with(Some(&key), &env, &["account", "show"]).await;
     after.ok();

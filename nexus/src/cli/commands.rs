@@ -60,11 +60,15 @@ pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> any
             }
             Ok(Outcome::Done)
         }
-        UserCommand::Output { request, api, key } => {
+        UserCommand::Output { request, account, api, key, bundler } => {
             let api = Api::new(&api.graphql_url);
             let signer = key.signer()?;
-            let chain = Chain::connect(settings.rpc_url, settings.deployments, None).await?;
-            let token = api.sign_in(&signer, chain.deployments.chain_id).await.context("signing in")?;
+            let chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
+            let smart = match account {
+                true => Some(account::open(&chain, signer.clone(), api.base(), &bundler).await?),
+                false => None,
+            };
+            let token = sign_in(&api, &chain, &signer, smart.as_ref()).await?;
             print_output(&api, request, &token).await?;
             Ok(Outcome::Done)
         }
@@ -500,25 +504,7 @@ async fn run(
             Duration::from_secs(requested.deadline.to::<u64>().saturating_sub(now) + 30)
         }
     };
-    let chain_id = chain.deployments.chain_id;
-    let session = match &smart {
-        None => api.sign_in(&signer, chain_id).await,
-        Some(smart) => {
-            // EIP-1271: the owner signs the account's replay-safe hash of the message.
-            let wallet = NexusAccount::new(smart.address(), chain.provider.clone());
-            api.sign_in_as(smart.address(), chain_id, async |message: String| {
-                use alloy::signers::Signer;
-                let hash = wallet
-                    .replaySafeHash(alloy::primitives::eip191_hash_message(&message))
-                    .call()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                signer.sign_hash(&hash).await.map(|s| s.as_bytes().to_vec()).map_err(|e| e.to_string())
-            })
-            .await
-        }
-    }
-    .context("signing in to read the output")?;
+    let session = sign_in(api, &chain, &signer, smart.as_ref()).await?;
     let settled = follow(api, &session, id, timeout).await?;
     let outcome = if settled.status == "SUCCEEDED" {
         print_output(api, id, &session).await?;
@@ -619,6 +605,34 @@ async fn follow(api: &Api, session: &str, id: U256, timeout: Duration) -> anyhow
         }
     }
     Ok(last)
+}
+
+/// A bearer token for the key's address, or for its smart account when given: then EIP-1271,
+/// the owner signing the account's replay-safe hash of the message.
+async fn sign_in(
+    api: &Api,
+    chain: &Chain,
+    signer: &alloy::signers::local::PrivateKeySigner,
+    smart: Option<&SmartAccount>,
+) -> anyhow::Result<String> {
+    let chain_id = chain.deployments.chain_id;
+    let session = match smart {
+        None => api.sign_in(signer, chain_id).await,
+        Some(smart) => {
+            let wallet = NexusAccount::new(smart.address(), chain.provider.clone());
+            api.sign_in_as(smart.address(), chain_id, async |message: String| {
+                use alloy::signers::Signer;
+                let hash = wallet
+                    .replaySafeHash(alloy::primitives::eip191_hash_message(&message))
+                    .call()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                signer.sign_hash(&hash).await.map(|s| s.as_bytes().to_vec()).map_err(|e| e.to_string())
+            })
+            .await
+        }
+    };
+    session.context("signing in to read the output")
 }
 
 async fn print_output(api: &Api, id: U256, session: &str) -> anyhow::Result<()> {

@@ -103,10 +103,15 @@ pub enum UserCommand {
     Output {
         /// The request id `nexus run` printed.
         request: U256,
+        /// The request was made by your smart account (`run --account`).
+        #[arg(long)]
+        account: bool,
         #[command(flatten)]
         api: ApiArgs,
         #[command(flatten)]
         key: KeyArgs,
+        #[command(flatten)]
+        bundler: account::BundlerArgs,
     },
     /// Take back the escrowed price of a request nobody settled before its deadline.
     Reclaim {
