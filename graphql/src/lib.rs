@@ -21,6 +21,7 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod count_cache;
 pub mod error;
 pub mod http;
 pub mod limits;

@@ -13,27 +13,39 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, InputObject, Object};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use crate::count_cache::CountCache;
 use crate::error::{DbResult, bad_input};
 use crate::model::*;
 use crate::pagination::{OffsetCursor, PageArgs, Window, page_complexity};
 use crate::scalars::{Address, BigInt, Bytes32, DateTime};
 use crate::state::AppState;
+use crate::subscriptions::Notifier;
 
 /// Pushes `FROM ... WHERE ...`; the flag says whether the query only counts (joins that add
 /// columns for ordering or display can then be left out).
 type PushSql = dyn Fn(&mut QueryBuilder<Postgres>, bool) + Send + Sync;
 
-/// Pushes a listing's `FROM ... WHERE ...` onto a query.
+/// Pushes a listing's `FROM ... WHERE ...` onto a query; catalog listings also carry the key
+/// their count is cached under (see [`crate::count_cache`]).
 #[derive(Clone)]
-pub struct Listing(Arc<PushSql>);
+pub struct Listing {
+    push: Arc<PushSql>,
+    count_cache: Option<(Arc<CountCache>, String)>,
+}
 
 impl Listing {
     fn new(f: impl Fn(&mut QueryBuilder<Postgres>) + Send + Sync + 'static) -> Self {
-        Listing(Arc::new(move |qb, _| f(qb)))
+        Listing { push: Arc::new(move |qb, _| f(qb)), count_cache: None }
     }
 
-    fn with_count(f: impl Fn(&mut QueryBuilder<Postgres>, bool) + Send + Sync + 'static) -> Self {
-        Listing(Arc::new(f))
+    /// A listing over `agents` columns only, whose count may be served from `cache` under `key`
+    /// (which must identify the filter completely).
+    fn catalog(
+        cache: Arc<CountCache>,
+        key: String,
+        f: impl Fn(&mut QueryBuilder<Postgres>, bool) + Send + Sync + 'static,
+    ) -> Self {
+        Listing { push: Arc::new(f), count_cache: Some((cache, key)) }
     }
 }
 
@@ -52,9 +64,20 @@ impl ConnectionFields {
 }
 
 async fn count(pool: &PgPool, from: &Listing) -> async_graphql::Result<i64> {
+    let generation = match &from.count_cache {
+        Some((cache, key)) => match cache.get(key) {
+            Some(n) => return Ok(n),
+            None => Some(cache.generation()),
+        },
+        None => None,
+    };
     let mut qb = QueryBuilder::new("SELECT count(*) ");
-    (from.0)(&mut qb, true);
-    qb.build_query_scalar::<i64>().fetch_one(pool).await.db()
+    (from.push)(&mut qb, true);
+    let n = qb.build_query_scalar::<i64>().fetch_one(pool).await.db()?;
+    if let (Some((cache, key)), Some(generation)) = (&from.count_cache, generation) {
+        cache.store(key.clone(), generation, n);
+    }
+    Ok(n)
 }
 
 type Conn<N> = Connection<OffsetCursor, N, ConnectionFields>;
@@ -74,7 +97,7 @@ where
 {
     let window: Window = args.window(|| async { count(pool, &from).await.map(|n| n.max(0) as u64) }).await?;
     let mut qb = QueryBuilder::new(format!("SELECT {columns} "));
-    (from.0)(&mut qb, false);
+    (from.push)(&mut qb, false);
     qb.push(format!(" ORDER BY {order} LIMIT "));
     qb.push_bind(window.fetch());
     qb.push(" OFFSET ");
@@ -238,7 +261,10 @@ impl QueryRoot {
             ),
             None => format!("{AGENT_COLUMNS}, {AGENT_STATS_COLUMNS}"),
         };
-        let from = Listing::with_count(move |qb, counting| {
+        // The filter's Debug form names every field, so it identifies the listing's rows.
+        let count_key = format!("{f:?}");
+        let counts = ctx.data::<Notifier>()?.counts().clone();
+        let from = Listing::catalog(counts, count_key, move |qb, counting| {
             // Every agent has a stats row (trigger on registration), so an inner join: the
             // executions and success-rate orders then walk agent_stats' indexes. Filters only
             // read `a`, so counting needs no join.

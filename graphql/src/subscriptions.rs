@@ -23,6 +23,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
+use crate::count_cache::CountCache;
 use crate::error::{DbResult, bad_input};
 use crate::model::{
     AGENT_COLUMNS, Agent, AgentRow, Execution, ExecutionLog, ExecutionRow, LOG_COLUMNS, LogRow, require_requester,
@@ -44,6 +45,9 @@ const CHANNELS: &[&str] = &[
     "nexus_execution_logs",
 ];
 
+/// Channels announcing a change to some agent row, which may change a catalog count.
+const CATALOG_CHANNELS: &[&str] = &["nexus_agents", "nexus_agent_metadata", "nexus_reorg"];
+
 /// A committed change, with the changed row already loaded.
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -59,6 +63,7 @@ pub enum Event {
 pub struct Notifier {
     tx: broadcast::Sender<Event>,
     connected: Arc<AtomicBool>,
+    counts: Arc<CountCache>,
 }
 
 impl Default for Notifier {
@@ -70,7 +75,12 @@ impl Default for Notifier {
 impl Notifier {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
-        Notifier { tx, connected: Arc::new(AtomicBool::new(false)) }
+        Notifier { tx, connected: Arc::new(AtomicBool::new(false)), counts: Arc::default() }
+    }
+
+    /// Catalog counts, invalidated by this listener's notifications.
+    pub fn counts(&self) -> &Arc<CountCache> {
+        &self.counts
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -113,15 +123,22 @@ impl Notifier {
                 },
             };
             self.connected.store(true, Ordering::Relaxed);
+            self.counts.set_live(true);
             backoff = Duration::from_millis(100);
             tracing::info!("listening for database notifications");
             loop {
                 let n = tokio::select! {
-                    _ = &mut shutdown => return,
+                    _ = &mut shutdown => {
+                        self.counts.set_live(false);
+                        return;
+                    }
                     n = listener.recv() => n,
                 };
                 match n {
                     Ok(n) => {
+                        if CATALOG_CHANNELS.contains(&n.channel()) {
+                            self.counts.invalidate();
+                        }
                         if let Some(event) = load(&pool, n.channel(), n.payload()).await {
                             // No receivers is fine: nobody is subscribed right now.
                             let _ = self.tx.send(event);
@@ -130,6 +147,7 @@ impl Notifier {
                     Err(e) => {
                         tracing::warn!(error = %e, "notification connection lost; reconnecting");
                         self.connected.store(false, Ordering::Relaxed);
+                        self.counts.set_live(false);
                         break;
                     }
                 }

@@ -299,6 +299,31 @@ async fn catalog_executions_and_balances() {
     assert_eq!(s["head"], s["indexedBlock"], "{s}");
     assert_eq!(s["lag"], 0);
 
+    // ---- cached catalog counts follow the catalog: a registration and a pause change them
+    const ACTIVE: &str = "query { agents(filter: {status: ACTIVE}) { totalCount } }";
+    let active = || async { env.data(ACTIVE, json!({})).await["agents"]["totalCount"].as_i64() };
+    assert_eq!(active().await, Some(3));
+    assert_eq!(active().await, Some(3), "served from the cache");
+    let eventually = |want: i64, what: &'static str| {
+        let active = &active;
+        async move {
+            // The server learns of the commit by NOTIFY, a few ms after the cursor moves.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while active().await != Some(want) {
+                assert!(tokio::time::Instant::now() < deadline, "count stayed stale after {what}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    register(devnet, agent_params(dev_a, ETH, e16, Category::General, r#"{"name":"Fifth"}"#)).await;
+    env.indexed().await;
+    eventually(4, "a registration").await;
+    // A fresh provider: `register` sent from the same account, so `curator`'s nonce is stale.
+    let curator = AgentRegistry::new(d.agent_registry, devnet.dev_provider(0));
+    send!(curator.setStatus(u(5), Status::Paused.into()));
+    env.indexed().await;
+    eventually(3, "a pause").await;
+
     // ---- metrics by operation name
     let _ = env
         .http

@@ -120,12 +120,30 @@ fn request(rng: &mut Rng) -> Value {
     }
 }
 
-/// One request; `true` when it came back 200 without GraphQL errors.
-async fn send(client: &reqwest::Client, url: &str, body: &Value) -> bool {
-    match client.post(url).json(body).send().await {
-        Ok(resp) if resp.status() == 200 => {
-            resp.json::<Value>().await.map(|v| v.get("errors").is_none() && v["data"].is_object()).unwrap_or(false)
-        }
+/// What the generator reads of a response: whether `data` is an object and `errors` is absent.
+/// Deserialising into this skips the response's content instead of building a JSON tree, so the
+/// generator spends as little as possible of the CPU it shares with the server.
+#[derive(serde::Deserialize)]
+struct Outcome {
+    data: Option<serde::de::IgnoredAny>,
+    errors: Option<serde::de::IgnoredAny>,
+}
+
+/// A request body, serialised before the clock starts.
+fn body(rng: &mut Rng) -> Vec<u8> {
+    serde_json::to_vec(&request(rng)).unwrap_or_default()
+}
+
+/// One request; `true` when it came back 200 with data and without GraphQL errors.
+async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> bool {
+    let sent = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
+    match sent {
+        Ok(resp) if resp.status() == 200 => match resp.bytes().await {
+            Ok(bytes) => serde_json::from_slice::<Outcome>(&bytes)
+                .map(|o| o.errors.is_none() && o.data.is_some())
+                .unwrap_or(false),
+            Err(_) => false,
+        },
         _ => false,
     }
 }
@@ -140,6 +158,43 @@ fn clients() -> Vec<reqwest::Client> {
                 .expect("http client")
         })
         .collect()
+}
+
+/// CPU seconds used so far by this process (server and generator) and by the PostgreSQL cluster
+/// (postmaster and its backends), from `/proc`. Printed per request for the unthrottled phase:
+/// unlike latency, CPU per request does not depend on what else the machine is running, so it
+/// shows whether a change made the server cheaper even on a busy machine.
+fn cpu_seconds(pg: &Postgres) -> (f64, f64) {
+    // USER_HZ: the unit of /proc/<pid>/stat times, 100 on every mainstream Linux build.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    fn ticks(stat: &str) -> Option<(u64, u64)> {
+        // Fields after the command name (which may contain spaces) start at "state".
+        let rest = stat.get(stat.rfind(')')? + 2..)?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ppid = fields.get(1)?.parse().ok()?;
+        let time = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some((ppid, time))
+    }
+    let own = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| ticks(&s)).map_or(0, |t| t.1);
+    let postmaster: Option<u64> = pg
+        .log_path()
+        .parent()
+        .and_then(|dir| std::fs::read_to_string(dir.join("data/postmaster.pid")).ok())
+        .and_then(|pid| pid.lines().next()?.trim().parse().ok());
+    let mut cluster = 0;
+    if let (Some(postmaster), Ok(procs)) = (postmaster, std::fs::read_dir("/proc")) {
+        for entry in procs.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) else { continue };
+            let Some((ppid, time)) = std::fs::read_to_string(entry.path().join("stat")).ok().and_then(|s| ticks(&s))
+            else {
+                continue;
+            };
+            if pid == postmaster || ppid == postmaster {
+                cluster += time;
+            }
+        }
+    }
+    (own as f64 / TICKS_PER_SECOND, cluster as f64 / TICKS_PER_SECOND)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -189,37 +244,51 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for client in &clients {
         for _ in 0..3 {
-            send(client, &url, &request(&mut rng)).await;
+            send(client, &url, body(&mut rng)).await;
         }
     }
 
     // Sequential latency per query kind (diagnostics).
+    const SEQUENTIAL: u32 = 200;
     for kind in 0..3u64 {
+        let cpu = cpu_seconds(&pg);
         let t = Instant::now();
         let mut r = Rng(7 + kind);
         let mut n = 0;
-        while n < 20 {
+        while n < SEQUENTIAL {
             let body = request(&mut r);
             let name = body["operationName"].as_str().unwrap_or_default().to_string();
             if ["Catalog", "AgentDetail", "MyExecutions"][kind as usize] != name {
                 continue;
             }
-            send(&clients[0], &url, &body).await;
+            send(&clients[0], &url, serde_json::to_vec(&body)?).await;
             n += 1;
         }
         println!(
             "graphql.sequential_ms.{}={:.2}",
             ["catalog", "agent", "executions"][kind as usize],
-            t.elapsed().as_secs_f64() * 1000.0 / 20.0
+            t.elapsed().as_secs_f64() * 1000.0 / f64::from(SEQUENTIAL)
+        );
+        let after = cpu_seconds(&pg);
+        println!(
+            "graphql.sequential_cpu_ms.{}={:.3}+{:.3}",
+            ["catalog", "agent", "executions"][kind as usize],
+            (after.0 - cpu.0) * 1000.0 / f64::from(SEQUENTIAL),
+            (after.1 - cpu.1) * 1000.0 / f64::from(SEQUENTIAL)
         );
     }
     if std::env::var_os("BENCH_DIAGNOSE_ONLY").is_some() {
+        if std::env::var_os("BENCH_HOLD").is_some() {
+            println!("HOLD {url} {}", pg.url());
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
         return Ok(());
     }
 
     // ---- open loop
     let total = RATE_PER_SECOND * OPEN_LOOP.as_secs();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Value)>();
+    let bodies: Vec<Vec<u8>> = (0..total).map(|_| body(&mut rng)).collect();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, bool)>();
     for client in clients.clone() {
@@ -228,7 +297,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             loop {
                 let job = rx.lock().await.recv().await;
                 let Some((scheduled, body)) = job else { return };
-                let ok = send(&client, &url, &body).await;
+                let ok = send(&client, &url, body).await;
                 let _ = done.send((scheduled.elapsed(), ok));
             }
         });
@@ -236,10 +305,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(done_tx);
     let start = Instant::now();
     let interval = Duration::from_secs(1) / RATE_PER_SECOND as u32;
-    for i in 0..total {
+    for (i, body) in bodies.into_iter().enumerate() {
         let scheduled = start + interval * i as u32;
         tokio::time::sleep_until(scheduled.into()).await;
-        let _ = tx.send((scheduled, request(&mut rng)));
+        let _ = tx.send((scheduled, body));
     }
     drop(tx);
     let mut latencies = Vec::with_capacity(total as usize);
@@ -259,6 +328,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ---- unthrottled
     let completed = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_seconds(&pg);
     let deadline = Instant::now() + UNTHROTTLED;
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -267,7 +337,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         workers.push(tokio::spawn(async move {
             let mut rng = Rng(0x1234_5678 + i as u64);
             while Instant::now() < deadline {
-                let ok = send(&client, &url, &request(&mut rng)).await;
+                let ok = send(&client, &url, body(&mut rng)).await;
                 completed.fetch_add(1, Ordering::Relaxed);
                 failed.fetch_add(u64::from(!ok), Ordering::Relaxed);
             }
@@ -276,7 +346,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for w in workers {
         w.await?;
     }
-    let rps = completed.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds(&pg);
+    let done = completed.load(Ordering::Relaxed).max(1) as f64;
+    let rps = done / started.elapsed().as_secs_f64();
+    println!("graphql.cpu_ms_per_request.server_and_generator={:.3}", (cpu_after.0 - cpu_before.0) * 1000.0 / done);
+    println!("graphql.cpu_ms_per_request.postgres={:.3}", (cpu_after.1 - cpu_before.1) * 1000.0 / done);
     println!("graphql.max_rps={rps:.0}");
     println!("graphql.max_rps_errors={}", failed.load(Ordering::Relaxed));
     Ok(())
