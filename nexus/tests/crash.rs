@@ -4,6 +4,7 @@
 //! arriving, and restarted each time. The final database must equal a clean index of the same
 //! chain: nothing lost, nothing applied twice.
 
+use nexus_testkit::rng::Rng;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -67,18 +68,6 @@ async fn cursor(pool: &sqlx::PgPool) -> u64 {
     cursor.map_or(0, |c| c as u64)
 }
 
-/// xorshift64*: deterministic for a seed, good enough to spread kill moments.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
 #[tokio::test]
 async fn sigkill_at_any_moment_loses_nothing_and_duplicates_nothing() {
     let devnet = Devnet::start().await.expect("devnet");
@@ -101,11 +90,8 @@ async fn sigkill_at_any_moment_loses_nothing_and_duplicates_nothing() {
     let load = nexus_testkit::load::EventLoad::deploy(&devnet).await.expect("load");
     load.emit(LOAD_EVENTS).await.expect("emit");
 
-    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-    });
-    eprintln!("crash test seed: CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env_or_clock("CRASH_SEED");
+    let seed = rng.seed();
     let url = pg.create_database("crashy").expect("createdb");
     let pool = sqlx::PgPool::connect(&url).await.expect("connect");
     let (mut backfill_kills, mut live_kills, mut live_rounds) = (0, 0, 0u64);

@@ -13,6 +13,7 @@
 #[path = "../../relayer/tests/common/mod.rs"]
 mod common;
 
+use nexus_testkit::rng::Rng;
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,18 +42,6 @@ const LEASE_SECS: u64 = 3;
 /// Longest wait for a progress trigger; past it the round kills anyway (e.g. every open request
 /// is still leased by the previous, killed process).
 const TRIGGER_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// xorshift64*: deterministic for a seed, good enough to spread kill moments.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
 
 fn spawn(stack: &Stack, deployments: &std::path::Path, config: &std::path::Path) -> Child {
     let key = alloy::hex::encode(stack.signer(1).to_bytes());
@@ -134,11 +123,8 @@ async fn sigkill_at_any_moment_settles_each_request_exactly_once() {
         ids.push(stack.request(credit, input).await);
     }
 
-    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-    });
-    eprintln!("relayer crash test seed: CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env_or_clock("CRASH_SEED");
+    let seed = rng.seed();
     let pool = &stack.pool;
     let mut kills_in_flight = 0;
     for round in 0..ROUNDS {

@@ -19,6 +19,7 @@ pub mod agents;
 pub mod bundler;
 pub mod load;
 pub mod postgres;
+pub mod rng;
 
 pub use postgres::{Postgres, PostgresError};
 

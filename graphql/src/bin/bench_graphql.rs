@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nexus_testkit::Postgres;
+use nexus_testkit::rng::Rng;
 use serde_json::{Value, json};
 
 const AGENTS: u64 = 10_000;
@@ -81,20 +82,8 @@ const AGENT: &str = "query AgentDetail($id: BigInt!) { agent(id: $id) { id name 
 const MINE: &str = "query MyExecutions($r: Address!) { executions(filter: {requester: $r}, first: 20) {
     totalCount edges { node { id status requestedAt settledAt outputHash agentId agent { name } } } } }";
 
-/// xorshift64*: a reproducible request mix without a random-number crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 fn request(rng: &mut Rng) -> Value {
-    let r = rng.next();
+    let r = rng.next_u64();
     match r % 3 {
         0 => {
             let sort = ["NEWEST", "PRICE_ASC", "EXECUTIONS", "SUCCESS_RATE"][(r / 3 % 4) as usize];
@@ -241,7 +230,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Warm up every connection and the database's caches.
     let clients = clients();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for client in &clients {
         for _ in 0..3 {
             send(client, &url, body(&mut rng)).await;
@@ -253,7 +242,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for kind in 0..3u64 {
         let cpu = cpu_seconds(&pg);
         let t = Instant::now();
-        let mut r = Rng(7 + kind);
+        let mut r = Rng::new(7 + kind);
         let mut n = 0;
         while n < SEQUENTIAL {
             let body = request(&mut r);
@@ -335,7 +324,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, client) in clients.into_iter().enumerate() {
         let (completed, failed, url) = (completed.clone(), failed.clone(), url.clone());
         workers.push(tokio::spawn(async move {
-            let mut rng = Rng(0x1234_5678 + i as u64);
+            let mut rng = Rng::new(0x1234_5678 + i as u64);
             while Instant::now() < deadline {
                 let ok = send(&client, &url, body(&mut rng)).await;
                 completed.fetch_add(1, Ordering::Relaxed);

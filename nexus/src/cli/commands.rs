@@ -24,7 +24,7 @@ use super::account::{self, AccountCommand, BundlerArgs};
 use super::api::{Api, ApiError};
 use super::chain::{Chain, event, explain};
 use super::ws::{Event, Subscriptions};
-use super::{ChainSettings, KeyArgs, UserCommand};
+use super::{ChainSettings, KeyArgs, UserCommand, WalletArgs};
 use crate::send_tx;
 
 /// How a command ended, when it did not fail.
@@ -37,17 +37,17 @@ pub enum Outcome {
 pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> anyhow::Result<Outcome> {
     match command {
         UserCommand::Agents { api } => agents(&Api::new(&api.graphql_url), settings).await,
-        UserCommand::Buy { agent, units, account, api, key, bundler } => {
+        UserCommand::Buy { agent, units, account, wallet: WalletArgs { api, key, bundler } } => {
             let via = account.then_some(&bundler);
             buy(&Api::new(&api.graphql_url), settings, &key, &agent, units, via).await
         }
-        UserCommand::Run { agent, input, wait, timeout, account, api, key, bundler } => {
+        UserCommand::Run { agent, input, wait, timeout, account, wallet: WalletArgs { api, key, bundler } } => {
             let api = Api::new(&api.graphql_url);
             let options =
                 RunOptions { wait, timeout: timeout.map(Duration::from_secs), via: account.then_some(&bundler) };
             run(&api, settings, &key, &agent, &input, options).await
         }
-        UserCommand::Account { action, api, key, bundler } => {
+        UserCommand::Account { action, wallet: WalletArgs { api, key, bundler } } => {
             let api = Api::new(&api.graphql_url);
             let signer = key.signer()?;
             let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
@@ -60,7 +60,7 @@ pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> any
             }
             Ok(Outcome::Done)
         }
-        UserCommand::Output { request, account, api, key, bundler } => {
+        UserCommand::Output { request, account, wallet: WalletArgs { api, key, bundler } } => {
             let api = Api::new(&api.graphql_url);
             let signer = key.signer()?;
             let chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;

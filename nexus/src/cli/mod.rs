@@ -50,6 +50,18 @@ pub struct KeyArgs {
     pub key_file: Option<PathBuf>,
 }
 
+/// A wallet that may also act through its smart account: where the API is, whose key signs,
+/// and the bundler its user operations go to.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WalletArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub bundler: account::BundlerArgs,
+}
+
 /// The user commands.
 #[derive(clap::Subcommand, Debug)]
 pub enum UserCommand {
@@ -69,11 +81,7 @@ pub enum UserCommand {
         #[arg(long)]
         account: bool,
         #[command(flatten)]
-        api: ApiArgs,
-        #[command(flatten)]
-        key: KeyArgs,
-        #[command(flatten)]
-        bundler: account::BundlerArgs,
+        wallet: WalletArgs,
     },
     /// Run an agent on a JSON input: upload it, request an execution (spends one credit), and with
     /// --wait follow it to the end and print its output.
@@ -93,11 +101,7 @@ pub enum UserCommand {
         #[arg(long)]
         account: bool,
         #[command(flatten)]
-        api: ApiArgs,
-        #[command(flatten)]
-        key: KeyArgs,
-        #[command(flatten)]
-        bundler: account::BundlerArgs,
+        wallet: WalletArgs,
     },
     /// Print an execution's output (requester only: signs in first).
     Output {
@@ -107,11 +111,7 @@ pub enum UserCommand {
         #[arg(long)]
         account: bool,
         #[command(flatten)]
-        api: ApiArgs,
-        #[command(flatten)]
-        key: KeyArgs,
-        #[command(flatten)]
-        bundler: account::BundlerArgs,
+        wallet: WalletArgs,
     },
     /// Take back the escrowed price of a request nobody settled before its deadline.
     Reclaim {
@@ -127,11 +127,7 @@ pub enum UserCommand {
         #[command(subcommand)]
         action: account::AccountCommand,
         #[command(flatten)]
-        api: ApiArgs,
-        #[command(flatten)]
-        key: KeyArgs,
-        #[command(flatten)]
-        bundler: account::BundlerArgs,
+        wallet: WalletArgs,
     },
     /// Withdraw what the marketplace owes you (developer earnings, refunds).
     Withdraw {
