@@ -13,11 +13,14 @@ export FOUNDRY_PROFILE
 
 help:
 	@echo "make setup    install everything (apt packages, npm toolchain, Rust dependencies)"
-	@echo "make dev      run the local stack (anvil + deployed contracts)"
+	@echo "make dev      run the whole local stack: anvil, contracts, catalog, PostgreSQL, indexer, GraphQL, relayer, bundler"
 	@echo "make test     run every test (Solidity, Rust, bindings freshness, gas bars)"
 	@echo "make gas      print gas.<operation>=<gas> for each marketplace operation"
 	@echo "make bindings refresh the committed ABIs the Rust bindings are generated from"
 	@echo "make lint     formatting and lint checks"
+	@echo "make agents   build the catalog's agent images (agents-hostile: the containment test images)"
+	@echo "make bench-indexer  indexer backfill events/s and live lag"
+	@echo "make bench-graphql  API latency at 500 req/s open loop, then max req/s"
 	@echo "make bench-relayer  relayer container overhead, request-to-settled latency, throughput"
 
 setup:
