@@ -80,6 +80,13 @@ pub struct Chain {
     config: ChainConfig,
 }
 
+/// A fee raised by [`FEE_BUMP_PERCENT`], and by at least 1 wei: on a quiet chain the suggested
+/// tip is a few wei, where the percentage alone rounds down to no raise at all and the node
+/// refuses the replacement as underpriced.
+fn bumped(fee: u128) -> u128 {
+    (fee.saturating_mul(100 + FEE_BUMP_PERCENT) / 100).max(fee.saturating_add(1))
+}
+
 fn chain_err(e: impl std::fmt::Display) -> RelayerError {
     RelayerError::Chain(e.to_string())
 }
@@ -205,8 +212,7 @@ impl Chain {
                 }
                 tokio::time::sleep(self.config.poll).await;
             }
-            max_fee = max_fee * (100 + FEE_BUMP_PERCENT) / 100;
-            tip = tip * (100 + FEE_BUMP_PERCENT) / 100;
+            (max_fee, tip) = (bumped(max_fee), bumped(tip));
             tracing::warn!(request = %e.request_id, nonce, max_fee, tip, "settle not mined; resending with bumped fees");
         }
     }
@@ -221,5 +227,22 @@ impl Chain {
             return Ok(Settled::Expired);
         }
         Err(chain_err(reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bumps_clear_the_replacement_rule() {
+        // Every raise must be at least the 10% nodes demand, including for tiny tips.
+        for fee in [0u128, 1, 2, 3, 9, 10, 1_000_000_000, 100_000_000_000] {
+            let raised = bumped(fee);
+            assert!(raised > fee, "{fee} -> {raised}");
+            assert!(raised * 10 >= fee * 11, "{fee} -> {raised} is under +10%");
+        }
+        assert_eq!(bumped(1_000_000_000), 1_250_000_000);
+        assert_eq!(bumped(u128::MAX), u128::MAX, "saturates instead of overflowing");
     }
 }

@@ -260,3 +260,135 @@ async fn two_relayers_never_double_run() {
     println!("relayer a:\n{}\nrelayer b:\n{}", ma.render(), mb.render());
     stack.stop().await;
 }
+
+/// A settlement the chain does not mine is resent with the same nonce and higher fees; the
+/// replacement is what gets mined, the request closes once, and settling it again is a no-op.
+/// Anvil with automine off plays the congested chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stuck_settlement_is_replaced_with_bumped_fees() {
+    use alloy::providers::Provider;
+    use nexus_relayer::{Chain, ChainConfig, Settled};
+
+    let stack = Stack::start("relayer_stuck").await;
+    let echo = stack.register("echo", 60).await;
+    let credit = stack.buy(echo, 1).await;
+    let input = stack.upload(br#"{"n": 1}"#).await;
+    let id = stack.request(credit, input).await;
+    let started = Instant::now();
+    let execution = loop {
+        if let Some(e) = nexus_relayer::db::execution(&stack.pool, id).await.expect("execution") {
+            break e;
+        }
+        assert!(started.elapsed() < SETTLE_TIMEOUT, "request {id} never indexed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let provider = stack.devnet.dev_provider(0);
+    let key = stack.signer(1);
+    let relayer = key.address();
+    let d = &stack.devnet.deployments.contracts;
+    let config = ChainConfig {
+        stuck_after: Duration::from_millis(300),
+        confirm_timeout: Duration::from_secs(30),
+        poll: Duration::from_millis(25),
+    };
+    let chain = std::sync::Arc::new(
+        Chain::new(&stack.devnet.rpc_url(), key, d.agent_marketplace, d.agent_registry, config).expect("chain"),
+    );
+    let suggested = provider.estimate_eip1559_fees().await.expect("fees");
+    let nonce = provider.get_transaction_count(relayer).await.expect("nonce");
+
+    let _: serde_json::Value = provider.raw_request("evm_setAutomine".into(), (false,)).await.expect("automine off");
+    let settling = {
+        let chain = chain.clone();
+        let execution = execution.clone();
+        tokio::spawn(async move { chain.settle(&execution, true, B256::repeat_byte(7)).await })
+    };
+    // Long enough for the first send and at least two replacements.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(!settling.is_finished(), "nothing can be mined yet");
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.expect("mine");
+    let settled = tokio::time::timeout(Duration::from_secs(10), settling).await.expect("settle returns").expect("task");
+    let _: serde_json::Value = provider.raw_request("evm_setAutomine".into(), (true,)).await.expect("automine on");
+
+    let Ok(Settled::Mined { tx, .. }) = settled else { panic!("expected a mined settlement, got {settled:?}") };
+    let mined = provider.get_transaction_by_hash(tx).await.expect("tx").expect("mined tx");
+    use alloy::consensus::Transaction as _;
+    assert_eq!(mined.nonce(), nonce, "the replacement reuses the nonce");
+    let floor_tip = suggested.max_priority_fee_per_gas.max(1);
+    assert!(
+        mined.max_priority_fee_per_gas().expect("1559 tx") > floor_tip,
+        "mined tip {:?} is not above the first send's {floor_tip}",
+        mined.max_priority_fee_per_gas()
+    );
+    assert!(mined.max_fee_per_gas() > suggested.max_fee_per_gas, "mined max fee was bumped");
+    assert_eq!(provider.get_transaction_count(relayer).await.expect("nonce"), nonce + 1, "one transaction mined");
+    assert!(!chain.is_open(id).await.expect("isOpen"), "settled");
+    // The already-settled revert is an outcome, not an error.
+    assert_eq!(
+        chain.settle(&execution, true, B256::repeat_byte(7)).await.expect("second settle"),
+        Settled::AlreadyClosed
+    );
+    assert_eq!(stack.settled(id, SETTLE_TIMEOUT).await.0, "Succeeded");
+    stack.stop().await;
+}
+
+/// Graceful shutdown leaves nothing half-done: the request whose container is running finishes
+/// and settles before `run` returns; the queued one is left unclaimed for the next relayer,
+/// which runs it as its first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graceful_stop_finishes_running_requests() {
+    let stack = Stack::start("relayer_graceful").await;
+    let sleep = stack.register("sleep", 30).await;
+    let credit = stack.buy(sleep, 2).await;
+    let relayer = stack.relayer(|c| c.concurrency = 1).await;
+    let running = stack.request(credit, stack.upload(br#"{"seconds": 3}"#).await).await;
+    let queued = stack.request(credit, stack.upload(br#"{"seconds": 0}"#).await).await;
+
+    // Stop while the first request's container is running (found by this stack's labels).
+    use nexus_relayer::docker::{LABEL_REQUEST, LABEL_SCOPE, scope};
+    let filters = [format!("label={LABEL_SCOPE}={}", scope(&stack.url)), format!("label={LABEL_REQUEST}={running}")];
+    let started = Instant::now();
+    loop {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", "status=running", "--filter", &filters[0], "--filter", &filters[1]])
+            .output()
+            .expect("docker ps");
+        if !out.stdout.is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < SETTLE_TIMEOUT, "the first request's container never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    relayer.stop().await;
+
+    let d = &stack.devnet.deployments.contracts;
+    let market = nexus_bindings::AgentMarketplace::new(d.agent_marketplace, stack.devnet.dev_provider(0));
+    assert!(
+        !market.isOpen(running).call().await.expect("isOpen"),
+        "the running request settled before the stop returned"
+    );
+    assert!(market.isOpen(queued).call().await.expect("isOpen"), "the queued request was left alone");
+    let claims = |id: U256| {
+        sqlx::query_as::<_, (Option<String>, i32, Option<String>)>(
+            "SELECT owner, attempts, outcome FROM relayer_claims WHERE request_id = $1::numeric",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&stack.pool)
+    };
+    assert_eq!(claims(running).await.expect("claim"), Some((None, 1, Some("succeeded".into()))));
+    if let Some((owner, attempts, outcome)) = claims(queued).await.expect("claim") {
+        assert_eq!(
+            (owner, attempts, outcome),
+            (None, 0, None),
+            "a claim taken during shutdown is handed back uncounted"
+        );
+    }
+
+    let next = stack.relayer(|_| {}).await;
+    assert_eq!(stack.settled(queued, SETTLE_TIMEOUT).await.0, "Succeeded");
+    next.stop().await;
+    assert_eq!(claims(queued).await.expect("claim"), Some((None, 1, Some("succeeded".into()))));
+    assert_eq!(stack.settled(running, SETTLE_TIMEOUT).await.0, "Succeeded");
+    stack.stop().await;
+}
