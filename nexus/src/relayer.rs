@@ -15,6 +15,9 @@
 //! settle_margin_secs = 15
 //! memory_mib = 256
 //! stdout_max_bytes = 1048576
+//! max_attempts = 3                       # claims of one request (its relayer died) before it fails
+//! warm_start = true                      # pre-start containers for agents that just succeeded
+//! settle_resend_secs = 20                # resend a settle with bumped fees when not mined by then
 //! status_addr = "127.0.0.1:9103"         # /health, /ready, /metrics
 //! ```
 
@@ -47,6 +50,9 @@ pub struct FileConfig {
     settle_margin_secs: Option<u64>,
     memory_mib: Option<i64>,
     stdout_max_bytes: Option<usize>,
+    max_attempts: Option<i32>,
+    warm_start: Option<bool>,
+    settle_resend_secs: Option<u64>,
     status_addr: Option<String>,
 }
 
@@ -86,6 +92,16 @@ pub async fn run(
     if let Some(v) = file.stdout_max_bytes {
         config.limits.stdout_bytes = v;
     }
+    if let Some(v) = file.max_attempts {
+        config.max_attempts = v.max(1);
+    }
+    if let Some(v) = file.warm_start {
+        config.warm_start = v;
+    }
+    if let Some(v) = file.settle_resend_secs {
+        // Below a couple of seconds every slow block would trigger a replacement.
+        config.chain.stuck_after = Duration::from_secs(v.max(2));
+    }
     let status_addr = args.status_addr.or(file.status_addr).unwrap_or_else(|| "127.0.0.1:9103".into());
     tracing::info!(rpc = %config.rpc_url, owner = %config.owner, concurrency = config.concurrency, "starting relayer");
     let relayer = nexus_relayer::Relayer::connect(config).await?;
@@ -100,4 +116,29 @@ pub async fn run(
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileConfig;
+
+    /// The `[relayer]` table in the module docs is the reference users copy: it must parse,
+    /// every key it shows must exist (unknown keys are refused), and the values must land.
+    #[test]
+    fn documented_table_parses() {
+        let docs = include_str!("relayer.rs");
+        let table: String = docs
+            .lines()
+            .skip_while(|l| !l.starts_with("//! [relayer]"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        let file: FileConfig = toml::from_str(&table).expect("documented [relayer] table");
+        assert_eq!(file.concurrency, Some(4));
+        assert_eq!(file.warm_start, Some(true));
+        assert_eq!(file.settle_resend_secs, Some(20));
+        assert_eq!(file.max_attempts, Some(3));
+        assert!(toml::from_str::<FileConfig>("no_such_option = 1").is_err(), "unknown keys are refused");
+    }
 }

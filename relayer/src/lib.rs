@@ -74,8 +74,9 @@ pub struct Config {
     pub max_attempts: i32,
     /// Retry delay after a relayer-side error (database, node, Docker engine).
     pub retry_delay: Duration,
-    /// Keep one pre-started container per agent image whose last run succeeded
-    /// ([`docker::Warm`]): a request then skips the container create and start.
+    /// Keep pre-started containers (up to `WARM_DEPTH`, for `WARM_TTL` each) for an agent image
+    /// whose last run succeeded ([`docker::Warm`]): a request then skips the container create
+    /// and start. Off: every run creates and starts its own container.
     pub warm_start: bool,
     pub limits: Limits,
     pub chain: ChainConfig,
