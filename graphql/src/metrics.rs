@@ -35,6 +35,9 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     pub rejected_requests: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Sponsorship (ERC-7677) requests by (method, outcome); both labels come from fixed sets.
+    paymaster: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    pub paymaster_reconcile_errors: AtomicU64,
 }
 
 /// A label value: letters, digits and `_` only, at most 64 characters.
@@ -63,6 +66,14 @@ impl Metrics {
         h.count += 1;
         if error {
             h.errors += 1;
+        }
+    }
+
+    /// Records one sponsorship request: `method` is one of the two ERC-7677 methods or `other`,
+    /// `outcome` one of `sponsored`, `refused`, `invalid`, `error` (see `sponsor::rpc`).
+    pub fn paymaster_request(&self, method: &'static str, outcome: &'static str) {
+        if let Ok(mut m) = self.paymaster.lock() {
+            *m.entry((method, outcome)).or_default() += 1;
         }
     }
 
@@ -129,6 +140,23 @@ impl Metrics {
             "nexus_graphql_timeouts_total",
             "GraphQL requests that hit the request timeout.",
             load(&self.timeouts),
+        );
+        out.push_str(
+            "# HELP nexus_graphql_paymaster_requests_total Sponsorship (ERC-7677) requests by method and outcome.\n\
+             # TYPE nexus_graphql_paymaster_requests_total counter\n",
+        );
+        let paymaster = self.paymaster.lock().map(|m| m.clone()).unwrap_or_default();
+        for ((method, outcome), n) in &paymaster {
+            let _ = writeln!(
+                out,
+                "nexus_graphql_paymaster_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        counter(
+            &mut out,
+            "nexus_graphql_paymaster_reconcile_errors_total",
+            "Sponsorship reconciliation rounds that failed (retried next interval).",
+            load(&self.paymaster_reconcile_errors),
         );
         let _ = write!(
             out,

@@ -47,6 +47,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// Operations one account may have sponsored per UTC day by default: a user buying and running
@@ -63,6 +64,9 @@ pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(10 * 60);
 /// `paymasterVerificationGasLimit` signed when the operation names none: parsing and one
 /// ecrecover need about 10k gas; the bundler's estimate normally replaces this.
 pub const DEFAULT_PAYMASTER_VERIFICATION_GAS: u128 = 60_000;
+/// The ERC-7677 methods served.
+pub const PM_STUB_DATA: &str = "pm_getPaymasterStubData";
+pub const PM_DATA: &str = "pm_getPaymasterData";
 /// Largest request body: one user operation with its call data is a few KiB.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -675,8 +679,8 @@ impl Sponsor {
     /// One JSON-RPC request object → its `result` or error.
     pub async fn handle(&self, method: &str, params: &Value) -> Result<Value, RpcError> {
         let stub = match method {
-            "pm_getPaymasterStubData" => true,
-            "pm_getPaymasterData" => false,
+            PM_STUB_DATA => true,
+            PM_DATA => false,
             other => return Err(RpcError::new(codes::METHOD_NOT_FOUND, format!("method {other} not found"))),
         };
         let op = self.check_params(params)?;
@@ -740,14 +744,16 @@ pub fn router(state: &AppState) -> Router {
         cors.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())))
     };
     let sponsor = Arc::new(Sponsor::new(config, state.pool.clone(), state.provider.clone()));
+    let metrics = state.metrics.clone();
     if state.provider.is_some() {
         // Runs as long as the process; a round that fails is logged and retried.
-        let reconciler = sponsor.clone();
+        let (reconciler, metrics) = (sponsor.clone(), metrics.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
             loop {
                 tick.tick().await;
                 if let Err(e) = reconciler.reconcile().await {
+                    metrics.paymaster_reconcile_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(error = %e, "sponsorship reconciliation failed");
                 }
             }
@@ -757,21 +763,51 @@ pub fn router(state: &AppState) -> Router {
         .route("/v1/paymaster", post(rpc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors)
-        .with_state(sponsor)
+        .with_state(RpcState { sponsor, metrics })
+}
+
+#[derive(Clone)]
+struct RpcState {
+    sponsor: Arc<Sponsor>,
+    metrics: Arc<Metrics>,
+}
+
+/// The metrics' method label: the two ERC-7677 methods by name, anything else (clients choose
+/// it) as `other`, so the label set stays fixed.
+fn method_label(method: Option<&str>) -> &'static str {
+    match method {
+        Some(PM_STUB_DATA) => PM_STUB_DATA,
+        Some(PM_DATA) => PM_DATA,
+        _ => "other",
+    }
+}
+
+/// The metrics' outcome label for an answer.
+fn outcome_label(outcome: &Result<Value, RpcError>) -> &'static str {
+    match outcome {
+        Ok(_) => "sponsored",
+        Err(e) if e.code == codes::REFUSED => "refused",
+        Err(e) if e.code == codes::INTERNAL => "error",
+        Err(_) => "invalid",
+    }
 }
 
 /// One JSON-RPC exchange, in its own span (these routes sit outside the API's request-id layer).
 #[tracing::instrument(name = "paymaster_rpc", skip_all)]
-async fn rpc(State(sponsor): State<Arc<Sponsor>>, body: Bytes) -> axum::Json<Value> {
-    let answer = |id: Value, outcome: Result<Value, RpcError>| match outcome {
-        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
-        Err(e) => json!({ "jsonrpc": "2.0", "id": id, "error": { "code": e.code, "message": e.message } }),
+async fn rpc(State(RpcState { sponsor, metrics }): State<RpcState>, body: Bytes) -> axum::Json<Value> {
+    let answer = |id: Value, method: Option<&str>, outcome: Result<Value, RpcError>| {
+        metrics.paymaster_request(method_label(method), outcome_label(&outcome));
+        match outcome {
+            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            Err(e) => json!({ "jsonrpc": "2.0", "id": id, "error": { "code": e.code, "message": e.message } }),
+        }
     };
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             return axum::Json(answer(
                 Value::Null,
+                None,
                 Err(RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}"))),
             ));
         }
@@ -780,6 +816,7 @@ async fn rpc(State(sponsor): State<Arc<Sponsor>>, body: Bytes) -> axum::Json<Val
     let Some(method) = request.get("method").and_then(Value::as_str) else {
         return axum::Json(answer(
             id,
+            None,
             Err(RpcError::new(codes::INVALID_REQUEST, "not a JSON-RPC request (batches are not supported)")),
         ));
     };
@@ -788,7 +825,7 @@ async fn rpc(State(sponsor): State<Arc<Sponsor>>, body: Bytes) -> axum::Json<Val
     if let Err(e) = &outcome {
         tracing::info!(method, code = e.code, reason = %e.message, "sponsorship refused");
     }
-    axum::Json(answer(id, outcome))
+    axum::Json(answer(id, Some(method), outcome))
 }
 
 #[cfg(test)]

@@ -144,6 +144,20 @@ async fn caps_are_shared_through_the_database() {
     let count: i64 =
         sqlx::query_scalar("SELECT count(*) FROM sponsorship_reservations").fetch_one(&pool).await.expect("count");
     assert_eq!(count, 4);
+
+    // Server a's metrics count what it answered, by method and outcome (client-chosen method
+    // names collapse into `other`).
+    let metrics = reqwest::get(format!("{a}/metrics")).await.expect("metrics").text().await.expect("text");
+    for (method, outcome, n) in [
+        ("pm_getPaymasterData", "sponsored", 3),
+        ("pm_getPaymasterData", "refused", 1),
+        ("pm_getPaymasterStubData", "refused", 1),
+        ("pm_getPaymasterData", "invalid", 2),
+        ("other", "invalid", 2),
+    ] {
+        let line = format!("nexus_graphql_paymaster_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}\n");
+        assert!(metrics.contains(&line), "missing {line:?} in\n{metrics}");
+    }
 }
 
 /// Without a sponsor key the route does not exist.
