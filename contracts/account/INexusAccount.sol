@@ -124,7 +124,11 @@ interface INexusAccount {
     function isPermitted(address key, address target, bytes4 selector) external view returns (bool);
 
     /// @notice Whether `selector` is one no session key may ever call: ERC-20/721/1155 transfers
-    /// and approvals, `permit`, and the marketplace's `withdrawTo`.
+    /// and approvals, `permit`, ERC-1363 and Permit2 transfers, and the marketplace's
+    /// `withdrawTo`.
+    /// @dev A denylist of the standard ways to move tokens, checked on top of the owner's
+    /// allowlist (the grant): a contract's own non-standard transfer function is not on it, so
+    /// grant only functions whose effects you accept.
     function isForbiddenSelector(bytes4 selector) external pure returns (bool);
 
     /// @notice The hash the owner signs for an ERC-1271 signature of `hash`: an EIP-712 hash

@@ -22,7 +22,11 @@ import {INexusAccount} from "./INexusAccount.sol";
 /// @title NexusAccount
 /// @notice ERC-4337 smart account for EntryPoint v0.8 with one ECDSA owner and scoped session
 /// keys, so an app can run agents for a user (e.g. `requestExecution` on the marketplace)
-/// without asking for a signature each time, while the key can never move tokens or take over.
+/// without asking for a signature each time. A key makes only the calls its grant lists, never
+/// calls the account or the EntryPoint (so it cannot take over), never sends ETH, and no grant
+/// can include the standard token transfer, approval and permit functions (`isForbiddenSelector`).
+/// A granted function that spends the account's tokens by design (the marketplace's `purchase`)
+/// is the owner's choice to grant.
 /// @dev Deployed behind an ERC-1967 proxy by `NexusAccountFactory`; upgradeable (UUPS) only by
 /// the owner. Signature layout: see `INexusAccount`. Storage lives in an ERC-7201 namespace, and
 /// every slot validation touches is the account's own (ERC-7562 allows that for the sender), so

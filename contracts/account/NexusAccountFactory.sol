@@ -20,6 +20,12 @@ contract NexusAccountFactory {
     /// @notice The EntryPoint the accounts trust.
     IEntryPoint public immutable entryPoint;
 
+    /// @notice `codehash` of every account this factory deploys (the ERC-1967 proxy's runtime
+    /// code, which holds no immutables, so it is the same for every account).
+    /// @dev With the proxy's implementation slot, this lets an off-chain service (the sponsorship
+    /// policy) tell a `NexusAccount` from a contract that only copies its storage layout.
+    bytes32 public immutable accountCodeHash;
+
     /// @notice `account` was deployed for `owner` with `salt`.
     event AccountCreated(address indexed account, address indexed owner, uint256 salt);
 
@@ -27,6 +33,7 @@ contract NexusAccountFactory {
     constructor(IEntryPoint anEntryPoint) {
         entryPoint = anEntryPoint;
         accountImplementation = new NexusAccount(anEntryPoint);
+        accountCodeHash = keccak256(type(ERC1967Proxy).runtimeCode);
     }
 
     /// @notice Deploys the account of `owner` and `salt`, or returns it if it already exists.

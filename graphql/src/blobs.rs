@@ -3,13 +3,10 @@
 //! Content-addressed and immutable: the key is keccak256 of the bytes, so storing the same bytes
 //! twice is a no-op (`ON CONFLICT DO NOTHING`), and nobody can overwrite someone else's input.
 //! Uploads are unauthenticated (the chain commits to the hash, not to who uploaded it), so a
-//! size limit and a per-client token bucket keep one client from filling the database.
+//! size limit and a per-client token bucket ([`crate::rate_limit`]) keep one client from filling the
+//! database.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use alloy::primitives::keccak256;
 use axum::body::Bytes;
@@ -20,41 +17,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::http::{Server, json_error};
-
-/// Buckets kept before idle (full) ones are dropped: bounds memory under many client addresses.
-const MAX_TRACKED_CLIENTS: usize = 10_000;
-
-/// A token bucket per client address: `burst` requests at once, refilled at `per_second`.
-pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    pub fn new(per_second: f64, burst: f64) -> Self {
-        RateLimiter { per_second, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
-    }
-
-    /// Takes a token for `client`; `false` when the bucket is empty.
-    pub fn allow(&self, client: IpAddr) -> bool {
-        let now = Instant::now();
-        let Ok(mut buckets) = self.buckets.lock() else { return true };
-        if buckets.len() >= MAX_TRACKED_CLIENTS {
-            let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < burst);
-        }
-        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 /// Longest accepted `Content-Type`; anything longer is not a media type.
 const MAX_MEDIA_TYPE: usize = 100;
@@ -119,19 +81,5 @@ pub async fn put_blob(
             tracing::error!(error = %e, "storing a blob failed");
             json_error(StatusCode::SERVICE_UNAVAILABLE, "could not store the blob; retry")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bucket_allows_burst_then_refuses() {
-        let limiter = RateLimiter::new(0.001, 3.0);
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        assert!((0..3).all(|_| limiter.allow(ip)));
-        assert!(!limiter.allow(ip));
-        assert!(limiter.allow("127.0.0.2".parse().expect("ip")), "buckets are per client");
     }
 }

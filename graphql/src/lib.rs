@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod model;
 pub mod pagination;
 pub mod query;
+pub mod rate_limit;
 pub mod scalars;
 pub mod sponsor;
 pub mod state;
@@ -51,9 +52,9 @@ pub use query::QueryRoot;
 pub use subscriptions::SubscriptionRoot;
 
 use auth::AuthConfig;
-use blobs::RateLimiter;
 use metrics::Metrics;
 use model::{AgentLoader, MedianDurationLoader, StatsLoader};
+use rate_limit::RateLimiter;
 use state::AppState;
 use subscriptions::Notifier;
 
@@ -208,6 +209,7 @@ pub async fn start(
         notifier: notifier.clone(),
         metrics: Arc::new(Metrics::default()),
         blob_limiter: Arc::new(RateLimiter::new(config.blob_rate_per_second, config.blob_burst)),
+        challenge_limiter: Arc::new(RateLimiter::new(auth::CHALLENGE_RATE_PER_SECOND, auth::CHALLENGE_BURST)),
         config: Arc::new(config),
     };
     // Loaders without a cache (async-graphql's default), so sharing them across requests only

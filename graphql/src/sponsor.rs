@@ -13,8 +13,8 @@
 //!   permissions, revoke). Anything else is refused with a JSON-RPC error naming the reason.
 //! * **Only NexusAccounts.** A contract that merely mimics `execute`'s selector could do anything
 //!   with the sponsored gas, so the sender must be a NexusAccount: deployed in this operation by
-//!   the NexusAccountFactory, or already an ERC-1967 proxy of the factory's account
-//!   implementation (read from the chain; without a node configured this check is skipped, with
+//!   the NexusAccountFactory, or already deployed with the factory's proxy code
+//!   (`accountCodeHash`) pointing at the factory's account implementation (read from the chain; without a node configured this check is skipped, with
 //!   a warning at start).
 //! * **Caps that survive restarts.** Each signature reserves the operation's maximum cost (gas
 //!   limits × `maxFeePerGas`) in PostgreSQL in the transaction that checks the per-account daily
@@ -24,22 +24,31 @@
 //!   ([`Sponsor::reconcile`], every [`RECONCILE_INTERVAL`]) then charges each landed operation
 //!   its actual cost from the EntryPoint's `UserOperationEvent`, and releases the reservations of
 //!   operations whose window closed without being included.
+//! * **Bounded per signature and per client.** One operation may reserve at most `max_op_wei`,
+//!   and each client address gets a token bucket of requests ([`crate::rate_limit`]). Accounts
+//!   cost nothing to create (deploying one is sponsored, so users never need ETH), so per-account
+//!   caps alone do not stop one party with many accounts; these two bound how fast one client can
+//!   tie up the global budget with signed operations it never sends (each holds its reservation
+//!   until its validity window closes). The global budget stays the last line.
 //! * **The methods.** `pm_getPaymasterStubData` checks the policy and that the caps leave room,
 //!   and returns placeholder data for gas estimation; `pm_getPaymasterData` checks again,
 //!   reserves and signs over the final gas fields. Both take `[userOp, entryPoint, chainId,
 //!   context]` (the v0.7/v0.8 unpacked form) and refuse another EntryPoint or chain.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use nexus_bindings::{Deployments, IEntryPoint, NexusAccount, NexusAccountFactory, TestUSDC};
 use nexus_bundler_client::{PaymasterData, UserOperation, paymaster, user_op_hash};
@@ -48,6 +57,7 @@ use sqlx::PgPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 use crate::state::AppState;
 
 /// Operations one account may have sponsored per UTC day by default: a user buying and running
@@ -58,6 +68,14 @@ pub const DEFAULT_DAILY_OPS: u32 = 100;
 pub const DEFAULT_DAILY_WEI: u128 = 50_000_000_000_000_000;
 /// Total wei the service may ever reserve by default (5 ETH); raise it as the deposit grows.
 pub const DEFAULT_BUDGET_WEI: u128 = 5_000_000_000_000_000_000;
+/// Most one operation may cost by default (0.01 ETH: a deploy plus purchase at 10 gwei needs about
+/// a tenth of it). A reservation holds the budget until the operation lands or its window closes,
+/// so this bounds what one signature can tie up.
+pub const DEFAULT_MAX_OP_WEI: u128 = 10_000_000_000_000_000;
+/// Requests per second one client address may make to /v1/paymaster by default, after a burst of
+/// [`DEFAULT_CLIENT_BURST`]. A wallet makes two per operation (stub, then data).
+pub const DEFAULT_CLIENT_RATE: f64 = 1.0;
+pub const DEFAULT_CLIENT_BURST: f64 = 60.0;
 /// How long a signed sponsorship stays valid: enough for a bundler to include the operation;
 /// an operation that was never sent stops being payable soon after.
 pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(10 * 60);
@@ -84,6 +102,8 @@ pub mod codes {
     pub const INTERNAL: i64 = -32603;
     /// The policy refused the operation; the message gives the reason.
     pub const REFUSED: i64 = -32000;
+    /// Too many requests from this client address (EIP-1474 "limit exceeded"); retry later.
+    pub const LIMITED: i64 = -32005;
 }
 
 /// The sponsor's identity, policy and caps.
@@ -102,6 +122,11 @@ pub struct SponsorConfig {
     pub daily_ops_per_account: u32,
     pub daily_wei_per_account: U256,
     pub global_budget_wei: U256,
+    /// Largest maximum cost (gas limits × `maxFeePerGas`) of one sponsored operation.
+    pub max_op_wei: U256,
+    /// Per client address: requests per second after `client_burst` (see [`crate::rate_limit`]).
+    pub client_rate_per_second: f64,
+    pub client_burst: f64,
     pub validity: Duration,
     /// ERC-7677 `sponsor.name` shown by wallets.
     pub name: String,
@@ -121,6 +146,9 @@ impl std::fmt::Debug for SponsorConfig {
             .field("daily_ops_per_account", &self.daily_ops_per_account)
             .field("daily_wei_per_account", &self.daily_wei_per_account)
             .field("global_budget_wei", &self.global_budget_wei)
+            .field("max_op_wei", &self.max_op_wei)
+            .field("client_rate_per_second", &self.client_rate_per_second)
+            .field("client_burst", &self.client_burst)
             .field("validity", &self.validity)
             .finish()
     }
@@ -162,6 +190,9 @@ impl SponsorConfig {
             daily_ops_per_account: DEFAULT_DAILY_OPS,
             daily_wei_per_account: U256::from(DEFAULT_DAILY_WEI),
             global_budget_wei: U256::from(DEFAULT_BUDGET_WEI),
+            max_op_wei: U256::from(DEFAULT_MAX_OP_WEI),
+            client_rate_per_second: DEFAULT_CLIENT_RATE,
+            client_burst: DEFAULT_CLIENT_BURST,
             validity: DEFAULT_VALIDITY,
             name: "AgentNexus".into(),
         }
@@ -174,26 +205,36 @@ impl SponsorConfig {
         Self::from_deployments(deployments, signer)
     }
 
-    /// Applies optional cap overrides given as text (decimal wei): what a configuration file or
-    /// the environment holds.
-    pub fn with_caps(
-        mut self,
-        daily_ops: Option<u32>,
-        daily_wei: Option<&str>,
-        budget_wei: Option<&str>,
-    ) -> Result<Self, SponsorConfigError> {
+    /// Applies the limits a configuration file or the environment overrides (wei as decimal text).
+    pub fn with_limits(mut self, limits: &SponsorLimits) -> Result<Self, SponsorConfigError> {
         let wei = |name: &'static str, text: &str| {
             U256::from_str_radix(text.trim(), 10)
                 .map_err(|_| SponsorConfigError::InvalidSetting { name, value: text.to_owned() })
         };
-        if let Some(ops) = daily_ops {
+        if let Some(ops) = limits.daily_ops {
             self.daily_ops_per_account = ops;
         }
-        if let Some(text) = daily_wei {
+        if let Some(text) = &limits.daily_wei {
             self.daily_wei_per_account = wei("sponsor_daily_wei", text)?;
         }
-        if let Some(text) = budget_wei {
+        if let Some(text) = &limits.budget_wei {
             self.global_budget_wei = wei("sponsor_budget_wei", text)?;
+        }
+        if let Some(text) = &limits.max_op_wei {
+            self.max_op_wei = wei("sponsor_max_op_wei", text)?;
+        }
+        let positive = |name: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(SponsorConfigError::InvalidSetting { name, value: v.to_string() })
+            }
+        };
+        if let Some(v) = limits.client_rate_per_second {
+            self.client_rate_per_second = positive("sponsor_client_rate_per_second", v)?;
+        }
+        if let Some(v) = limits.client_burst {
+            self.client_burst = positive("sponsor_client_burst", v)?;
         }
         Ok(self)
     }
@@ -218,6 +259,18 @@ impl SponsorConfig {
         config.tokens = vec![c.usdc];
         Ok(config)
     }
+}
+
+/// Overrides of [`SponsorConfig`]'s limits, as a configuration file spells them (`None`: keep the
+/// default).
+#[derive(Debug, Clone, Default)]
+pub struct SponsorLimits {
+    pub daily_ops: Option<u32>,
+    pub daily_wei: Option<String>,
+    pub budget_wei: Option<String>,
+    pub max_op_wei: Option<String>,
+    pub client_rate_per_second: Option<f64>,
+    pub client_burst: Option<f64>,
 }
 
 /// A JSON-RPC error answer.
@@ -359,8 +412,17 @@ pub struct Sponsor {
     pub config: SponsorConfig,
     pool: PgPool,
     provider: Option<DynProvider>,
-    /// The factory's `accountImplementation`, read once (it is immutable).
-    implementation: tokio::sync::OnceCell<Address>,
+    /// What the factory's accounts look like, read once (both are immutables of the factory).
+    account: tokio::sync::OnceCell<FactoryAccount>,
+}
+
+/// A NexusAccount's fingerprint on chain.
+#[derive(Debug, Clone, Copy)]
+struct FactoryAccount {
+    /// The factory's `accountImplementation`: what the proxy's ERC-1967 slot holds.
+    implementation: Address,
+    /// The factory's `accountCodeHash`: the proxy's runtime code.
+    code_hash: B256,
 }
 
 impl Sponsor {
@@ -368,7 +430,7 @@ impl Sponsor {
         if provider.is_none() {
             tracing::warn!("sponsorship without an RPC URL: senders are not checked to be NexusAccounts");
         }
-        Sponsor { config, pool, provider, implementation: tokio::sync::OnceCell::new() }
+        Sponsor { config, pool, provider, account: tokio::sync::OnceCell::new() }
     }
 
     /// The later of the wall clock and the chain's latest block time: the window must be open by
@@ -402,19 +464,28 @@ impl Sponsor {
             tracing::warn!(error = %e, "sponsorship: chain node unavailable");
             RpcError::new(codes::INTERNAL, "chain node unavailable; nothing was signed")
         };
-        let implementation = self
-            .implementation
+        let account = self
+            .account
             .get_or_try_init(|| async {
-                NexusAccountFactory::new(self.config.factory, provider).accountImplementation().call().await.map_err(
-                    |e| {
-                        tracing::warn!(error = %e, "sponsorship: cannot read the account implementation");
-                        RpcError::new(codes::INTERNAL, "chain node unavailable; nothing was signed")
-                    },
-                )
+                let factory = NexusAccountFactory::new(self.config.factory, provider);
+                let read = |e: alloy::contract::Error| {
+                    tracing::warn!(error = %e, "sponsorship: cannot read the factory's account code");
+                    RpcError::new(codes::INTERNAL, "chain node unavailable; nothing was signed")
+                };
+                let implementation = factory.accountImplementation().call().await.map_err(read)?;
+                let code_hash = factory.accountCodeHash().call().await.map_err(read)?;
+                Ok::<_, RpcError>(FactoryAccount { implementation, code_hash })
             })
             .await?;
-        let slot = provider.get_storage_at(op.sender, ERC1967_IMPLEMENTATION_SLOT.into()).await.map_err(node)?;
-        if Address::from_word(slot.into()) == *implementation {
+        // Both: the code is the factory's proxy (not a contract that copies its storage layout and
+        // answers `execute` its own way), and the proxy points at the factory's implementation
+        // (not at one its owner upgraded to).
+        let (code, slot) = tokio::try_join!(
+            provider.get_code_at(op.sender),
+            provider.get_storage_at(op.sender, ERC1967_IMPLEMENTATION_SLOT.into())
+        )
+        .map_err(node)?;
+        if keccak256(&code) == account.code_hash && Address::from_word(slot.into()) == account.implementation {
             Ok(())
         } else {
             Err(RpcError::refused(format!("sender {} is not a NexusAccount", op.sender)))
@@ -452,6 +523,12 @@ impl Sponsor {
         let valid_until = now + self.config.validity.as_secs();
         let paymaster_hash = paymaster::sponsored_hash(&op, self.config.chain_id, valid_until, 0);
         let cost = max_cost(&op);
+        if cost > self.config.max_op_wei {
+            return Err(RpcError::refused(format!(
+                "operation may cost {cost} wei, more than the {} wei sponsored per operation",
+                self.config.max_op_wei
+            )));
+        }
         // Signed first (nothing leaves this function unless the reservation commits), so the
         // reservation can record the EntryPoint's userOpHash, which covers the paymaster data.
         paymaster::sponsor(&mut op, &self.config.signer, self.config.chain_id, valid_until, 0).map_err(|e| {
@@ -743,6 +820,7 @@ pub fn router(state: &AppState) -> Router {
     } else {
         cors.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())))
     };
+    let limiter = Arc::new(RateLimiter::new(config.client_rate_per_second, config.client_burst));
     let sponsor = Arc::new(Sponsor::new(config, state.pool.clone(), state.provider.clone()));
     let metrics = state.metrics.clone();
     if state.provider.is_some() {
@@ -763,11 +841,12 @@ pub fn router(state: &AppState) -> Router {
         .route("/v1/paymaster", post(rpc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors)
-        .with_state(RpcState { sponsor, metrics })
+        .with_state(RpcState { limiter, sponsor, metrics })
 }
 
 #[derive(Clone)]
 struct RpcState {
+    limiter: Arc<RateLimiter>,
     sponsor: Arc<Sponsor>,
     metrics: Arc<Metrics>,
 }
@@ -788,13 +867,18 @@ fn outcome_label(outcome: &Result<Value, RpcError>) -> &'static str {
         Ok(_) => "sponsored",
         Err(e) if e.code == codes::REFUSED => "refused",
         Err(e) if e.code == codes::INTERNAL => "error",
+        Err(e) if e.code == codes::LIMITED => "limited",
         Err(_) => "invalid",
     }
 }
 
 /// One JSON-RPC exchange, in its own span (these routes sit outside the API's request-id layer).
 #[tracing::instrument(name = "paymaster_rpc", skip_all)]
-async fn rpc(State(RpcState { sponsor, metrics }): State<RpcState>, body: Bytes) -> axum::Json<Value> {
+async fn rpc(
+    State(RpcState { limiter, sponsor, metrics }): State<RpcState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
     let answer = |id: Value, method: Option<&str>, outcome: Result<Value, RpcError>| {
         metrics.paymaster_request(method_label(method), outcome_label(&outcome));
         match outcome {
@@ -802,6 +886,10 @@ async fn rpc(State(RpcState { sponsor, metrics }): State<RpcState>, body: Bytes)
             Err(e) => json!({ "jsonrpc": "2.0", "id": id, "error": { "code": e.code, "message": e.message } }),
         }
     };
+    if !limiter.allow(peer.ip()) {
+        let limited = RpcError::new(codes::LIMITED, "too many sponsorship requests from this address; retry shortly");
+        return (StatusCode::TOO_MANY_REQUESTS, axum::Json(answer(Value::Null, None, Err(limited)))).into_response();
+    }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -809,7 +897,8 @@ async fn rpc(State(RpcState { sponsor, metrics }): State<RpcState>, body: Bytes)
                 Value::Null,
                 None,
                 Err(RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}"))),
-            ));
+            ))
+            .into_response();
         }
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
@@ -818,14 +907,15 @@ async fn rpc(State(RpcState { sponsor, metrics }): State<RpcState>, body: Bytes)
             id,
             None,
             Err(RpcError::new(codes::INVALID_REQUEST, "not a JSON-RPC request (batches are not supported)")),
-        ));
+        ))
+        .into_response();
     };
     let params = request.get("params").cloned().unwrap_or(Value::Null);
     let outcome = sponsor.handle(method, &params).await;
     if let Err(e) = &outcome {
         tracing::info!(method, code = e.code, reason = %e.message, "sponsorship refused");
     }
-    axum::Json(answer(id, Some(method), outcome))
+    axum::Json(answer(id, Some(method), outcome)).into_response()
 }
 
 #[cfg(test)]

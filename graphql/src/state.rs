@@ -7,9 +7,14 @@ use sqlx::PgPool;
 
 use crate::Config;
 use crate::auth::AuthConfig;
-use crate::blobs::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 use crate::subscriptions::Notifier;
+
+/// The client's address as the server sees it, put into every GraphQL request's data so that
+/// resolvers which write (`signInChallenge`) can rate-limit per client.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
 
 /// Cheap to clone (everything behind `Arc` or already shared).
 #[derive(Clone)]
@@ -21,5 +26,7 @@ pub struct AppState {
     pub notifier: Notifier,
     pub metrics: Arc<Metrics>,
     pub blob_limiter: Arc<RateLimiter>,
+    /// `signInChallenge` per client address: each one stores a nonce row.
+    pub challenge_limiter: Arc<RateLimiter>,
     pub config: Arc<Config>,
 }

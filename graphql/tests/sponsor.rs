@@ -3,11 +3,12 @@
 
 use alloy::primitives::{Address, U256, address};
 use alloy::providers::Provider;
+use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use nexus_accounts::{AccountConfig, AccountError, Call, SmartAccount, Sponsorship, purchased_credit};
-use nexus_bindings::{AgentMarketplace, IEntryPoint, NexusAccount, TestUSDC};
-use nexus_graphql::sponsor::{Sponsor, SponsorConfig, codes};
+use nexus_bindings::{AgentMarketplace, IEntryPoint, NexusAccount, NexusAccountFactory, TestUSDC};
+use nexus_graphql::sponsor::{ERC1967_IMPLEMENTATION_SLOT, Sponsor, SponsorConfig, codes};
 use nexus_testkit::bundler::{Alto, mint_usdc, register_usdc_agent};
 use nexus_testkit::{Devnet, Postgres};
 use serde_json::{Value, json};
@@ -128,6 +129,38 @@ async fn caps_are_shared_through_the_database() {
     assert_eq!(error_message(&answer), "global sponsorship budget exhausted");
     let answer = rpc(&d, "pm_getPaymasterStubData", json!([market_op(other, 1, market), ep, "0x7a69", {}])).await;
     assert_eq!(error_message(&answer), "global sponsorship budget exhausted");
+
+    // One operation may not cost more than the per-operation cap.
+    let mut per_op = fake_config(market);
+    per_op.max_op_wei = market_op_cost() - U256::from(1);
+    let e = serve(&url, None, per_op).await;
+    let answer = rpc(&e, "pm_getPaymasterData", json!([market_op(other, 5, market), ep, "0x7a69", {}])).await;
+    assert_eq!(
+        error_message(&answer),
+        format!(
+            "operation may cost {} wei, more than the {} wei sponsored per operation",
+            market_op_cost(),
+            market_op_cost() - U256::from(1)
+        )
+    );
+
+    // Per client address: a burst, then 429 with JSON-RPC "limit exceeded" until tokens refill.
+    let mut limited = fake_config(market);
+    (limited.client_burst, limited.client_rate_per_second) = (2.0, 0.001);
+    let f = serve(&url, None, limited).await;
+    for _ in 0..2 {
+        let answer = rpc(&f, "pm_getPaymasterStubData", json!([market_op(other, 6, market), ep, "0x7a69", {}])).await;
+        assert!(answer.get("error").is_none_or(|e| e["code"] != codes::LIMITED), "{answer}");
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{f}/v1/paymaster"))
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "pm_getPaymasterStubData", "params": [] }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 429);
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["error"]["code"], codes::LIMITED, "{answer}");
 
     // Wrong EntryPoint, wrong chain, unknown method, not JSON.
     let wrong = address!("0000000000000000000000000000000000000bad");
@@ -262,6 +295,26 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
     let op = market_op(account.address(), 1, market);
     let answer = rpc(&base, "pm_getPaymasterStubData", json!([op, entry_point, "0x7a69", {}])).await;
     assert!(answer["result"].is_object(), "the deployed account passes: {answer}");
+    // Mimics: a copy of the implementation's code with the proxy's implementation slot filled in
+    // (it answers `execute` however it likes), and the factory's proxy code pointing at another
+    // implementation (as after an upgrade).
+    let implementation = NexusAccountFactory::new(d.contracts.nexus_account_factory.expect("factory"), &provider)
+        .accountImplementation()
+        .call()
+        .await?;
+    let slot = U256::from_be_bytes(ERC1967_IMPLEMENTATION_SLOT.0);
+    for (mimic, code, points_at) in [
+        (address!("000000000000000000000000000000000000a11a"), implementation, implementation),
+        (address!("000000000000000000000000000000000000a11b"), account.address(), stranger),
+    ] {
+        let code = provider.get_code_at(code).await?;
+        provider.anvil_set_code(mimic, code).await?;
+        provider.anvil_set_storage_at(mimic, slot, points_at.into_word()).await?;
+        let answer =
+            rpc(&base, "pm_getPaymasterStubData", json!([market_op(mimic, 0, market), entry_point, "0x7a69", {}]))
+                .await;
+        assert_eq!(error_message(&answer), format!("sender {mimic} is not a NexusAccount"));
+    }
 
     // A sponsorship signed but never sent: reserved now, released once its window closed.
     let unsent = market_op(account.address(), 1000, market);

@@ -18,10 +18,14 @@
 //! max_connections = 16
 //! # ERC-7677 sponsorship service at POST /v1/paymaster, on only when a sponsor key is given
 //! # (NEXUS_SPONSOR_KEY or --sponsor-key: the deployments' roles.sponsor key; never put in a file
-//! # that is committed). Caps: operations and wei per account per UTC day, total wei.
+//! # that is committed). Caps: operations and wei per account per UTC day, total wei, most one
+//! # operation may cost; requests per client address (a token bucket).
 //! sponsor_daily_ops = 100
 //! sponsor_daily_wei = "50000000000000000"
 //! sponsor_budget_wei = "5000000000000000000"
+//! sponsor_max_op_wei = "10000000000000000"
+//! sponsor_client_rate_per_second = 1.0
+//! sponsor_client_burst = 60.0
 //! ```
 
 use std::path::Path;
@@ -74,6 +78,9 @@ pub struct FileConfig {
     sponsor_daily_ops: Option<u32>,
     sponsor_daily_wei: Option<String>,
     sponsor_budget_wei: Option<String>,
+    sponsor_max_op_wei: Option<String>,
+    sponsor_client_rate_per_second: Option<f64>,
+    sponsor_client_burst: Option<f64>,
 }
 
 pub async fn run(
@@ -127,8 +134,15 @@ pub async fn run(
         let deployments =
             nexus_bindings::Deployments::load(deployments).context("the sponsor needs the deployments")?;
         let sponsor = nexus_graphql::sponsor::SponsorConfig::from_deployments_and_key(&deployments, &key)?;
-        let (daily_wei, budget) = (file.sponsor_daily_wei.as_deref(), file.sponsor_budget_wei.as_deref());
-        config.sponsor = Some(sponsor.with_caps(file.sponsor_daily_ops, daily_wei, budget)?);
+        let limits = nexus_graphql::sponsor::SponsorLimits {
+            daily_ops: file.sponsor_daily_ops,
+            daily_wei: file.sponsor_daily_wei,
+            budget_wei: file.sponsor_budget_wei,
+            max_op_wei: file.sponsor_max_op_wei,
+            client_rate_per_second: file.sponsor_client_rate_per_second,
+            client_burst: file.sponsor_client_burst,
+        };
+        config.sponsor = Some(sponsor.with_limits(&limits)?);
     }
     let listen = args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4000".into());
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -143,9 +157,27 @@ pub async fn run(
     tracing::info!(url = %format!("http://{addr}/graphql"), "serving GraphQL (ws: /graphql/ws, blobs: /v1/blobs)");
     println!("GraphQL API: http://{addr}/graphql");
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        crate::stop_requested().await;
         let _ = stop.send(true);
     });
     nexus_graphql::serve(listener, server, shutdown(stopped)).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileConfig;
+
+    /// The `[graphql]` table in the module docs is the reference users copy: it must parse, every
+    /// key it shows must exist (unknown keys are refused), and the sponsorship limits must be
+    /// accepted by the service's configuration.
+    #[test]
+    fn documented_table_parses() {
+        let table = crate::documented_table(include_str!("graphql.rs"), "graphql");
+        let file: FileConfig = toml::from_str(&table).expect("documented [graphql] table");
+        assert_eq!(file.blob_burst, Some(20.0));
+        assert_eq!(file.sponsor_max_op_wei.as_deref(), Some("10000000000000000"));
+        assert_eq!(file.sponsor_client_rate_per_second, Some(1.0));
+        assert!(toml::from_str::<FileConfig>("no_such_option = 1").is_err(), "unknown keys are refused");
+    }
 }

@@ -44,6 +44,16 @@ contract NexusAccountTest is AccountTest {
         assertNotEq(factory.getAddress(bob, 7), predicted);
     }
 
+    function test_accountCodeHashMatchesEveryAccount() public {
+        NexusAccount a = factory.createAccount(alice, 3);
+        NexusAccount b = factory.createAccount(bob, 4);
+        assertEq(address(a).codehash, factory.accountCodeHash());
+        assertEq(address(b).codehash, factory.accountCodeHash());
+        assertEq(address(account).codehash, factory.accountCodeHash());
+        // Not the implementation's (a mimic copying NexusAccount's code would not pass either).
+        assertNotEq(address(factory.accountImplementation()).codehash, factory.accountCodeHash());
+    }
+
     function test_createAccountIsIdempotent() public {
         vm.recordLogs();
         NexusAccount again = factory.createAccount(owner, 0);
