@@ -26,7 +26,7 @@ use sqlx::PgPool;
 
 use crate::error::{DbResult, bad_input, unauthenticated};
 use crate::scalars::{self, DateTime};
-use crate::state::AppState;
+use crate::state::{AppState, ClientIp};
 
 alloy::sol! {
     #[sol(rpc)]
@@ -40,6 +40,12 @@ const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
 
 /// How far in the future a message's `Issued At` may be: wallet clocks drift.
 const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// `signInChallenge`s one client address may ask for: a burst (a few tabs, retries), then one
+/// per second. Each stores a nonce row until it expires, so without a bound a script could fill
+/// the table.
+pub const CHALLENGE_BURST: f64 = 30.0;
+pub const CHALLENGE_RATE_PER_SECOND: f64 = 1.0;
 
 /// Who is making the request: the signed-in address, if a valid token came with it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -360,6 +366,13 @@ impl MutationRoot {
     /// A fresh nonce for a Sign-In with Ethereum message.
     async fn sign_in_challenge(&self, ctx: &Context<'_>) -> async_graphql::Result<SignInChallenge> {
         let state = ctx.data::<AppState>()?;
+        // Every challenge is a row; aliases can ask for hundreds in one request.
+        if let Ok(ClientIp(ip)) = ctx.data::<ClientIp>()
+            && !state.challenge_limiter.allow(*ip)
+        {
+            state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(crate::error::rate_limited("too many sign-in challenges from this address; retry shortly"));
+        }
         let auth = &state.auth;
         let nonce = alloy::hex::encode(random_bytes::<16>()?);
         let ttl = auth.nonce_ttl.as_secs() as i64;

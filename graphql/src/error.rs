@@ -24,6 +24,8 @@ pub mod code {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const FORBIDDEN: &str = "FORBIDDEN";
     pub const INTERNAL: &str = "INTERNAL";
+    /// Too many requests of this kind from the client's address; retry later.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
 }
 
 pub(crate) fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {
@@ -36,6 +38,10 @@ pub(crate) fn bad_input(message: impl Into<String>) -> async_graphql::Error {
 
 pub(crate) fn forbidden(message: impl Into<String>) -> async_graphql::Error {
     coded(message, code::FORBIDDEN)
+}
+
+pub(crate) fn rate_limited(message: impl Into<String>) -> async_graphql::Error {
+    coded(message, code::RATE_LIMITED)
 }
 
 pub(crate) fn unauthenticated(message: impl Into<String>) -> async_graphql::Error {

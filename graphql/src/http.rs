@@ -7,6 +7,7 @@
 //! limit, invalid UTF-8 is 400 saying so, an invalid or expired token is 401 (not a silent
 //! downgrade to anonymous, which would make "why is my output null" hard to debug).
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, put};
@@ -27,7 +28,7 @@ use crate::NexusSchema;
 use crate::auth::Viewer;
 use crate::model::ExecutionRow;
 use crate::scalars::BigInt;
-use crate::state::AppState;
+use crate::state::{AppState, ClientIp};
 
 /// Router state: the shared state and the executable schema.
 #[derive(Clone)]
@@ -105,6 +106,7 @@ fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Box<Response>
 
 async fn graphql_post(
     State(server): State<Server>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -149,7 +151,12 @@ async fn graphql_post(
     let operation = crate::metrics::operation_label(request.operation_name.as_deref());
     let started = Instant::now();
     let timeout = state.config.request_timeout;
-    let response = match tokio::time::timeout(timeout, server.schema.execute(request.data(viewer))).await {
+    let response = match tokio::time::timeout(
+        timeout,
+        server.schema.execute(request.data(viewer).data(ClientIp(peer.ip()))),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(_) => {
             state.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
@@ -164,6 +171,7 @@ async fn graphql_post(
 
 async fn graphql_ws(
     State(server): State<Server>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
@@ -178,6 +186,7 @@ async fn graphql_ws(
     upgrade.max_message_size(MAX_WS_MESSAGE).protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let mut data = Data::default();
         data.insert(viewer);
+        data.insert(ClientIp(peer.ip()));
         GraphQLWebSocket::new(socket, schema, protocol)
             .with_data(data)
             .on_connection_init(move |payload| async move {

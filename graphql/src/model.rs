@@ -694,19 +694,26 @@ impl Execution {
     async fn logs(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only lines after this sequence number (of the latest attempt).")] after_seq: Option<i64>,
+        #[graphql(desc = "Only lines of this attempt (a request a relayer gave up on runs again as the next \
+                          attempt). Default: every attempt, in order.")]
+        attempt: Option<i32>,
+        #[graphql(desc = "Only lines after this sequence number. Sequence numbers start at 0 in each \
+                          attempt, so page with `attempt` set.")]
+        after_seq: Option<i64>,
         #[graphql(desc = "At most this many lines (default and maximum 1000).")] limit: Option<i32>,
     ) -> async_graphql::Result<Vec<ExecutionLog>> {
         require_requester(ctx, self.0.requester())?;
         let pool = ctx.data::<PgPool>()?;
         let limit = limit.unwrap_or(MAX_LOG_LINES).clamp(0, MAX_LOG_LINES);
         let rows: Vec<LogRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {LOG_COLUMNS} FROM execution_logs l WHERE l.request_id = $1::numeric AND l.seq > $2
+            "SELECT {LOG_COLUMNS} FROM execution_logs l
+             WHERE l.request_id = $1::numeric AND l.seq > $2 AND ($4::integer IS NULL OR l.attempt = $4)
              ORDER BY l.attempt, l.seq LIMIT $3"
         )))
         .bind(self.0.request_id.clone())
         .bind(after_seq.unwrap_or(-1))
         .bind(i64::from(limit))
+        .bind(attempt)
         .fetch_all(pool)
         .await
         .db()?;

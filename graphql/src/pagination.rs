@@ -34,6 +34,10 @@ impl CursorType for OffsetCursor {
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidCursor)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| InvalidCursor)?;
         let n = text.strip_prefix("o:").ok_or(InvalidCursor)?.parse::<u64>().map_err(|_| InvalidCursor)?;
+        // Offsets go to PostgreSQL as BIGINT and `after` adds one: no real listing comes near.
+        if n >= i64::MAX as u64 {
+            return Err(InvalidCursor);
+        }
         Ok(OffsetCursor(n))
     }
 

@@ -150,6 +150,10 @@ pub enum AgentSort {
     Relevance,
 }
 
+/// Longest `filter.search` accepted, in characters. Catalog searches are a few words; the bound
+/// keeps a client from making every catalog count key (and plan) as large as the request body.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
 /// Search words → a prefix `tsquery` (`w1:* & w2:*`). Only letters and digits survive, so the
 /// text can never be tsquery syntax; the value is bound, never interpolated.
 fn tsquery(search: &str) -> Option<String> {
@@ -242,6 +246,9 @@ impl QueryRoot {
         {
             return Err(bad_input("`minPrice` is greater than `maxPrice`"));
         }
+        if f.search.as_ref().is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS) {
+            return Err(bad_input(format!("`search` is at most {MAX_SEARCH_CHARS} characters")));
+        }
         let query = f.search.as_deref().and_then(tsquery);
         let sort = sort.unwrap_or_default();
         let order = match sort {
@@ -261,8 +268,9 @@ impl QueryRoot {
             ),
             None => format!("{AGENT_COLUMNS}, {AGENT_STATS_COLUMNS}"),
         };
-        // The filter's Debug form names every field, so it identifies the listing's rows.
-        let count_key = format!("{f:?}");
+        // The filter's Debug form names every field, so it identifies the listing's rows; the
+        // search enters in its normalised form, so "Echo" and "echo!" share one entry.
+        let count_key = format!("{:?} {query:?}", AgentFilter { search: None, ..f.clone() });
         let counts = ctx.data::<Notifier>()?.counts().clone();
         let from = Listing::catalog(counts, count_key, move |qb, counting| {
             // Every agent has a stats row (trigger on registration), so an inner join: the

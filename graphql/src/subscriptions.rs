@@ -53,7 +53,8 @@ const CATALOG_CHANNELS: &[&str] = &["nexus_agents", "nexus_agent_metadata", "nex
 pub enum Event {
     Execution(Arc<ExecutionRow>),
     Agent(Arc<AgentRow>),
-    Log(Arc<LogRow>),
+    /// Lines one INSERT added to one attempt's log, in order.
+    Logs(Arc<Vec<LogRow>>),
     Block(i64),
     Reorg,
 }
@@ -163,6 +164,8 @@ struct Payload {
     agent_id: Option<String>,
     attempt: Option<i32>,
     seq: Option<i64>,
+    /// Last sequence number of a log notification's range (`seq` is the first).
+    last_seq: Option<i64>,
     block: Option<i64>,
 }
 
@@ -189,17 +192,23 @@ async fn load(pool: &PgPool, channel: &str, payload: &str) -> Option<Event> {
                 .map(|r| r.map(|r| Event::Agent(Arc::new(r))))
         }
         "nexus_execution_logs" => {
+            /// Lines loaded per notification; the relayer writes at most 200 per INSERT.
+            const MAX_LINES: i64 = 1000;
+            let first = p.seq?;
+            let last = p.last_seq.unwrap_or(first).min(first.saturating_add(MAX_LINES - 1));
             let sql = format!(
                 "SELECT {LOG_COLUMNS} FROM execution_logs l
-                 WHERE l.request_id = $1::numeric AND l.attempt = $2 AND l.seq = $3"
+                 WHERE l.request_id = $1::numeric AND l.attempt = $2 AND l.seq BETWEEN $3 AND $4
+                 ORDER BY l.seq"
             );
             sqlx::query_as::<_, LogRow>(sqlx::AssertSqlSafe(sql))
                 .bind(p.request_id?)
                 .bind(p.attempt?)
-                .bind(p.seq?)
-                .fetch_optional(pool)
+                .bind(first)
+                .bind(last)
+                .fetch_all(pool)
                 .await
-                .map(|r| r.map(|r| Event::Log(Arc::new(r))))
+                .map(|rows| (!rows.is_empty()).then(|| Event::Logs(Arc::new(rows))))
         }
         "nexus_blocks" => Ok(p.block.map(Event::Block)),
         "nexus_reorg" => Ok(Some(Event::Reorg)),
@@ -295,15 +304,18 @@ impl SubscriptionRoot {
         let mut high = backlog.last().map(|r| (r.attempt, r.seq));
         let key = id.decimal();
         let initial = futures::stream::iter(backlog.into_iter().map(ExecutionLog::from));
-        let updates = receiver_stream(rx).filter_map(move |event| {
-            let out = match event {
-                Event::Log(line) if line.request_id == key && high.is_none_or(|h| (line.attempt, line.seq) > h) => {
-                    high = Some((line.attempt, line.seq));
-                    Some(ExecutionLog::from((*line).clone()))
+        let updates = receiver_stream(rx).flat_map(move |event| {
+            let mut out = Vec::new();
+            if let Event::Logs(lines) = event {
+                // Lines at or below the backlog's last one were already sent.
+                for line in lines.iter().filter(|l| l.request_id == key) {
+                    if high.is_none_or(|h| (line.attempt, line.seq) > h) {
+                        high = Some((line.attempt, line.seq));
+                        out.push(ExecutionLog::from(line.clone()));
+                    }
                 }
-                _ => None,
-            };
-            async move { out }
+            }
+            futures::stream::iter(out)
         });
         Ok(initial.chain(updates))
     }

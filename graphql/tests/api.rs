@@ -194,6 +194,9 @@ async fn catalog_executions_and_balances() {
         (json!({"first": -1}), "negative"),
         (json!({"first": 1, "last": 1}), "not both"),
         (json!({"after": "not-a-cursor"}), "not a valid cursor"),
+        // Crafted: base64url of "o:18446744073709551615" (u64::MAX, which `after` would overflow).
+        (json!({"after": "bzoxODQ0Njc0NDA3MzcwOTU1MTYxNQ"}), "not a valid cursor"),
+        (json!({"before": "bzoxODQ0Njc0NDA3MzcwOTU1MTYxNQ"}), "not a valid cursor"),
     ] {
         let body = env.gql(AGENTS, vars.clone(), None).await;
         let message = body["errors"][0]["message"].as_str().unwrap_or_default();

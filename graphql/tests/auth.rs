@@ -112,6 +112,20 @@ async fn sign_in_and_private_outputs() {
         mine["data"]["execution"]["logs"],
         json!([{"seq": 1, "line": "starting", "stream": "stderr"}, {"seq": 2, "line": "done", "stream": "stderr"}])
     );
+    // Paging within an attempt; a later attempt's lines are apart.
+    sqlx::query("INSERT INTO execution_logs (request_id, attempt, seq, line) VALUES (1, 2, 0, 'again')")
+        .execute(&env.pool)
+        .await
+        .expect("log line");
+    let page = env
+        .gql("{ execution(id: \"1\") { logs(attempt: 1, afterSeq: 1) { seq line } } }", json!({}), Some(&token))
+        .await;
+    assert_eq!(page["data"]["execution"]["logs"], json!([{"seq": 2, "line": "done"}]), "{page}");
+    let all = env.gql("{ execution(id: \"1\") { logs { attempt seq } } }", json!({}), Some(&token)).await;
+    assert_eq!(
+        all["data"]["execution"]["logs"],
+        json!([{"attempt": 1, "seq": 1}, {"attempt": 1, "seq": 2}, {"attempt": 2, "seq": 0}])
+    );
     let theirs = env.gql(Q, json!({}), Some(&other)).await;
     assert_eq!(theirs["data"]["execution"]["status"], "SUCCEEDED", "public fields stay readable: {theirs}");
     assert_eq!(theirs["data"]["execution"]["output"], serde_json::Value::Null);

@@ -63,6 +63,20 @@ async fn hostile_queries_get_clear_errors() {
     let body = env.gql("{ executions(last: 100000) { totalCount } }", json!({}), None).await;
     assert!(message(&body).contains("at most 100"), "last: 100000: {body}");
 
+    // Search text is bounded (it keys the catalog count cache).
+    let body = env
+        .gql("query($s: String!) { agents(filter: {search: $s}) { totalCount } }", json!({"s": "w ".repeat(150)}), None)
+        .await;
+    assert!(message(&body).contains("at most 200 characters"), "long search: {body}");
+
+    // Sign-in challenges (each stores a nonce) are rate-limited per client, aliases included.
+    let many: String = (0..40).map(|i| format!("c{i}: signInChallenge {{ nonce }} ")).collect();
+    let body = env.gql(&format!("mutation {{ {many} }}"), json!({}), None).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "40 challenges, a burst of 30: {body}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM siwe_nonces").fetch_one(&env.pool).await.expect("count");
+    // The burst, plus at most a token refilled meanwhile (one per second).
+    assert!((30..=31).contains(&stored), "{stored} nonces stored");
+
     // A huge document (over the 256 KiB body limit).
     let huge = json!({ "query": format!("{{ agents {{ totalCount }} }} #{}", "x".repeat(400 * 1024)) });
     let (status, body) = post_raw(&env, huge.to_string().into_bytes()).await;

@@ -137,6 +137,23 @@ async fn subscriptions_follow_the_chain() {
         .expect("log line");
     let line = ws.next_for("logs").await;
     assert_eq!(line["executionLogs"], json!({"seq": 1, "line": "working"}));
+    // A batch (one INSERT, as the relayer writes) is one notification, and its lines arrive in
+    // order; a replayed batch (ON CONFLICT DO NOTHING) notifies nothing.
+    let mut listener = sqlx::postgres::PgListener::connect_with(&env.pool).await.expect("listener");
+    listener.listen("nexus_execution_logs").await.expect("listen");
+    let batch = "INSERT INTO execution_logs (request_id, seq, line)
+                 SELECT 1, s, 'line ' || s FROM generate_series(2, 201) s ON CONFLICT DO NOTHING";
+    sqlx::query(batch).execute(&env.pool).await.expect("log batch");
+    sqlx::query(batch).execute(&env.pool).await.expect("log batch again");
+    for seq in 2..=201 {
+        let line = ws.next_for("logs").await;
+        assert_eq!(line["executionLogs"], json!({"seq": seq, "line": format!("line {seq}")}));
+    }
+    let first = listener.recv().await.expect("notification");
+    let payload: serde_json::Value = serde_json::from_str(first.payload()).expect("payload");
+    assert_eq!(payload, json!({"requestId": "1", "attempt": 1, "seq": 2, "lastSeq": 201}));
+    let more = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(more.is_err(), "one notification per batch: {more:?}");
 
     // Settlement: measured from before the transaction is sent (so the block, its indexing and
     // the NOTIFY round trip are all inside the 500 ms).

@@ -191,11 +191,7 @@ async fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
                 resolver,
                 std::future::pending(),
             ));
-            indexer
-                .run(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            indexer.run(stop_requested()).await?;
         }
         Command::Graphql(args) => {
             graphql::run(args, file.graphql, rpc_url, database_url, &deployments_path).await?;
@@ -209,4 +205,48 @@ async fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM, which is what
+/// `make dev`'s clean-up, systemd and `docker stop` send. The services then shut down gracefully
+/// (the relayer finishes or releases its running requests). A signal handler that cannot be
+/// installed is logged and that signal is left to its default action (exit at once).
+pub(crate) async fn stop_requested() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("interrupted: stopping"),
+        () = terminate => tracing::info!("SIGTERM: stopping"),
+    }
+}
+
+/// The TOML table `[name]` shown in a module's docs (`//!` lines between "//! [name]" and the
+/// closing fence), as a test reads it to check that the documented example parses.
+#[cfg(test)]
+pub(crate) fn documented_table(docs: &str, name: &str) -> String {
+    let header = format!("//! [{name}]");
+    docs.lines()
+        .skip_while(|l| !l.starts_with(&header))
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+        .collect()
 }

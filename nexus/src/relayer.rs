@@ -110,11 +110,7 @@ pub async fn run(
         .with_context(|| format!("binding the status address {status_addr}"))?;
     tracing::info!(addr = %status_addr, "serving /health, /ready, /metrics");
     tokio::spawn(nexus_relayer::status::serve(listener, relayer.metrics(), std::future::pending()));
-    relayer
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    relayer.run(crate::stop_requested()).await?;
     Ok(())
 }
 
@@ -126,14 +122,7 @@ mod tests {
     /// every key it shows must exist (unknown keys are refused), and the values must land.
     #[test]
     fn documented_table_parses() {
-        let docs = include_str!("relayer.rs");
-        let table: String = docs
-            .lines()
-            .skip_while(|l| !l.starts_with("//! [relayer]"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
-            .collect();
+        let table = crate::documented_table(include_str!("relayer.rs"), "relayer");
         let file: FileConfig = toml::from_str(&table).expect("documented [relayer] table");
         assert_eq!(file.concurrency, Some(4));
         assert_eq!(file.warm_start, Some(true));
