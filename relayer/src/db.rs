@@ -205,28 +205,31 @@ pub async fn store_blob(pool: &PgPool, bytes: &[u8]) -> Result<B256, RelayerErro
     Ok(hash)
 }
 
-/// Appends log lines (one INSERT per batch: the graphql trigger NOTIFYs each row at commit).
+/// Appends log lines after the attempt's last one (one INSERT per batch: the graphql trigger
+/// NOTIFYs once per statement). Sequence numbers continue the attempt's log instead of being
+/// tracked here, so a run retried under the same attempt number (a relayer-side error does not
+/// count as an attempt) adds to its log rather than colliding with it. Only the claim's holder
+/// writes an attempt's log, so the max-plus-one cannot race.
 pub async fn append_logs(
     pool: &PgPool,
     request_id: U256,
     attempt: i32,
-    first_seq: i64,
     lines: &[(&str, String)],
 ) -> Result<(), RelayerError> {
     if lines.is_empty() {
         return Ok(());
     }
-    let seqs: Vec<i64> = (0..lines.len() as i64).map(|i| first_seq + i).collect();
     let streams: Vec<&str> = lines.iter().map(|(s, _)| *s).collect();
     let texts: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
     sqlx::query(
         "INSERT INTO execution_logs (request_id, attempt, seq, stream, line)
-         SELECT $1::numeric, $2, s, st, l FROM UNNEST($3::bigint[], $4::text[], $5::text[]) AS t(s, st, l)
-         ON CONFLICT DO NOTHING",
+         SELECT $1::numeric, $2, base.next + t.n - 1, t.st, t.l
+         FROM UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS t(st, l, n),
+              (SELECT coalesce(max(seq) + 1, 0) AS next FROM execution_logs
+               WHERE request_id = $1::numeric AND attempt = $2) base",
     )
     .bind(request_id.to_string())
     .bind(attempt)
-    .bind(&seqs)
     .bind(&streams)
     .bind(&texts)
     .execute(pool)

@@ -36,6 +36,9 @@ pub struct Limits {
     pub stdout_bytes: usize,
     /// Bytes of stderr turned into log lines; the rest is dropped.
     pub log_bytes: usize,
+    /// Log lines kept; the rest are dropped. Bounds the rows (and notifications) of an agent
+    /// printing empty lines, which the byte cap alone would let reach one row per byte.
+    pub log_lines: usize,
     /// Longest log line kept (longer ones are cut).
     pub log_line_bytes: usize,
 }
@@ -55,7 +58,123 @@ impl Default for Limits {
             stdout_bytes: 1 << 20,
             // 256 KiB of log per run: plenty to debug, bounded for the database.
             log_bytes: 256 << 10,
+            // About 128 bytes per line on average before the byte cap takes over.
+            log_lines: 2048,
             log_line_bytes: 4096,
+        }
+    }
+}
+
+/// One line of an execution's log, as `execution_logs.stream` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogLine {
+    /// Written by the agent on stderr.
+    Stderr(String),
+    /// Written by the relayer about the run (caps reached, why it failed). Kept apart by type,
+    /// never by content: an agent printing "[relayer] ..." still writes a stderr line.
+    System(String),
+}
+
+impl LogLine {
+    /// `execution_logs.stream`.
+    pub fn stream(&self) -> &'static str {
+        match self {
+            LogLine::Stderr(_) => "stderr",
+            LogLine::System(_) => "system",
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            LogLine::Stderr(t) | LogLine::System(t) => t,
+        }
+    }
+
+    /// (`stream`, text), as a row of `execution_logs` takes them.
+    pub fn into_parts(self) -> (&'static str, String) {
+        let stream = self.stream();
+        match self {
+            LogLine::Stderr(t) | LogLine::System(t) => (stream, t),
+        }
+    }
+}
+
+/// Cuts an agent's stderr frames into log lines under the log caps ([`Limits::log_bytes`],
+/// [`Limits::log_lines`], [`Limits::log_line_bytes`]). Pure, so the caps are unit-tested.
+///
+/// Lines are text for PostgreSQL: invalid UTF-8 becomes U+FFFD and NUL (which a `TEXT` column
+/// refuses, failing the whole batch) is dropped.
+#[derive(Debug)]
+pub struct LogSplitter {
+    pending: Vec<u8>,
+    bytes_left: usize,
+    lines_left: usize,
+    line_max: usize,
+    truncated: bool,
+}
+
+impl LogSplitter {
+    pub fn new(limits: &Limits) -> Self {
+        LogSplitter {
+            pending: Vec::new(),
+            bytes_left: limits.log_bytes,
+            lines_left: limits.log_lines,
+            line_max: limits.log_line_bytes,
+            truncated: false,
+        }
+    }
+
+    /// The lines `frame` completes (and, once, the note that a cap was reached).
+    pub fn push(&mut self, frame: &[u8]) -> Vec<LogLine> {
+        let mut out = Vec::new();
+        if self.truncated {
+            return out;
+        }
+        let take = frame.len().min(self.bytes_left);
+        self.bytes_left -= take;
+        self.pending.extend_from_slice(&frame[..take]);
+        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=pos).collect();
+            self.emit(&line[..line.len() - 1], &mut out);
+        }
+        if self.pending.len() > self.line_max {
+            let line = std::mem::take(&mut self.pending);
+            self.emit(&line, &mut out);
+        }
+        if take < frame.len() {
+            // The byte cap cut this frame: everything from here on is dropped.
+            self.truncate(&mut out);
+        }
+        out
+    }
+
+    /// The last, unterminated line.
+    pub fn finish(&mut self) -> Option<LogLine> {
+        let line = std::mem::take(&mut self.pending);
+        let mut out = Vec::new();
+        if !line.is_empty() {
+            self.emit(&line, &mut out);
+        }
+        out.pop()
+    }
+
+    fn emit(&mut self, line: &[u8], out: &mut Vec<LogLine>) {
+        if self.lines_left == 0 {
+            self.truncate(out);
+            return;
+        }
+        self.lines_left -= 1;
+        let line = &line[..line.len().min(self.line_max)];
+        let text: String =
+            String::from_utf8_lossy(line).trim_end_matches('\r').chars().filter(|&c| c != '\0').collect();
+        out.push(LogLine::Stderr(text));
+    }
+
+    fn truncate(&mut self, out: &mut Vec<LogLine>) {
+        if !self.truncated {
+            self.truncated = true;
+            self.pending.clear();
+            out.push(LogLine::System("[relayer] log cap reached, further lines dropped".into()));
         }
     }
 }
@@ -261,7 +380,7 @@ pub async fn run(
     warm: Option<Warm>,
     limits: &Limits,
     wall_clock: Duration,
-    logs: mpsc::Sender<String>,
+    logs: mpsc::Sender<LogLine>,
 ) -> Result<Vec<u8>, Failure> {
     let target = warm.as_ref().map_or_else(|| spec.name.to_string(), |w| w.id.clone());
     match tokio::time::timeout(wall_clock + ENGINE_SLACK, run_inner(docker, spec, warm, limits, wall_clock, logs)).await
@@ -309,7 +428,7 @@ async fn run_inner(
     warm: Option<Warm>,
     limits: &Limits,
     wall_clock: Duration,
-    logs: mpsc::Sender<String>,
+    logs: mpsc::Sender<LogLine>,
 ) -> Result<Vec<u8>, Failure> {
     let begun = Instant::now();
     let (id, attached) = match warm {
@@ -437,7 +556,7 @@ async fn drive(
     stdin: &[u8],
     limits: &Limits,
     wall_clock: Duration,
-    logs: mpsc::Sender<String>,
+    logs: mpsc::Sender<LogLine>,
 ) -> Result<Vec<u8>, Failure> {
     let engine = |e: bollard::errors::Error| Failure::Engine(e.to_string());
 
@@ -452,9 +571,7 @@ async fn drive(
 
     let reader = async {
         let mut stdout = Vec::new();
-        let mut pending = Vec::new();
-        let mut log_budget = limits.log_bytes;
-        let mut truncated = false;
+        let mut splitter = LogSplitter::new(limits);
         while let Some(item) = attached.output.next().await {
             match item {
                 Ok(LogOutput::StdOut { message }) => {
@@ -465,23 +582,8 @@ async fn drive(
                     stdout.extend_from_slice(&message);
                 }
                 Ok(LogOutput::StdErr { message }) => {
-                    if log_budget == 0 {
-                        if !truncated {
-                            truncated = true;
-                            let _ = logs.send("[relayer] log cap reached, further lines dropped".into()).await;
-                        }
-                        continue;
-                    }
-                    let take = message.len().min(log_budget);
-                    log_budget -= take;
-                    pending.extend_from_slice(&message[..take]);
-                    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = pending.drain(..=pos).collect();
-                        send_line(&logs, &line[..line.len() - 1], limits.log_line_bytes).await;
-                    }
-                    if pending.len() > limits.log_line_bytes {
-                        let line: Vec<u8> = std::mem::take(&mut pending);
-                        send_line(&logs, &line, limits.log_line_bytes).await;
+                    for line in splitter.push(&message) {
+                        let _ = logs.send(line).await;
                     }
                 }
                 Ok(_) => {}
@@ -491,8 +593,8 @@ async fn drive(
                 }
             }
         }
-        if !pending.is_empty() {
-            send_line(&logs, &pending, limits.log_line_bytes).await;
+        if let Some(line) = splitter.finish() {
+            let _ = logs.send(line).await;
         }
         Ok(stdout)
     };
@@ -548,8 +650,62 @@ async fn drive(
     Ok(stdout)
 }
 
-async fn send_line(logs: &mpsc::Sender<String>, line: &[u8], max: usize) {
-    let line = &line[..line.len().min(max)];
-    let text = String::from_utf8_lossy(line).trim_end_matches('\r').to_string();
-    let _ = logs.send(text).await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(bytes: usize, lines: usize, line_bytes: usize) -> Limits {
+        Limits { log_bytes: bytes, log_lines: lines, log_line_bytes: line_bytes, ..Limits::default() }
+    }
+
+    fn texts(lines: &[LogLine]) -> Vec<(&'static str, &str)> {
+        lines.iter().map(|l| (l.stream(), l.text())).collect()
+    }
+
+    #[test]
+    fn lines_are_split_across_frames() {
+        let mut split = LogSplitter::new(&Limits::default());
+        assert!(split.push(b"hel").is_empty());
+        assert_eq!(texts(&split.push(b"lo\r\nwor")), [("stderr", "hello")]);
+        assert_eq!(split.finish(), Some(LogLine::Stderr("wor".into())));
+        assert_eq!(split.finish(), None);
+    }
+
+    #[test]
+    fn empty_lines_hit_the_line_cap() {
+        let mut split = LogSplitter::new(&limits(1 << 20, 3, 100));
+        let out = split.push(&[b'\n'; 10_000]);
+        assert_eq!(
+            texts(&out),
+            [
+                ("stderr", ""),
+                ("stderr", ""),
+                ("stderr", ""),
+                ("system", "[relayer] log cap reached, further lines dropped")
+            ]
+        );
+        assert!(split.push(b"more\n").is_empty(), "nothing after the cap");
+        assert_eq!(split.finish(), None);
+    }
+
+    #[test]
+    fn byte_cap_cuts_and_says_so_once() {
+        let mut split = LogSplitter::new(&limits(8, 100, 100));
+        let out = split.push(b"abc\ndefghij\n");
+        assert_eq!(texts(&out), [("stderr", "abc"), ("system", "[relayer] log cap reached, further lines dropped")]);
+        assert!(split.push(b"x\n").is_empty());
+        // Exactly at the cap nothing is dropped, so nothing is said.
+        let mut split = LogSplitter::new(&limits(4, 100, 100));
+        assert_eq!(texts(&split.push(b"abc\n")), [("stderr", "abc")]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_text_is_safe_for_postgres() {
+        let mut split = LogSplitter::new(&limits(1 << 20, 100, 4));
+        assert_eq!(texts(&split.push(b"abcdefgh")), [("stderr", "abcd")]);
+        assert_eq!(texts(&split.push(b"\n")), [("stderr", "")]);
+        assert_eq!(texts(&split.push(b"a\0b\xffc\n")), [("stderr", "ab\u{fffd}")]);
+        // An agent cannot write system lines by imitating them.
+        assert_eq!(texts(&split.push(b"[relayer] fake\n")), [("stderr", "[rel")]);
+    }
 }

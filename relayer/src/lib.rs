@@ -429,10 +429,16 @@ async fn remove_orphans(s: &Shared) -> Result<usize, RelayerError> {
     Ok(removed)
 }
 
-/// Whether a job ends the request or hands it back.
+/// Whether a job ends the request, hands it back, or lost it.
 enum Step {
     Done(String),
-    Release { retry_after: Duration, uncount: bool },
+    Release {
+        retry_after: Duration,
+        uncount: bool,
+    },
+    /// The lease was taken over while the container ran (this relayer stalled past it): another
+    /// relayer may be running the request, so the run was stopped and nothing is recorded.
+    LeaseLost,
 }
 
 /// One claimed request, start to finish, with the lease renewed meanwhile.
@@ -440,6 +446,7 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
     let span = tracing::info_span!("request", id = %claim.request_id, attempt = claim.attempt);
     let _ = tracing::Instrument::instrument(
         async {
+            let (lost_tx, lost) = watch::channel(false);
             let renew = {
                 let s = s.clone();
                 tokio::spawn(async move {
@@ -449,19 +456,24 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
                             Ok(true) => {}
                             Ok(false) => {
                                 tracing::warn!(request = %claim.request_id, "lease lost");
-                                break;
+                                let _ = lost_tx.send(true);
+                                // Keep the sender alive: `lost` must stay readable as lost.
+                                std::future::pending::<()>().await;
                             }
                             Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
                         }
                     }
                 })
             };
-            let step = match process(s, claim).await {
+            let step = match process(s, claim, lost).await {
                 Ok(step) => step,
                 Err(e) => {
+                    // Not the request's fault, so not counted towards `max_attempts` (which is
+                    // for requests whose relayers keep dying): it is retried until it succeeds
+                    // or its deadline comes close, when it settles as a failure.
                     tracing::warn!(error = %e, "request failed on the relayer side; releasing for a retry");
                     s.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    Step::Release { retry_after: s.config.retry_delay, uncount: false }
+                    Step::Release { retry_after: s.config.retry_delay, uncount: true }
                 }
             };
             renew.abort();
@@ -474,6 +486,10 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
                 Step::Release { retry_after, uncount } => {
                     db::release(&s.pool, claim, &s.config.owner, *retry_after, *uncount).await
                 }
+                Step::LeaseLost => {
+                    s.metrics.outcome("lease_lost");
+                    Ok(())
+                }
             };
             if let Err(e) = result {
                 // The lease expires on its own; another sweep picks the request up.
@@ -485,7 +501,8 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
     .await;
 }
 
-async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError> {
+/// `lost` turns true when the lease renewal finds the claim taken over.
+async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bool>) -> Result<Step, RelayerError> {
     let cfg = &s.config;
     let Some(e) = db::execution(&s.pool, claim.request_id).await? else {
         // Rolled back by a reorg meanwhile: nothing to do until it is indexed again.
@@ -540,7 +557,7 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
     let stdin = serde_json::to_vec(&envelope).map_err(|err| RelayerError::Data(err.to_string()))?;
     let image = format!("sha256:{}", alloy::hex::encode(agent.image_digest));
 
-    let (log_tx, log_rx) = mpsc::channel::<String>(256);
+    let (log_tx, log_rx) = mpsc::channel::<docker::LogLine>(256);
     let logger = tokio::spawn(write_logs(s.pool.clone(), claim, log_rx));
     let started = Instant::now();
     let name = format!("nexus-{}-r{}-a{}", cfg.owner, e.request_id, claim.attempt);
@@ -559,7 +576,26 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
         // Used one: have the next ready by the time the next request for this agent comes.
         refill(s, &image);
     }
-    let run = docker::run(&s.docker, &spec, warm, &cfg.limits, wall_clock, log_tx.clone()).await;
+    let container = warm.as_ref().map_or_else(|| name.clone(), |w| w.id().to_string());
+    let lease_lost = async move {
+        if lost.wait_for(|lost| *lost).await.is_err() {
+            std::future::pending::<()>().await; // the renewal ended without losing the lease
+        }
+    };
+    let run = tokio::select! {
+        run = docker::run(&s.docker, &spec, warm, &cfg.limits, wall_clock, log_tx.clone()) => run,
+        () = lease_lost => {
+            // Its result could never be used, and the request may be running elsewhere now:
+            // stop the container instead of letting it use its slot until its wall clock ends.
+            tracing::warn!(container, "lease lost while the container ran; removing it");
+            if let Err(e) = docker::remove(&s.docker, &container).await {
+                tracing::warn!(container, error = %e, "removing the container failed; the orphan sweep will");
+            }
+            drop(log_tx);
+            let _ = logger.await;
+            return Ok(Step::LeaseLost);
+        }
+    };
     s.metrics.run_seconds.observe(started.elapsed());
     // Read by the relayer benchmark (relayer.container_overhead_ms): claim → container exited.
     tracing::debug!(
@@ -591,7 +627,7 @@ async fn process(s: &Arc<Shared>, claim: db::Claim) -> Result<Step, RelayerError
         Err(f) => {
             tracing::info!(cause = f.cause(), error = %f, elapsed = ?started.elapsed(), "container run failed");
             s.metrics.container_failure(f.cause());
-            let _ = log_tx.send(format!("[relayer] run failed: {f}")).await;
+            let _ = log_tx.send(docker::LogLine::System(format!("[relayer] run failed: {f}"))).await;
             Err(f)
         }
     };
@@ -635,12 +671,11 @@ async fn settle(
 /// Batches stderr lines into `execution_logs`: one INSERT per [`LOG_BATCH`] lines or
 /// [`LOG_FLUSH`], whichever comes first, so subscribers see lines live without a round trip per
 /// line.
-async fn write_logs(pool: PgPool, claim: db::Claim, mut rx: mpsc::Receiver<String>) {
+async fn write_logs(pool: PgPool, claim: db::Claim, mut rx: mpsc::Receiver<docker::LogLine>) {
     /// Lines per INSERT.
     const LOG_BATCH: usize = 200;
     /// Longest a line waits before it is written.
     const LOG_FLUSH: Duration = Duration::from_millis(100);
-    let mut seq: i64 = 0;
     let mut batch: Vec<(&str, String)> = Vec::new();
     let mut open = true;
     while open {
@@ -650,8 +685,7 @@ async fn write_logs(pool: PgPool, claim: db::Claim, mut rx: mpsc::Receiver<Strin
             tokio::select! {
                 line = rx.recv() => match line {
                     Some(l) => {
-                        let stream = if l.starts_with("[relayer]") { "system" } else { "stderr" };
-                        batch.push((stream, l));
+                        batch.push(l.into_parts());
                         if batch.len() >= LOG_BATCH { break; }
                     }
                     None => { open = false; break; }
@@ -660,10 +694,9 @@ async fn write_logs(pool: PgPool, claim: db::Claim, mut rx: mpsc::Receiver<Strin
             }
         }
         if !batch.is_empty() {
-            if let Err(e) = db::append_logs(&pool, claim.request_id, claim.attempt, seq, &batch).await {
+            if let Err(e) = db::append_logs(&pool, claim.request_id, claim.attempt, &batch).await {
                 tracing::warn!(error = %e, "writing log lines failed");
             }
-            seq += batch.len() as i64;
             batch.clear();
         }
     }

@@ -15,10 +15,10 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn summarizer_succeeds_failures_refund() {
     let stack = Stack::start("relayer_basic").await;
-    let relayer = stack.relayer(|_| {}).await;
+    let relayer = stack.relayer(|c| c.input_grace = Duration::from_secs(2)).await;
     let summarizer = stack.register("summarizer", 60).await;
     let fail = stack.register("fail", 60).await;
-    let credit = stack.buy(summarizer, 2).await;
+    let credit = stack.buy(summarizer, 3).await;
     let fail_credit = stack.buy(fail, 1).await;
 
     // Happy path: output stored under its keccak256, developer credited.
@@ -60,7 +60,19 @@ async fn summarizer_succeeds_failures_refund() {
     assert_eq!(stack.settled(mismatch, SETTLE_TIMEOUT).await.0, "Failed");
     assert_eq!(stack.withdrawable(stack.buyer()).await, before + U256::from(2 * PRICE), "refunded twice");
 
+    // An input never uploaded: failure once the grace period (2 s here) is over.
+    let missing = stack.request(credit, B256::repeat_byte(0x17)).await;
+    assert_eq!(stack.settled(missing, SETTLE_TIMEOUT).await.0, "Failed");
+    // An agent whose pinned image is not in the daemon: never pulled, never run; failure.
+    let ghost = stack.register_digest(B256::repeat_byte(0x99), 60).await;
+    let ghost_credit = stack.buy(ghost, 1).await;
+    let unrunnable = stack.request(ghost_credit, stack.upload(br#"{"x": 2}"#).await).await;
+    assert_eq!(stack.settled(unrunnable, SETTLE_TIMEOUT).await.0, "Failed");
+    assert_eq!(stack.withdrawable(stack.buyer()).await, before + U256::from(4 * PRICE), "refunded four times");
+
     let metrics = relayer.metrics.render();
+    assert!(metrics.contains("nexus_relayer_outcomes_total{outcome=\"failed:input_missing\"} 1"), "{metrics}");
+    assert!(metrics.contains("nexus_relayer_container_failures_total{cause=\"image\"} 1"), "{metrics}");
     assert!(metrics.contains("nexus_relayer_outcomes_total{outcome=\"succeeded\"} 1"), "{metrics}");
     assert!(metrics.contains("nexus_relayer_container_failures_total{cause=\"exit_code\"} 1"), "{metrics}");
     relayer.stop().await;
@@ -345,21 +357,8 @@ async fn graceful_stop_finishes_running_requests() {
     let running = stack.request(credit, stack.upload(br#"{"seconds": 3}"#).await).await;
     let queued = stack.request(credit, stack.upload(br#"{"seconds": 0}"#).await).await;
 
-    // Stop while the first request's container is running (found by this stack's labels).
-    use nexus_relayer::docker::{LABEL_REQUEST, LABEL_SCOPE, scope};
-    let filters = [format!("label={LABEL_SCOPE}={}", scope(&stack.url)), format!("label={LABEL_REQUEST}={running}")];
-    let started = Instant::now();
-    loop {
-        let out = std::process::Command::new("docker")
-            .args(["ps", "-q", "--filter", "status=running", "--filter", &filters[0], "--filter", &filters[1]])
-            .output()
-            .expect("docker ps");
-        if !out.stdout.is_empty() {
-            break;
-        }
-        assert!(started.elapsed() < SETTLE_TIMEOUT, "the first request's container never ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Stop while the first request's container is running.
+    stack.wait_running(running, SETTLE_TIMEOUT).await;
     relayer.stop().await;
 
     let d = &stack.devnet.deployments.contracts;
@@ -390,5 +389,51 @@ async fn graceful_stop_finishes_running_requests() {
     next.stop().await;
     assert_eq!(claims(queued).await.expect("claim"), Some((None, 1, Some("succeeded".into()))));
     assert_eq!(stack.settled(running, SETTLE_TIMEOUT).await.0, "Succeeded");
+    stack.stop().await;
+}
+
+/// A relayer that finds its lease taken over (it stalled past it and another relayer claimed the
+/// request) stops the container at its next renewal instead of running on, and records nothing:
+/// the request belongs to the new owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lost_lease_stops_the_run() {
+    let stack = Stack::start("relayer_lease_lost").await;
+    let sleep = stack.register("sleep", 60).await;
+    let credit = stack.buy(sleep, 1).await;
+    let lease = Duration::from_secs(3);
+    let relayer = stack.relayer(|c| c.lease = lease).await;
+    let id = stack.request(credit, stack.upload(br#"{"seconds": 30}"#).await).await;
+    stack.wait_running(id, SETTLE_TIMEOUT).await;
+
+    // Another relayer takes the request over (as after this one's lease expired).
+    let taken = sqlx::query(
+        "UPDATE relayer_claims SET owner = 'thief', lease_until = now() + interval '1 hour'
+         WHERE request_id = $1::numeric",
+    )
+    .bind(id.to_string())
+    .execute(&stack.pool)
+    .await
+    .expect("take over");
+    assert_eq!(taken.rows_affected(), 1);
+    let taken_at = Instant::now();
+    while !stack.running_containers(id).is_empty() {
+        // Renewals come every lease / 3; the container's own run would last 30 s.
+        assert!(taken_at.elapsed() < lease + Duration::from_secs(5), "the container kept running");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = relayer.metrics.render();
+    assert!(metrics.contains("outcome=\"lease_lost\"} 1"), "{metrics}");
+    relayer.stop().await;
+
+    let (owner, outcome): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT owner, outcome FROM relayer_claims WHERE request_id = $1::numeric")
+            .bind(id.to_string())
+            .fetch_one(&stack.pool)
+            .await
+            .expect("claim");
+    assert_eq!((owner.as_deref(), outcome), (Some("thief"), None), "the new owner's claim is untouched");
+    let d = &stack.devnet.deployments.contracts;
+    let market = nexus_bindings::AgentMarketplace::new(d.agent_marketplace, stack.devnet.dev_provider(0));
+    assert!(market.isOpen(id).call().await.expect("isOpen"), "the old owner settled nothing");
     stack.stop().await;
 }

@@ -239,6 +239,27 @@ impl Stack {
         self.devnet.signer(i)
     }
 
+    /// Ids of this stack's running containers for `request` (found by the relayer's labels).
+    pub fn running_containers(&self, request: U256) -> Vec<String> {
+        use nexus_relayer::docker::{LABEL_REQUEST, LABEL_SCOPE, scope};
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", "status=running"])
+            .args(["--filter", &format!("label={LABEL_SCOPE}={}", scope(&self.url))])
+            .args(["--filter", &format!("label={LABEL_REQUEST}={request}")])
+            .output()
+            .expect("docker ps");
+        String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// Waits until a container of `request` runs.
+    pub async fn wait_running(&self, request: U256, timeout: Duration) {
+        let started = Instant::now();
+        while self.running_containers(request).is_empty() {
+            assert!(started.elapsed() < timeout, "no container ran for request {request}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn head(&self) -> u64 {
         self.devnet.dev_provider(0).get_block_number().await.expect("head")
     }
