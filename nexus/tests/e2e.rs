@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, U256, hex};
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
 use nexus_bindings::{AgentMarketplace, IEntryPoint, TestUSDC, credit_id};
 use nexus_testkit::agents::{ImageSet, images};
 use nexus_testkit::{CatalogAgent, Devnet, Postgres, repo_root, seed_catalog};
@@ -68,9 +69,23 @@ impl Service {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// SIGTERM, as `make dev`'s clean-up, systemd and `docker stop` send it: the service must
+    /// shut down gracefully and exit 0 within a few seconds.
     async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+        let pid = self.child.id().expect("service still running").to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        match tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await {
+            Ok(status) => {
+                let status = status.expect("wait");
+                assert!(status.success(), "exit after SIGTERM: {status}\n{}", self.tail());
+                assert!(self.tail().contains("SIGTERM: stopping"), "{}", self.tail());
+            }
+            Err(_) => {
+                let _ = self.child.start_kill();
+                panic!("still running 20 s after SIGTERM:\n{}", self.tail());
+            }
+        }
     }
 }
 
@@ -526,8 +541,25 @@ async fn gasless_account_buys_in_one_operation_and_runs_through_a_session_key() 
     assert_eq!(provider.get_balance(owner.address()).await.expect("balance"), U256::ZERO);
     assert_eq!(provider.get_balance(account).await.expect("balance"), U256::ZERO);
     let deposit_after = deposit().await;
-    assert!(deposit_after < deposit_before, "paymaster deposit {deposit_before} -> {deposit_after}");
-    eprintln!("paymaster spent {} wei", deposit_before - deposit_after);
+    // The deposit paid exactly what the EntryPoint charged for this account's operations (create,
+    // buy, run), each sponsored by our paymaster and successful.
+    let filter = alloy::rpc::types::Filter::new()
+        .address(alto.entry_point())
+        .event_signature(IEntryPoint::UserOperationEvent::SIGNATURE_HASH)
+        .topic2(account.into_word())
+        .from_block(0);
+    let ops: Vec<IEntryPoint::UserOperationEvent> = provider
+        .get_logs(&filter)
+        .await
+        .expect("logs")
+        .iter()
+        .map(|log| log.log_decode::<IEntryPoint::UserOperationEvent>().expect("UserOperationEvent").inner.data)
+        .collect();
+    assert!(ops.len() >= 3, "create, buy and run are user operations: {ops:?}");
+    assert!(ops.iter().all(|op| op.paymaster == paymaster && op.success), "{ops:?}");
+    let charged = ops.iter().fold(U256::ZERO, |sum, op| sum + op.actualGasCost);
+    assert_eq!(deposit_before - deposit_after, charged, "the paymaster's deposit paid every operation, and only them");
+    eprintln!("paymaster spent {charged} wei on {} operations", ops.len());
 
     stack.stop().await;
     drop(alto);
