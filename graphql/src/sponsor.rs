@@ -14,8 +14,8 @@
 //! * **Only NexusAccounts.** A contract that merely mimics `execute`'s selector could do anything
 //!   with the sponsored gas, so the sender must be a NexusAccount: deployed in this operation by
 //!   the NexusAccountFactory, or already deployed with the factory's proxy code
-//!   (`accountCodeHash`) pointing at the factory's account implementation (read from the chain; without a node configured this check is skipped, with
-//!   a warning at start).
+//!   (`accountCodeHash`) pointing at the factory's account implementation (read from the chain;
+//!   without a node configured this check is skipped, with a warning at start).
 //! * **Caps that survive restarts.** Each signature reserves the operation's maximum cost (gas
 //!   limits × `maxFeePerGas`) in PostgreSQL in the transaction that checks the per-account daily
 //!   caps (operations and wei per UTC day) and the global budget, so several API servers share
@@ -519,9 +519,7 @@ impl Sponsor {
         let post_op = op.paymaster_post_op_gas_limit.unwrap_or(0);
         op.paymaster_verification_gas_limit = Some(verification);
         op.paymaster_post_op_gas_limit = Some(post_op);
-        let (now, signed_block) = self.now().await;
-        let valid_until = now + self.config.validity.as_secs();
-        let paymaster_hash = paymaster::sponsored_hash(&op, self.config.chain_id, valid_until, 0);
+        // The gas fields are final here: refuse an oversized operation before the chain round trip.
         let cost = max_cost(&op);
         if cost > self.config.max_op_wei {
             return Err(RpcError::refused(format!(
@@ -529,6 +527,9 @@ impl Sponsor {
                 self.config.max_op_wei
             )));
         }
+        let (now, signed_block) = self.now().await;
+        let valid_until = now + self.config.validity.as_secs();
+        let paymaster_hash = paymaster::sponsored_hash(&op, self.config.chain_id, valid_until, 0);
         // Signed first (nothing leaves this function unless the reservation commits), so the
         // reservation can record the EntryPoint's userOpHash, which covers the paymaster data.
         paymaster::sponsor(&mut op, &self.config.signer, self.config.chain_id, valid_until, 0).map_err(|e| {

@@ -169,8 +169,7 @@ mod tests {
     use super::FileConfig;
 
     /// The `[graphql]` table in the module docs is the reference users copy: it must parse, every
-    /// key it shows must exist (unknown keys are refused), and the sponsorship limits must be
-    /// accepted by the service's configuration.
+    /// key it shows must exist (unknown keys are refused), and the values must land.
     #[test]
     fn documented_table_parses() {
         let table = crate::documented_table(include_str!("graphql.rs"), "graphql");
