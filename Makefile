@@ -9,7 +9,7 @@ BIN := node_modules/.bin
 FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: help setup build contracts test test-contracts test-rust gas bindings dev lint clean
+.PHONY: help setup build contracts test test-contracts test-rust gas bindings dev lint slither clean
 
 help:
 	@echo "make setup    install everything (apt packages, npm toolchain, Rust dependencies)"
@@ -17,7 +17,7 @@ help:
 	@echo "make test     run every test (Solidity, Rust, bindings freshness, gas bars)"
 	@echo "make gas      print gas.<operation>=<gas> for each marketplace operation"
 	@echo "make bindings refresh the committed ABIs the Rust bindings are generated from"
-	@echo "make lint     formatting and lint checks"
+	@echo "make lint     formatting, clippy and slither (static analysis of contracts/, triaged in slither.triage.toml)"
 	@echo "make agents   build the catalog's agent images (agents-hostile: the containment test images)"
 	@echo "make bench-indexer  indexer backfill events/s and live lag"
 	@echo "make bench-graphql  API latency at 500 req/s open loop, then max req/s"
@@ -56,8 +56,14 @@ dev:
 
 lint: setup
 	$(BIN)/forge fmt --check
+	scripts/slither.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Slither over contracts/ alone (also part of `make lint`): installs its pinned venv on first use,
+# fails on any High or Medium finding not accepted in slither.triage.toml (scripts/slither.sh).
+slither: setup
+	@scripts/slither.sh
 
 clean:
 	rm -rf out cache broadcast target/devnets

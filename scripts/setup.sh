@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the project needs beyond the machine image. Later parts add Docker and
-# PostgreSQL here.
-APT_PACKAGES=(jq postgresql docker.io curl)
+# Debian packages the project needs beyond the machine image. python3-venv: `make lint` installs
+# slither into a venv (scripts/slither.sh).
+APT_PACKAGES=(jq postgresql docker.io curl python3-venv)
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but not installed" >&2; exit 1; }; }
 need node
