@@ -96,6 +96,10 @@ analyse() {
 
 case "${1:-}" in
   setup) setup ;;
-  "") setup && analyse ;;
+  "")
+    # Two statements, not `setup && analyse`: set -e does not apply on the left of &&.
+    setup
+    analyse
+    ;;
   *) echo "usage: scripts/slither.sh [setup]" >&2; exit 2 ;;
 esac
