@@ -308,7 +308,7 @@ mod tests {
         assert!(parse(br#"{"name":"Echo","description":"\u001b[2J fake"}"#).is_err());
         // Inline, the agent is recorded as failed and unnamed, with the reason.
         let r = resolve_inline(r#"data:application/json,{"name":"Echo\u001b]0;pwned\u0007"}"#);
-        assert_eq!((r.status, r.name), ("failed", None));
+        assert_eq!((r.status, r.name.as_deref()), ("failed", None));
         assert!(r.error.as_deref().unwrap_or_default().contains("U+001B"), "{r:?}");
     }
 }
