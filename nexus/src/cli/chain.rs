@@ -5,6 +5,8 @@
 //! The deployments file names the contracts; its chain id is checked against the RPC's before
 //! anything is signed, so a key is never used on a chain the user did not mean.
 
+use std::collections::HashMap;
+
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -13,7 +15,6 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use nexus_bindings::registry::AgentRegistry;
 use nexus_bindings::{AgentMarketplace, Deployments, TestUSDC};
-use std::collections::HashMap;
 
 use super::ChainSettings;
 use super::terminal::clean;
