@@ -13,10 +13,10 @@
 //!   with a fresh nonce (the pending count, and at least one more than the nonce that clashed),
 //!   up to [`TxSettings::max_attempts`] times. Two commands therefore both land.
 //! - **Wait**: bounded by [`TxSettings::receipt_timeout`] (`--receipt-timeout`, default
-//!   [`DEFAULT_RECEIPT_TIMEOUT`]). The wait also ends as soon as the nonce is seen consumed by
-//!   another transaction (the key's mined count passed our nonce while ours has no receipt):
-//!   ours can then never be mined. Every ending says what happened, whether anything was paid,
-//!   and what to do ([`TxError`]).
+//!   [`DEFAULT_RECEIPT_TIMEOUT`]). The wait also ends early once the nonce is seen consumed by
+//!   another transaction (the key's mined count past our nonce, and two seconds later still no
+//!   receipt and the node no longer knowing our transaction): ours can then never be mined. Every ending says what happened, whether
+//!   anything was paid, and what to do ([`TxError`]).
 //!
 //! Concurrent commands compute their fees the same way, so a clash is refused as underpriced
 //! and retried rather than one replacing the other; should another sender replace ours anyway
@@ -213,18 +213,30 @@ impl Sender<'_> {
         let started = tokio::time::Instant::now();
         let give_up = started + self.settings.receipt_timeout;
         let mut last_error = None;
+        // Since when the nonce has been seen mined while our receipt is missing.
+        let mut taken_since: Option<tokio::time::Instant> = None;
         loop {
             match self.poll(hash, nonce).await {
-                Ok(Some(receipt)) if receipt.status() => return Ok(receipt),
-                Ok(Some(_)) => return Err(TxError::Reverted { hash }),
-                Ok(None) => {}
-                Err(TxError::Refused(e)) => last_error = Some(e.to_string()),
-                Err(e) => return Err(e),
+                Ok(Look::Mined(receipt)) if receipt.status() => return Ok(receipt),
+                Ok(Look::Mined(_)) => return Err(TxError::Reverted { hash }),
+                Ok(Look::NonceTaken) => {
+                    let since = *taken_since.get_or_insert_with(tokio::time::Instant::now);
+                    // Still no receipt, and the node does not know our transaction at all: it
+                    // was never mined, and never will be.
+                    if since.elapsed() >= REPLACED_AFTER
+                        && matches!(self.provider.get_transaction_by_hash(hash).await, Ok(None))
+                    {
+                        return Err(TxError::Replaced { hash, from: self.from, nonce });
+                    }
+                }
+                Ok(Look::Pending) => taken_since = None,
+                Err(e) => last_error = Some(e.to_string()),
             }
             if tokio::time::Instant::now() >= give_up {
                 let waited = started.elapsed();
                 // Does the node still hold our transaction? If not, it will not be mined.
                 return match self.provider.get_transaction_by_hash(hash).await {
+                    Ok(None) if taken_since.is_some() => Err(TxError::Replaced { hash, from: self.from, nonce }),
                     Ok(None) => Err(TxError::Vanished { hash, from: self.from, nonce, waited }),
                     Ok(Some(_)) => Err(TxError::StillPending { hash, nonce, waited, last_error }),
                     Err(e) => Err(TxError::StillPending { hash, nonce, waited, last_error: Some(e.to_string()) }),
@@ -234,22 +246,32 @@ impl Sender<'_> {
         }
     }
 
-    /// One look: the receipt if mined, [`TxError::Replaced`] if the nonce went to another
-    /// transaction. RPC failures come back as `Refused` and are tolerated until the bound.
-    async fn poll(&self, hash: TxHash, nonce: u64) -> Result<Option<TransactionReceipt>, TxError> {
+    /// One look at the node. RPC failures are returned, and tolerated by [`Sender::wait`] until
+    /// the bound.
+    async fn poll(&self, hash: TxHash, nonce: u64) -> Result<Look, TransportError> {
         // The mined count first, then the receipt: if the count is past our nonce, the block
-        // holding that nonce was already there when the receipt was asked for, so no receipt
-        // means another transaction took the nonce.
-        let mined = self.provider.get_transaction_count(self.from).latest().await.map_err(TxError::Refused)?;
-        if let Some(receipt) = self.provider.get_transaction_receipt(hash).await.map_err(TxError::Refused)? {
-            return Ok(Some(receipt));
+        // holding that nonce was there before the receipt was asked for.
+        let mined = self.provider.get_transaction_count(self.from).latest().await?;
+        if let Some(receipt) = self.provider.get_transaction_receipt(hash).await? {
+            return Ok(Look::Mined(receipt));
         }
-        if mined > nonce {
-            return Err(TxError::Replaced { hash, from: self.from, nonce });
-        }
-        Ok(None)
+        Ok(if mined > nonce { Look::NonceTaken } else { Look::Pending })
     }
 }
+
+/// What one look at the node showed.
+enum Look {
+    Mined(TransactionReceipt),
+    /// The key's mined count is past our nonce and our receipt is missing: another transaction
+    /// took the nonce, or the node has not stored our receipt yet.
+    NonceTaken,
+    Pending,
+}
+
+/// How long the nonce must be seen taken without our receipt before the transaction is declared
+/// replaced. A node can serve the new nonce a moment before the block's receipts (anvil does,
+/// under load), so one look is not enough.
+const REPLACED_AFTER: Duration = Duration::from_secs(2);
 
 impl Chain {
     /// Sends a prepared contract call from the signing key and waits for its successful receipt.
