@@ -217,7 +217,7 @@ impl Sender<'_> {
         let mut taken_since: Option<tokio::time::Instant> = None;
         loop {
             match self.poll(hash, nonce).await {
-                Ok(Look::Mined(receipt)) if receipt.status() => return Ok(receipt),
+                Ok(Look::Mined(receipt)) if receipt.status() => return Ok(*receipt),
                 Ok(Look::Mined(_)) => return Err(TxError::Reverted { hash }),
                 Ok(Look::NonceTaken) => {
                     let since = *taken_since.get_or_insert_with(tokio::time::Instant::now);
@@ -253,7 +253,7 @@ impl Sender<'_> {
         // holding that nonce was there before the receipt was asked for.
         let mined = self.provider.get_transaction_count(self.from).latest().await?;
         if let Some(receipt) = self.provider.get_transaction_receipt(hash).await? {
-            return Ok(Look::Mined(receipt));
+            return Ok(Look::Mined(Box::new(receipt)));
         }
         Ok(if mined > nonce { Look::NonceTaken } else { Look::Pending })
     }
@@ -261,7 +261,7 @@ impl Sender<'_> {
 
 /// What one look at the node showed.
 enum Look {
-    Mined(TransactionReceipt),
+    Mined(Box<TransactionReceipt>),
     /// The key's mined count is past our nonce and our receipt is missing: another transaction
     /// took the nonce, or the node has not stored our receipt yet.
     NonceTaken,
