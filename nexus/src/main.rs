@@ -9,6 +9,7 @@
 //! rpc_url = "http://127.0.0.1:8545"
 //! database_url = "postgres://postgres@127.0.0.1:5432/nexus"
 //! deployments = "deployments/31337.json"
+//! receipt_timeout_secs = 120        # user commands: bound on waiting for a transaction's receipt
 //! [indexer]
 //! confirmations = 0
 //! max_reorg_depth = 64
@@ -50,6 +51,10 @@ struct Cli {
     /// The deployments file written by the deploy script.
     #[arg(long, env = "NEXUS_DEPLOYMENTS", global = true)]
     deployments: Option<PathBuf>,
+    /// User commands: seconds to wait for a transaction's receipt before saying what became of
+    /// it (default 120).
+    #[arg(long, env = "NEXUS_RECEIPT_TIMEOUT", global = true, value_name = "SECONDS")]
+    receipt_timeout: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -91,6 +96,7 @@ struct FileConfig {
     rpc_url: Option<String>,
     database_url: Option<String>,
     deployments: Option<PathBuf>,
+    receipt_timeout_secs: Option<u64>,
     #[serde(default)]
     indexer: IndexerFileConfig,
     #[serde(default)]
@@ -200,7 +206,11 @@ async fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
             relayer::run(args, file.relayer, rpc_url, database_url, &deployments_path).await?;
         }
         Command::User(command) => {
-            let settings = cli::ChainSettings { rpc_url: &rpc_url, deployments: &deployments_path };
+            let receipt_timeout = cli
+                .receipt_timeout
+                .or(file.receipt_timeout_secs)
+                .map_or(cli::DEFAULT_RECEIPT_TIMEOUT, Duration::from_secs);
+            let settings = cli::ChainSettings { rpc_url: &rpc_url, deployments: &deployments_path, receipt_timeout };
             return Ok(cli::run(command, settings).await);
         }
     }

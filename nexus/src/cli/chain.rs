@@ -1,11 +1,11 @@
 //! The chain side of the CLI: a signing provider for the user's key, the deployment it talks
-//! to, token facts for printing amounts, and reverts explained in words.
+//! to, token facts for printing amounts, and reverts explained in words. Transactions are sent
+//! with [`Chain::send`] (in `tx`: fresh nonces, retried clashes, a bounded wait).
 //!
 //! The deployments file names the contracts; its chain id is checked against the RPC's before
 //! anything is signed, so a key is never used on a chain the user did not mean.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
@@ -16,6 +16,9 @@ use anyhow::Context;
 use nexus_bindings::registry::AgentRegistry;
 use nexus_bindings::{AgentMarketplace, Deployments, TestUSDC};
 
+use super::ChainSettings;
+use super::terminal::clean;
+use super::tx::TxSettings;
 use super::units::format_amount;
 
 /// A connected chain: provider (signing when a key was given) and the deployment on it.
@@ -23,6 +26,10 @@ pub struct Chain {
     pub provider: DynProvider,
     pub deployments: Deployments,
     tokens: HashMap<Address, Token>,
+    /// The signing key's address, when a key was given (what [`Chain::send`] sends from).
+    pub(super) sender: Option<Address>,
+    /// How [`Chain::send`] sends and waits (see `tx`).
+    pub(super) tx: TxSettings,
 }
 
 /// What an amount of a token is printed with.
@@ -39,8 +46,10 @@ impl Token {
 }
 
 impl Chain {
-    /// Connects to `rpc_url` (signing with `signer` if given) and loads the deployments.
-    pub async fn connect(rpc_url: &str, deployments: &Path, signer: Option<PrivateKeySigner>) -> anyhow::Result<Self> {
+    /// Connects to the settings' RPC (signing with `signer` if given) and loads the deployments.
+    pub async fn connect(settings: &ChainSettings<'_>, signer: Option<PrivateKeySigner>) -> anyhow::Result<Self> {
+        let (rpc_url, deployments) = (settings.rpc_url, settings.deployments);
+        let sender = signer.as_ref().map(PrivateKeySigner::address);
         let deployments_file = Deployments::load(deployments).with_context(|| {
             format!(
                 "loading the deployments file {} (run from the repository after `make dev`, or pass --deployments)",
@@ -64,7 +73,8 @@ impl Chain {
             deployments.display(),
             deployments_file.chain_id
         );
-        Ok(Chain { provider, deployments: deployments_file, tokens: HashMap::new() })
+        let tx = TxSettings { receipt_timeout: settings.receipt_timeout, ..TxSettings::default() };
+        Ok(Chain { provider, deployments: deployments_file, tokens: HashMap::new(), sender, tx })
     }
 
     pub fn marketplace(&self) -> AgentMarketplace::AgentMarketplaceInstance<DynProvider> {
@@ -89,7 +99,8 @@ impl Chain {
         } else {
             let erc20 = self.erc20(token);
             let decimals = erc20.decimals().call().await.with_context(|| format!("reading decimals() of {token}"))?;
-            let symbol = erc20.symbol().call().await.unwrap_or_else(|_| token.to_string());
+            // Whoever deployed the token chose its symbol: neutralised once, here, for every print.
+            let symbol = erc20.symbol().call().await.map_or_else(|_| token.to_string(), |s| clean(&s));
             Token { symbol, decimals }
         };
         self.tokens.insert(token, info.clone());
@@ -114,18 +125,6 @@ impl Chain {
             .context("the node returned no latest block")?;
         Ok(block.header.timestamp)
     }
-}
-
-/// Sends a prepared contract call and waits for its receipt; a revert is explained in words.
-#[macro_export]
-macro_rules! send_tx {
-    ($what:expr, $call:expr) => {{
-        let pending = $call.send().await.map_err(|e| $crate::cli::chain::explain($what, e))?;
-        let receipt =
-            pending.get_receipt().await.map_err(|e| anyhow::anyhow!("{}: waiting for the receipt: {e}", $what))?;
-        anyhow::ensure!(receipt.status(), "{}: transaction {} reverted", $what, receipt.transaction_hash);
-        receipt
-    }};
 }
 
 /// A contract call's error as a sentence: the custom error decoded when the contracts know it.

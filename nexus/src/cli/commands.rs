@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use super::account::{self, AccountCommand, BundlerArgs};
 use super::api::{Api, ApiError};
 use super::chain::{Chain, event, explain};
+use super::terminal::{Untrusted, clean, json_for_terminal};
 use super::ws::{Event, Subscriptions};
 use super::{ChainSettings, KeyArgs, UserCommand, WalletArgs};
-use crate::send_tx;
 
 /// How a command ended, when it did not fail.
 pub enum Outcome {
@@ -50,7 +50,7 @@ pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> any
         UserCommand::Account { action, wallet: WalletArgs { api, key, bundler } } => {
             let api = Api::new(&api.graphql_url);
             let signer = key.signer()?;
-            let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
+            let mut chain = Chain::connect(settings, Some(signer.clone())).await?;
             let smart = account::open(&chain, signer, api.base(), &bundler).await?;
             match action {
                 AccountCommand::Create { session_uses, session_days } => {
@@ -63,7 +63,7 @@ pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> any
         UserCommand::Output { request, account, wallet: WalletArgs { api, key, bundler } } => {
             let api = Api::new(&api.graphql_url);
             let signer = key.signer()?;
-            let chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
+            let chain = Chain::connect(settings, Some(signer.clone())).await?;
             let smart = match account {
                 true => Some(account::open(&chain, signer.clone(), api.base(), &bundler).await?),
                 false => None,
@@ -137,10 +137,10 @@ async fn agents(api: &Api, settings: &ChainSettings<'_>) -> anyhow::Result<Outco
         return Ok(Outcome::Done);
     }
     // Token decimals come from the chain; without it prices are shown in base units.
-    let mut chain = match Chain::connect(settings.rpc_url, settings.deployments, None).await {
+    let mut chain = match Chain::connect(settings, None).await {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("warning: prices in base units ({e:#})");
+            eprintln!("warning: prices in base units ({:#})", Untrusted(&e));
             None
         }
     };
@@ -155,12 +155,13 @@ async fn agents(api: &Api, settings: &ChainSettings<'_>) -> anyhow::Result<Outco
             None => format!("{price} (base units of {})", a.payment_token),
         };
         let success = a.stats.success_rate.map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0));
+        // Every cell the API sent is neutralised (the name is the publisher's), before padding.
         rows.push([
-            a.id,
-            a.name.unwrap_or_else(|| "(metadata pending)".into()),
+            clean(&a.id),
+            a.name.as_deref().map_or_else(|| "(metadata pending)".into(), clean),
             price,
-            title_case(&a.category),
-            a.status.to_lowercase(),
+            clean(&title_case(&a.category)),
+            clean(&a.status.to_lowercase()),
             a.stats.executions.to_string(),
             success,
         ]);
@@ -193,6 +194,7 @@ fn print_table<const N: usize>(rows: &[[String; N]]) {
 /// An agent the user named, with its on-chain terms.
 struct Agent {
     id: U256,
+    /// `<name> (agent <id>)`, the publisher's name already neutralised for the terminal.
     label: String,
     token: Address,
     price: U256,
@@ -260,7 +262,7 @@ async fn resolve(api: &Api, chain: &Chain, agent: &str) -> anyhow::Result<Agent>
         e => e,
     })?;
     let label = match name {
-        Some(n) => format!("{n} (agent {id})"),
+        Some(n) => format!("{} (agent {id})", Untrusted(&n)),
         None => format!("agent {id}"),
     };
     match Status::try_from(terms.status) {
@@ -286,7 +288,7 @@ async fn buy(
     anyhow::ensure!(units > 0, "--units must be at least 1");
     let signer = key.signer()?;
     let me = signer.address();
-    let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
+    let mut chain = Chain::connect(settings, Some(signer.clone())).await?;
     let agent = resolve(api, &chain, agent).await?;
     let token = chain.token(agent.token).await?;
     let cost = agent.price.checked_mul(U256::from(units)).context("the cost overflows")?;
@@ -337,7 +339,7 @@ async fn buy(
             agent.label,
             token.format(cost)
         );
-        send_tx!("purchase", market.purchase(agent.id, U256::from(units)).value(cost))
+        chain.send("purchase", market.purchase(agent.id, U256::from(units)).value(cost)).await?
     } else {
         let held = chain.balance(agent.token, me).await?;
         anyhow::ensure!(
@@ -352,10 +354,10 @@ async fn buy(
         let market_address = chain.deployments.contracts.agent_marketplace;
         let allowance = erc20.allowance(me, market_address).call().await.context("reading the allowance")?;
         if allowance < cost {
-            let r = send_tx!("approving the marketplace", erc20.approve(market_address, cost));
+            let r = chain.send("approving the marketplace", erc20.approve(market_address, cost)).await?;
             println!("approved {} for the marketplace (tx {})", token.format(cost), r.transaction_hash);
         }
-        send_tx!("purchase", market.purchase(agent.id, U256::from(units)))
+        chain.send("purchase", market.purchase(agent.id, U256::from(units))).await?
     };
     let purchased =
         event::<AgentMarketplace::Purchased>(&receipt).context("the purchase emitted no Purchased event")?;
@@ -430,7 +432,7 @@ async fn run(
     serde_json::from_slice::<Value>(&bytes)
         .with_context(|| format!("the input {} is not a JSON document", input.display()))?;
     let signer = key.signer()?;
-    let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer.clone())).await?;
+    let mut chain = Chain::connect(settings, Some(signer.clone())).await?;
     let agent = resolve(api, &chain, agent).await?;
     let smart = match options.via {
         Some(bundler) => Some(account::open(&chain, signer.clone(), api.base(), bundler).await?),
@@ -478,7 +480,7 @@ async fn run(
             (requested, sent)
         }
         _ => {
-            let receipt = send_tx!("requestExecution", market.requestExecution(credit, local));
+            let receipt = chain.send("requestExecution", market.requestExecution(credit, local)).await?;
             (event::<AgentMarketplace::ExecutionRequested>(&receipt), format!("tx {}", receipt.transaction_hash))
         }
     };
@@ -555,7 +557,7 @@ async fn follow(api: &Api, session: &str, id: U256, timeout: Duration) -> anyhow
                 let e = &data["executionUpdated"];
                 let now = e["status"].as_str().unwrap_or("UNKNOWN").to_string();
                 if status.as_deref() != Some(now.as_str()) {
-                    eprintln!("status: {now}");
+                    eprintln!("status: {}", Untrusted(&now));
                 }
                 status = Some(now.clone());
                 // Log lines are requester-only and need the execution indexed: ask once it is.
@@ -569,10 +571,14 @@ async fn follow(api: &Api, session: &str, id: U256, timeout: Duration) -> anyhow
             }
             Event::Next { data, .. } => {
                 let l = &data["executionLogs"];
-                eprintln!("  [{}] {}", l["stream"].as_str().unwrap_or("?"), l["line"].as_str().unwrap_or_default());
+                // The agent's own words: never raw on the user's terminal.
+                let (stream, line) = (l["stream"].as_str().unwrap_or("?"), l["line"].as_str().unwrap_or_default());
+                eprintln!("  [{}] {}", Untrusted(stream), Untrusted(line));
                 last_seq = l["seq"].as_i64();
             }
-            Event::Error { id: sub, message } if sub == "logs" => eprintln!("warning: no log lines: {message}"),
+            Event::Error { id: sub, message } if sub == "logs" => {
+                eprintln!("warning: no log lines: {}", Untrusted(&message))
+            }
             Event::Error { message, .. } => anyhow::bail!("following execution {id}: {message}"),
             Event::Complete { id: sub } if sub == "execution" => anyhow::bail!("the API ended the subscription"),
             Event::Complete { .. } => {}
@@ -601,7 +607,7 @@ async fn follow(api: &Api, session: &str, id: U256, timeout: Duration) -> anyhow
         .await;
     if let Ok(Rest { execution: Some(lines) }) = rest {
         for l in lines.logs {
-            eprintln!("  [{}] {}", l.stream, l.line);
+            eprintln!("  [{}] {}", Untrusted(&l.stream), Untrusted(&l.line));
         }
     }
     Ok(last)
@@ -641,11 +647,17 @@ async fn print_output(api: &Api, id: U256, session: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// JSON pretty-printed, anything else as it is.
+/// An agent's output: JSON pretty-printed (still the same JSON, control and bidi characters
+/// escaped as `\uXXXX`), anything else as text with them shown as `\u{..}`. Even when stdout
+/// is a file: such a file is read on a terminal next.
 fn print_bytes(bytes: &[u8]) {
+    println!("{}", output_text(bytes));
+}
+
+fn output_text(bytes: &[u8]) -> String {
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(v) => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())),
-        Err(_) => println!("{}", String::from_utf8_lossy(bytes)),
+        Ok(v) => json_for_terminal(&v),
+        Err(_) => clean(&String::from_utf8_lossy(bytes)),
     }
 }
 
@@ -659,7 +671,7 @@ pub(super) fn rfc3339(secs: u64) -> String {
 async fn reclaim(api: &Api, settings: &ChainSettings<'_>, key: &KeyArgs, id: U256) -> anyhow::Result<Outcome> {
     let signer = key.signer()?;
     let me = signer.address();
-    let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer)).await?;
+    let mut chain = Chain::connect(settings, Some(signer)).await?;
     // The request's fields are in its ExecutionRequested log; the API says which block holds it.
     #[derive(Deserialize)]
     struct Found {
@@ -712,7 +724,7 @@ async fn reclaim(api: &Api, settings: &ChainSettings<'_>, key: &KeyArgs, id: U25
         rfc3339(deadline),
         deadline - now + 1
     );
-    let receipt = send_tx!("reclaim", market.reclaim(id, requested.execution()));
+    let receipt = chain.send("reclaim", market.reclaim(id, requested.execution())).await?;
     let reclaimed = event::<AgentMarketplace::ExecutionReclaimed>(&receipt).context("no ExecutionReclaimed event")?;
     let token = chain.token(reclaimed.token).await?;
     println!(
@@ -728,7 +740,7 @@ async fn reclaim(api: &Api, settings: &ChainSettings<'_>, key: &KeyArgs, id: U25
 async fn withdraw(settings: &ChainSettings<'_>, key: &KeyArgs, token: &str) -> anyhow::Result<Outcome> {
     let signer = key.signer()?;
     let me = signer.address();
-    let mut chain = Chain::connect(settings.rpc_url, settings.deployments, Some(signer)).await?;
+    let mut chain = Chain::connect(settings, Some(signer)).await?;
     let token_address = match token.to_ascii_lowercase().as_str() {
         "usdc" => chain.deployments.contracts.usdc,
         "eth" => Address::ZERO,
@@ -743,7 +755,7 @@ async fn withdraw(settings: &ChainSettings<'_>, key: &KeyArgs, token: &str) -> a
         println!("nothing to withdraw: the marketplace owes {me} no {}", info.symbol);
         return Ok(Outcome::Done);
     }
-    let receipt = send_tx!("withdraw", market.withdraw(token_address));
+    let receipt = chain.send("withdraw", market.withdraw(token_address)).await?;
     let withdrawn = event::<AgentMarketplace::Withdrawn>(&receipt).context("no Withdrawn event")?;
     let balance = chain.balance(token_address, me).await?;
     println!("withdrew {} to {me} (tx {})", info.format(withdrawn.amount), receipt.transaction_hash);

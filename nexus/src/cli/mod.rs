@@ -15,11 +15,22 @@
 //!
 //! Exit codes: 0 success, 1 error (the message says what to do), 3 the execution ended without
 //! success (failed and refunded, or reclaimed).
+//!
+//! Untrusted text: whatever agents and publishers wrote (log lines, outputs, names, descriptions,
+//! tags) and error messages that may quote it are printed through `terminal::Untrusted`, which
+//! shows terminal control characters and bidi overrides as visible `\u{..}` escapes.
+//!
+//! Transactions: every command that signs goes through `tx` (`Chain::send`): the nonce comes
+//! from the pending count, a nonce clash with another command using the same key is retried with
+//! a fresh nonce, and the wait for the receipt is bounded by `--receipt-timeout` (default 120 s)
+//! and ends with a sentence saying what happened and whether anything was paid.
 
 mod account;
 mod api;
 mod chain;
 mod commands;
+mod terminal;
+mod tx;
 mod units;
 mod ws;
 
@@ -143,7 +154,11 @@ pub enum UserCommand {
 pub struct ChainSettings<'a> {
     pub rpc_url: &'a str,
     pub deployments: &'a Path,
+    /// How long a command waits for a transaction's receipt (`--receipt-timeout`).
+    pub receipt_timeout: std::time::Duration,
 }
+
+pub use tx::DEFAULT_RECEIPT_TIMEOUT;
 
 /// Runs one user command; errors are printed here, as a user reads them, not as a backtrace.
 pub async fn run(command: UserCommand, chain: ChainSettings<'_>) -> ExitCode {
@@ -151,7 +166,8 @@ pub async fn run(command: UserCommand, chain: ChainSettings<'_>) -> ExitCode {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::ExecutionFailed) => ExitCode::from(3),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Error messages quote agent names, GraphQL errors and RPC revert texts.
+            eprintln!("error: {:#}", terminal::Untrusted(&e));
             ExitCode::FAILURE
         }
     }
