@@ -73,8 +73,10 @@ contract NexusPaymaster is BasePaymaster {
     uint256 public constant ERC20_PAYMASTER_AND_DATA_LENGTH = RATE_OFFSET + 32 + SIGNATURE_LENGTH; // 182
     /// @notice Gas charged for `postOp` itself and the EntryPoint's work after it (not part of the
     /// cost the EntryPoint reports to `postOp`); ERC-20-mode operations must give `postOpGasLimit`
-    /// at least this much.
-    uint256 public constant POST_OP_GAS = 60_000;
+    /// at least this much. Measured with an OpenZeppelin ERC-20: 15,000 to 19,000 gas (the
+    /// invariant tests check the charge never falls below what the deposit paid); the rest is
+    /// headroom for heavier tokens, and the most an account is overcharged per operation.
+    uint256 public constant POST_OP_GAS = 40_000;
     /// @dev EntryPoint v0.8's penalty on unused `postOpGasLimit`: 10% of the unused gas, when more
     /// than 40,000 gas is left unused (`EntryPoint._getUnusedGasPenalty`).
     uint256 private constant UNUSED_GAS_PENALTY_PERCENT = 10;
