@@ -34,10 +34,11 @@ import {NEXUS_PAYMASTER_MODE_SPONSORED, NEXUS_PAYMASTER_SPONSORED_LENGTH} from "
 /// @dev Deployed behind an ERC-1967 proxy by `NexusAccountFactory`; upgradeable (UUPS) only by
 /// the owner. The EntryPoint and the session-key paymaster are immutables of the implementation
 /// (the factory passes both), so every account of one factory trusts the same pair; an owner who
-/// wants another paymaster for its keys upgrades to an implementation that pins it. Signature layout: see `INexusAccount`. Storage lives in an ERC-7201 namespace, and
-/// every slot validation touches is the account's own (ERC-7562 allows that for the sender), so
-/// counting a session key's uses during validation is bundler-safe. Validation never reads the
-/// clock: a session key's window is returned to the EntryPoint as validAfter/validUntil.
+/// wants another paymaster for its keys upgrades to an implementation that pins it. Signature
+/// layout: see `INexusAccount`. Storage lives in an ERC-7201 namespace, and every slot validation
+/// touches is the account's own (ERC-7562 allows that for the sender), so counting a session
+/// key's uses during validation is bundler-safe. Validation never reads the clock: a session
+/// key's window is returned to the EntryPoint as validAfter/validUntil.
 ///
 /// Session keys may only sign `execute` (never `executeBatch`): one operation is one permitted
 /// call, which keeps the use count meaningful and the validation a fixed, small amount of work.
