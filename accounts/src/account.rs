@@ -12,9 +12,10 @@ use alloy::sol_types::SolCall;
 use nexus_bindings::Deployments;
 use nexus_bindings::account::{BaseAccount, INexusAccount};
 use nexus_bindings::{AgentMarketplace, NexusAccount, TestUSDC};
+use nexus_bundler_client::paymaster::{MODE_SPONSORED, SPONSORED_DATA_LENGTH};
 use nexus_bundler_client::{
     BundlerClient, Counterfactual, UserOperation, UserOperationReceipt, counterfactual_account, dummy_owner_signature,
-    get_nonce, is_deployed, sign_as_owner, sign_as_session_key, user_op_hash,
+    get_nonce, is_deployed, session_key_nonce_key, sign_as_owner, sign_as_session_key, user_op_hash,
 };
 
 use crate::error::AccountError;
@@ -124,8 +125,9 @@ struct Inner {
 /// The NexusAccount of one owner key, deployed or not. Cheap to clone.
 ///
 /// Every method that changes state sends one user operation and returns its receipt once
-/// included; the first operation also deploys the account (factory fields). Operations use nonce
-/// key 0, so send them one at a time per account.
+/// included; the first operation also deploys the account (factory fields). The owner's
+/// operations use nonce key 0, so send them one at a time per account; a session key's use its
+/// own nonce key (`uint192(key)`, as the account requires), independent of the owner's.
 #[derive(Clone)]
 pub struct SmartAccount {
     inner: Arc<Inner>,
@@ -214,9 +216,22 @@ impl SmartAccount {
         Ok(is_deployed(&self.inner.provider, self.address()).await?)
     }
 
-    /// The account's next nonce (key 0).
+    /// The account's next nonce (key 0, the owner's).
     pub async fn nonce(&self) -> Result<U256, AccountError> {
         Ok(get_nonce(&self.inner.provider, self.entry_point(), self.address(), U192::ZERO).await?)
+    }
+
+    /// The next nonce of `key`'s own nonce key, `uint192(key)`: the only one NexusAccount
+    /// accepts for the key's operations, so a key can never use up the owner's nonces.
+    pub async fn session_key_nonce(&self, key: Address) -> Result<U256, AccountError> {
+        let nonce_key = session_key_nonce_key(key);
+        Ok(get_nonce(&self.inner.provider, self.entry_point(), self.address(), nonce_key).await?)
+    }
+
+    /// The paymaster the account accepts for session-key operations (in its sponsored mode only):
+    /// the NexusPaymaster the factory pinned in the account implementation.
+    pub async fn session_key_paymaster(&self) -> Result<Address, AccountError> {
+        Ok(NexusAccount::new(self.address(), &self.inner.provider).sessionKeyPaymaster().call().await?)
     }
 
     /// Deploys the account with an operation that calls nothing (`executeBatch([])` with the
@@ -243,9 +258,12 @@ impl SmartAccount {
     }
 
     /// Grants `key` the right to call each of `selectors` on each of `targets` (every pair),
-    /// `max_uses` times until `valid_until` (unix seconds, inclusive). Replaces an earlier grant
-    /// to the same key. The account refuses selectors no session key may call (token transfers
-    /// and approvals, owner and key management).
+    /// `max_uses` times until `valid_until` (unix seconds, inclusive), each operation costing at
+    /// most `max_gas_cost` wei (its gas limits times its `maxFeePerGas`; 0 = no cap, the sponsor's
+    /// signature bounds the gas anyway). Replaces an earlier grant to the same key. The account
+    /// refuses selectors no session key may call (token transfers and approvals, owner and key
+    /// management), and lets the key's operations be paid only by its pinned paymaster's
+    /// sponsored mode.
     pub async fn grant_session_key(
         &self,
         key: Address,
@@ -253,6 +271,7 @@ impl SmartAccount {
         selectors: &[Selector],
         valid_until: u64,
         max_uses: u32,
+        max_gas_cost: u128,
     ) -> Result<UserOperationReceipt, AccountError> {
         let permissions = targets
             .iter()
@@ -265,6 +284,7 @@ impl SmartAccount {
             validAfter: U48::ZERO,
             validUntil: U48::saturating_from(valid_until),
             maxUses: max_uses,
+            maxGasCost: max_gas_cost,
             permissions,
         };
         self.execute(Call::new(self.address(), grant.abi_encode())).await
@@ -303,7 +323,10 @@ impl SmartAccount {
         let mut op = UserOperation { call_data, ..Default::default() };
         let deployed = self.is_deployed().await?;
         inner.account.apply(&mut op, deployed);
-        op.nonce = self.nonce().await?;
+        op.nonce = match signer {
+            OpSigner::Owner(_) => self.nonce().await?,
+            OpSigner::SessionKey(key) => self.session_key_nonce(key.address()).await?,
+        };
         op.apply_fees(&inner.bundler.suggest_fees(&inner.provider).await?);
         op.signature = match signer {
             OpSigner::Owner(_) => dummy_owner_signature(),
@@ -315,6 +338,9 @@ impl SmartAccount {
         op.apply_gas_estimate(&inner.bundler.estimate_user_operation_gas(&op).await?);
         if !is_final {
             inner.sponsorship.finalize(&inner.provider, &mut op, entry_point, inner.chain_id).await?;
+        }
+        if let OpSigner::SessionKey(key) = signer {
+            self.check_session_gas(&op, key.address()).await?;
         }
         let hash = user_op_hash(&op.pack(), entry_point, inner.chain_id);
         op.signature = match signer {
@@ -328,5 +354,35 @@ impl SmartAccount {
             return Err(AccountError::Reverted { reason: receipt.reason.clone(), receipt: Box::new(receipt) });
         }
         Ok(receipt)
+    }
+
+    /// What the account checks of a session-key operation's gas, checked here first so a misuse
+    /// fails with a clear error instead of an AA23 from the bundler: paid by the pinned paymaster
+    /// in its sponsored mode, and within the grant's gas cap.
+    async fn check_session_gas(&self, op: &UserOperation, key: Address) -> Result<(), AccountError> {
+        let pinned = self.session_key_paymaster().await?;
+        match op.paymaster {
+            Some(paymaster) if paymaster == pinned => {}
+            Some(paymaster) => {
+                return Err(AccountError::SessionKeyMisuse(format!(
+                    "use paymaster {paymaster}: the account accepts only {pinned} for session keys"
+                )));
+            }
+            None => return Err(AccountError::SessionKeyMisuse("pay gas: its operations must be sponsored".into())),
+        }
+        let data: &[u8] = op.paymaster_data.as_ref().map_or(&[], |d| &d[..]);
+        if data.len() != SPONSORED_DATA_LENGTH || data[0] != MODE_SPONSORED {
+            return Err(AccountError::SessionKeyMisuse(
+                "use a paymaster mode other than sponsored (the account would pay)".into(),
+            ));
+        }
+        let cap = self.session_key_grant(key).await?.maxGasCost;
+        let cost = op.max_cost();
+        if cap != 0 && cost > U256::from(cap) {
+            return Err(AccountError::SessionKeyMisuse(format!(
+                "exceed its grant's gas cap: this operation may cost {cost} wei, the cap is {cap} wei"
+            )));
+        }
+        Ok(())
     }
 }
