@@ -8,7 +8,7 @@ use alloy::primitives::aliases::{U48, U192};
 use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::SolCall;
+use alloy::sol_types::{SolCall, SolInterface};
 use nexus_bindings::Deployments;
 use nexus_bindings::account::{BaseAccount, INexusAccount};
 use nexus_bindings::{AgentMarketplace, NexusAccount, TestUSDC};
@@ -104,6 +104,30 @@ impl AccountConfig {
             inclusion_timeout: DEFAULT_INCLUSION_TIMEOUT,
         })
     }
+}
+
+/// The account's refusal of a session-key operation in a bundler's `AA23 reverted 0x…` answer,
+/// when it is a limit of the key's grant the caller can act on (the gas cap, a paymaster or mode
+/// the account does not accept), as [`AccountError::SessionKeyMisuse`].
+fn session_key_refusal(rejection: &nexus_bundler_client::Rejection) -> Option<AccountError> {
+    use NexusAccount::NexusAccountErrors as E;
+    let (_, tail) = rejection.message.split_once("AA23 reverted ")?;
+    let hex = tail.split_whitespace().next()?;
+    let data = alloy::hex::decode(hex).ok()?;
+    let why = match E::abi_decode(&data).ok()? {
+        E::SessionKeyGasCostTooHigh(e) => format!(
+            "exceed its grant's gas cap: this operation may cost {} wei, the cap is {} wei",
+            e.maxCost, e.maxGasCost
+        ),
+        E::SessionKeyPaymasterNotAllowed(e) => {
+            format!("use paymaster {}: the account accepts only its pinned paymaster", e.paymaster)
+        }
+        E::SessionKeyPaymasterModeNotAllowed(e) => {
+            format!("use paymaster mode {} (only sponsored: the account would pay)", e.mode)
+        }
+        _ => return None,
+    };
+    Some(AccountError::SessionKeyMisuse(why))
 }
 
 /// Who signs an operation.
@@ -320,6 +344,7 @@ impl SmartAccount {
         if matches!(signer, OpSigner::SessionKey(_)) && !inner.sponsorship.is_sponsored() {
             return Err(AccountError::SessionKeyMisuse("pay gas: its operations must be sponsored".into()));
         }
+        let signer_is_key = matches!(signer, OpSigner::SessionKey(_));
         let mut op = UserOperation { call_data, ..Default::default() };
         let deployed = self.is_deployed().await?;
         inner.account.apply(&mut op, deployed);
@@ -335,7 +360,14 @@ impl SmartAccount {
             OpSigner::SessionKey(key) => sign_as_session_key(key, B256::ZERO)?,
         };
         let is_final = inner.sponsorship.stub(&mut op, entry_point, inner.chain_id).await?;
-        op.apply_gas_estimate(&inner.bundler.estimate_user_operation_gas(&op).await?);
+        let estimate = inner.bundler.estimate_user_operation_gas(&op).await.map_err(|e| match (signer_is_key, e) {
+            // The account refused the key's operation during the bundler's simulation: say why.
+            (true, nexus_bundler_client::Error::Rejected(r)) => {
+                session_key_refusal(&r).unwrap_or(AccountError::Rejected(r))
+            }
+            (_, e) => e.into(),
+        })?;
+        op.apply_gas_estimate(&estimate);
         if !is_final {
             inner.sponsorship.finalize(&inner.provider, &mut op, entry_point, inner.chain_id).await?;
         }
