@@ -418,3 +418,41 @@ impl SmartAccount {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Address, U256};
+    use alloy::sol_types::SolError;
+    use nexus_bindings::NexusAccount::{SessionKeyGasCostTooHigh, SessionKeyNotActive};
+    use nexus_bundler_client::Rejection;
+
+    use super::*;
+
+    /// How Alto words an account's revert during simulation.
+    fn alto(data: Vec<u8>) -> Rejection {
+        let message = format!(
+            "UserOperation reverted during simulation with reason: AA23 reverted 0x{}",
+            alloy::hex::encode(data)
+        );
+        Rejection::new(-32500, message, None)
+    }
+
+    #[test]
+    fn gas_cap_refusal_is_explained() {
+        let data = SessionKeyGasCostTooHigh { maxCost: U256::from(27_000_000), maxGasCost: U256::from(1) }.abi_encode();
+        match session_key_refusal(&alto(data)) {
+            Some(AccountError::SessionKeyMisuse(why)) => {
+                assert_eq!(why, "exceed its grant's gas cap: this operation may cost 27000000 wei, the cap is 1 wei")
+            }
+            other => panic!("not explained: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_refusals_stay_bundler_rejections() {
+        let data = SessionKeyNotActive { key: Address::repeat_byte(1) }.abi_encode();
+        assert!(session_key_refusal(&alto(data)).is_none(), "not a limit the caller can act on");
+        assert!(session_key_refusal(&Rejection::new(-32500, "AA23 reverted 0xzz".into(), None)).is_none());
+        assert!(session_key_refusal(&Rejection::new(-32500, "AA24 signature error".into(), None)).is_none());
+    }
+}
