@@ -52,7 +52,8 @@ abstract contract AccountDeployer is CommonBase {
         return IEntryPoint(ENTRY_POINT);
     }
 
-    /// @notice Deploys the account factory and the paymaster, funds the paymaster's deposit and
+    /// @notice Deploys the paymaster and the account factory (which pins the paymaster for
+    /// session keys), funds the paymaster's deposit and
     /// stakes it, then hands the paymaster to `paymasterOwner`.
     /// @param entryPoint The EntryPoint (from `_deployEntryPoint`).
     /// @param deployer The broadcasting account: the paymaster's first owner, which funds it.
@@ -72,8 +73,9 @@ abstract contract AccountDeployer is CommonBase {
         uint256 stake,
         uint32 unstakeDelay
     ) internal returns (NexusAccountFactory factory, NexusPaymaster paymaster) {
-        factory = new NexusAccountFactory(entryPoint);
+        // The paymaster first: the factory pins it as the only paymaster of session-key operations.
         paymaster = new NexusPaymaster(entryPoint, deployer, sponsor);
+        factory = new NexusAccountFactory(entryPoint, address(paymaster));
         if (deposit != 0) paymaster.deposit{value: deposit}();
         if (stake != 0) paymaster.addStake{value: stake}(unstakeDelay);
         if (paymasterOwner != deployer) paymaster.transferOwnership(paymasterOwner);

@@ -29,6 +29,9 @@ const USDC_PRICE: u64 = 2_500_000;
 const CREDITS: u64 = 2;
 /// Session key validity.
 const WINDOW_SECS: u64 = 3600;
+/// The session key's gas cap (wei per operation): set, so the measurement includes the account's
+/// cap check; far above what a devnet operation costs.
+const MAX_GAS_COST: u128 = 100_000_000_000_000_000;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -49,7 +52,9 @@ async fn main() -> Result<()> {
     // 1. Deploy the account and grant a session key for `requestExecution` (not measured).
     let key = PrivateKeySigner::random();
     let now = provider.get_block_by_number(Default::default()).await?.context("no block")?.header.timestamp;
-    account.grant_session_key(key.address(), &[market], &[REQUEST_EXECUTION], now + WINDOW_SECS, 10).await?;
+    account
+        .grant_session_key(key.address(), &[market], &[REQUEST_EXECUTION], now + WINDOW_SECS, 10, MAX_GAS_COST)
+        .await?;
 
     // 2. Approve and purchase in one batched operation.
     let cost = U256::from(CREDITS * USDC_PRICE);

@@ -8,13 +8,14 @@ use alloy::primitives::aliases::{U48, U192};
 use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::SolCall;
+use alloy::sol_types::{SolCall, SolInterface};
 use nexus_bindings::Deployments;
 use nexus_bindings::account::{BaseAccount, INexusAccount};
 use nexus_bindings::{AgentMarketplace, NexusAccount, TestUSDC};
+use nexus_bundler_client::paymaster::{MODE_SPONSORED, SPONSORED_DATA_LENGTH};
 use nexus_bundler_client::{
     BundlerClient, Counterfactual, UserOperation, UserOperationReceipt, counterfactual_account, dummy_owner_signature,
-    get_nonce, is_deployed, sign_as_owner, sign_as_session_key, user_op_hash,
+    get_nonce, is_deployed, session_key_nonce_key, sign_as_owner, sign_as_session_key, user_op_hash,
 };
 
 use crate::error::AccountError;
@@ -105,6 +106,30 @@ impl AccountConfig {
     }
 }
 
+/// The account's refusal of a session-key operation in a bundler's `AA23 reverted 0x…` answer,
+/// when it is a limit of the key's grant the caller can act on (the gas cap, a paymaster or mode
+/// the account does not accept), as [`AccountError::SessionKeyMisuse`].
+fn session_key_refusal(rejection: &nexus_bundler_client::Rejection) -> Option<AccountError> {
+    use NexusAccount::NexusAccountErrors as E;
+    let (_, tail) = rejection.message.split_once("AA23 reverted ")?;
+    let hex = tail.split_whitespace().next()?;
+    let data = alloy::hex::decode(hex).ok()?;
+    let why = match E::abi_decode(&data).ok()? {
+        E::SessionKeyGasCostTooHigh(e) => format!(
+            "exceed its grant's gas cap: this operation may cost {} wei, the cap is {} wei",
+            e.maxCost, e.maxGasCost
+        ),
+        E::SessionKeyPaymasterNotAllowed(e) => {
+            format!("use paymaster {}: the account accepts only its pinned paymaster", e.paymaster)
+        }
+        E::SessionKeyPaymasterModeNotAllowed(e) => {
+            format!("use paymaster mode {} (only sponsored: the account would pay)", e.mode)
+        }
+        _ => return None,
+    };
+    Some(AccountError::SessionKeyMisuse(why))
+}
+
 /// Who signs an operation.
 pub(crate) enum OpSigner<'a> {
     Owner(&'a PrivateKeySigner),
@@ -124,8 +149,9 @@ struct Inner {
 /// The NexusAccount of one owner key, deployed or not. Cheap to clone.
 ///
 /// Every method that changes state sends one user operation and returns its receipt once
-/// included; the first operation also deploys the account (factory fields). Operations use nonce
-/// key 0, so send them one at a time per account.
+/// included; the first operation also deploys the account (factory fields). The owner's
+/// operations use nonce key 0, so send them one at a time per account; a session key's use its
+/// own nonce key (`uint192(key)`, as the account requires), independent of the owner's.
 #[derive(Clone)]
 pub struct SmartAccount {
     inner: Arc<Inner>,
@@ -214,9 +240,22 @@ impl SmartAccount {
         Ok(is_deployed(&self.inner.provider, self.address()).await?)
     }
 
-    /// The account's next nonce (key 0).
+    /// The account's next nonce (key 0, the owner's).
     pub async fn nonce(&self) -> Result<U256, AccountError> {
         Ok(get_nonce(&self.inner.provider, self.entry_point(), self.address(), U192::ZERO).await?)
+    }
+
+    /// The next nonce of `key`'s own nonce key, `uint192(key)`: the only one NexusAccount
+    /// accepts for the key's operations, so a key can never use up the owner's nonces.
+    pub async fn session_key_nonce(&self, key: Address) -> Result<U256, AccountError> {
+        let nonce_key = session_key_nonce_key(key);
+        Ok(get_nonce(&self.inner.provider, self.entry_point(), self.address(), nonce_key).await?)
+    }
+
+    /// The paymaster the account accepts for session-key operations (in its sponsored mode only):
+    /// the NexusPaymaster the factory pinned in the account implementation.
+    pub async fn session_key_paymaster(&self) -> Result<Address, AccountError> {
+        Ok(NexusAccount::new(self.address(), &self.inner.provider).sessionKeyPaymaster().call().await?)
     }
 
     /// Deploys the account with an operation that calls nothing (`executeBatch([])` with the
@@ -243,9 +282,12 @@ impl SmartAccount {
     }
 
     /// Grants `key` the right to call each of `selectors` on each of `targets` (every pair),
-    /// `max_uses` times until `valid_until` (unix seconds, inclusive). Replaces an earlier grant
-    /// to the same key. The account refuses selectors no session key may call (token transfers
-    /// and approvals, owner and key management).
+    /// `max_uses` times until `valid_until` (unix seconds, inclusive), each operation costing at
+    /// most `max_gas_cost` wei (its gas limits times its `maxFeePerGas`; 0 = no cap, the sponsor's
+    /// signature bounds the gas anyway). Replaces an earlier grant to the same key. The account
+    /// refuses selectors no session key may call (token transfers and approvals, owner and key
+    /// management), and lets the key's operations be paid only by its pinned paymaster's
+    /// sponsored mode.
     pub async fn grant_session_key(
         &self,
         key: Address,
@@ -253,6 +295,7 @@ impl SmartAccount {
         selectors: &[Selector],
         valid_until: u64,
         max_uses: u32,
+        max_gas_cost: u128,
     ) -> Result<UserOperationReceipt, AccountError> {
         let permissions = targets
             .iter()
@@ -265,6 +308,7 @@ impl SmartAccount {
             validAfter: U48::ZERO,
             validUntil: U48::saturating_from(valid_until),
             maxUses: max_uses,
+            maxGasCost: max_gas_cost,
             permissions,
         };
         self.execute(Call::new(self.address(), grant.abi_encode())).await
@@ -300,10 +344,14 @@ impl SmartAccount {
         if matches!(signer, OpSigner::SessionKey(_)) && !inner.sponsorship.is_sponsored() {
             return Err(AccountError::SessionKeyMisuse("pay gas: its operations must be sponsored".into()));
         }
+        let signer_is_key = matches!(signer, OpSigner::SessionKey(_));
         let mut op = UserOperation { call_data, ..Default::default() };
         let deployed = self.is_deployed().await?;
         inner.account.apply(&mut op, deployed);
-        op.nonce = self.nonce().await?;
+        op.nonce = match signer {
+            OpSigner::Owner(_) => self.nonce().await?,
+            OpSigner::SessionKey(key) => self.session_key_nonce(key.address()).await?,
+        };
         op.apply_fees(&inner.bundler.suggest_fees(&inner.provider).await?);
         op.signature = match signer {
             OpSigner::Owner(_) => dummy_owner_signature(),
@@ -312,9 +360,19 @@ impl SmartAccount {
             OpSigner::SessionKey(key) => sign_as_session_key(key, B256::ZERO)?,
         };
         let is_final = inner.sponsorship.stub(&mut op, entry_point, inner.chain_id).await?;
-        op.apply_gas_estimate(&inner.bundler.estimate_user_operation_gas(&op).await?);
+        let estimate = inner.bundler.estimate_user_operation_gas(&op).await.map_err(|e| match (signer_is_key, e) {
+            // The account refused the key's operation during the bundler's simulation: say why.
+            (true, nexus_bundler_client::Error::Rejected(r)) => {
+                session_key_refusal(&r).unwrap_or(AccountError::Rejected(r))
+            }
+            (_, e) => e.into(),
+        })?;
+        op.apply_gas_estimate(&estimate);
         if !is_final {
             inner.sponsorship.finalize(&inner.provider, &mut op, entry_point, inner.chain_id).await?;
+        }
+        if let OpSigner::SessionKey(key) = signer {
+            self.check_session_gas(&op, key.address()).await?;
         }
         let hash = user_op_hash(&op.pack(), entry_point, inner.chain_id);
         op.signature = match signer {
@@ -328,5 +386,73 @@ impl SmartAccount {
             return Err(AccountError::Reverted { reason: receipt.reason.clone(), receipt: Box::new(receipt) });
         }
         Ok(receipt)
+    }
+
+    /// What the account checks of a session-key operation's gas, checked here first so a misuse
+    /// fails with a clear error instead of an AA23 from the bundler: paid by the pinned paymaster
+    /// in its sponsored mode, and within the grant's gas cap.
+    async fn check_session_gas(&self, op: &UserOperation, key: Address) -> Result<(), AccountError> {
+        let pinned = self.session_key_paymaster().await?;
+        match op.paymaster {
+            Some(paymaster) if paymaster == pinned => {}
+            Some(paymaster) => {
+                return Err(AccountError::SessionKeyMisuse(format!(
+                    "use paymaster {paymaster}: the account accepts only {pinned} for session keys"
+                )));
+            }
+            None => return Err(AccountError::SessionKeyMisuse("pay gas: its operations must be sponsored".into())),
+        }
+        let data: &[u8] = op.paymaster_data.as_ref().map_or(&[], |d| &d[..]);
+        if data.len() != SPONSORED_DATA_LENGTH || data[0] != MODE_SPONSORED {
+            return Err(AccountError::SessionKeyMisuse(
+                "use a paymaster mode other than sponsored (the account would pay)".into(),
+            ));
+        }
+        let cap = self.session_key_grant(key).await?.maxGasCost;
+        let cost = op.max_cost();
+        if cap != 0 && cost > U256::from(cap) {
+            return Err(AccountError::SessionKeyMisuse(format!(
+                "exceed its grant's gas cap: this operation may cost {cost} wei, the cap is {cap} wei"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Address, U256};
+    use alloy::sol_types::SolError;
+    use nexus_bindings::NexusAccount::{SessionKeyGasCostTooHigh, SessionKeyNotActive};
+    use nexus_bundler_client::Rejection;
+
+    use super::*;
+
+    /// How Alto words an account's revert during simulation.
+    fn alto(data: Vec<u8>) -> Rejection {
+        let message = format!(
+            "UserOperation reverted during simulation with reason: AA23 reverted 0x{}",
+            alloy::hex::encode(data)
+        );
+        Rejection::new(-32500, message, None)
+    }
+
+    #[test]
+    fn gas_cap_refusal_is_explained() {
+        let data = SessionKeyGasCostTooHigh { maxCost: U256::from(27_000_000), maxGasCost: U256::from(1) }.abi_encode();
+        match session_key_refusal(&alto(data)) {
+            Some(AccountError::SessionKeyMisuse(why)) => {
+                assert_eq!(why, "exceed its grant's gas cap: this operation may cost 27000000 wei, the cap is 1 wei")
+            }
+            other => panic!("not explained: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_refusals_stay_bundler_rejections() {
+        let data = SessionKeyNotActive { key: Address::repeat_byte(1) }.abi_encode();
+        assert!(session_key_refusal(&alto(data)).is_none(), "not a limit the caller can act on");
+        assert!(session_key_refusal(&Rejection::new(-32500, "AA23 reverted 0xzz".into(), None)).is_none());
+        assert!(session_key_refusal(&Rejection::new(-32500, "AA24 signature error".into(), None)).is_none());
     }
 }

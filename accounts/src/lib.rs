@@ -9,12 +9,14 @@
 //! measurement, tests, an app backend) needs that same pipeline, so it lives here once:
 //!
 //! 1. the counterfactual address from the factory, and factory fields until the account exists;
-//! 2. nonce (key 0) and fees (the bundler's own floor when it has one);
+//! 2. nonce (key 0 for the owner, the key's own nonce key `uint192(key)` for a session key) and
+//!    fees (the bundler's own floor when it has one);
 //! 3. paymaster stub data ([`Sponsorship`]: an ERC-7677 service such as the API's
 //!    `/v1/paymaster`, or NexusPaymaster signed locally), then the bundler's gas estimate with a
 //!    placeholder signature of the real shape;
-//! 4. the final paymaster data over the final gas fields, then the owner's or session key's
-//!    signature of the v0.8 userOpHash;
+//! 4. the final paymaster data over the final gas fields (for a session key, checked to be the
+//!    account's pinned paymaster in sponsored mode, within the grant's gas cap), then the owner's
+//!    or session key's signature of the v0.8 userOpHash;
 //! 5. send, wait for inclusion, and fail with [`AccountError::Reverted`] if the call reverted.
 //!
 //! # Example
@@ -40,10 +42,13 @@
 //! let receipt = account.execute_batch(vec![Call::approve(usdc, market, cost), Call::purchase(market, agent, units)]).await?;
 //! let credit = purchased_credit(&receipt).expect("Purchased log");
 //!
-//! // Let an app key request executions (10 times, for a day) without the owner signing.
+//! // Let an app key request executions (10 times, for a day, each operation costing at most
+//! // 0.01 ETH of the sponsor's gas) without the owner signing.
 //! let key = PrivateKeySigner::random();
-//! let until = 1_900_000_000;
-//! account.grant_session_key(key.address(), &[market], &[nexus_accounts::REQUEST_EXECUTION], until, 10).await?;
+//! let (until, max_gas_cost) = (1_900_000_000, 10_000_000_000_000_000);
+//! account
+//!     .grant_session_key(key.address(), &[market], &[nexus_accounts::REQUEST_EXECUTION], until, 10, max_gas_cost)
+//!     .await?;
 //! let receipt = account.session_key(key).request_execution(market, credit, B256::ZERO).await?;
 //! println!("request {:?}", nexus_accounts::requested_execution(&receipt));
 //! # Ok(()) }

@@ -2,9 +2,11 @@
 //! run agents for a user without asking the owner to sign each request.
 //!
 //! NexusAccount accepts a session-key operation only as one `execute(target, 0, data)` of a
-//! granted (target, selector) pair, sponsored by a paymaster; this sender builds exactly that
-//! shape and refuses value transfers before anything is sent, so a misuse fails locally with a
-//! clear error instead of as an opaque AA23 from the bundler.
+//! granted (target, selector) pair, on the key's own nonce key, paid by the account's pinned
+//! paymaster in sponsored mode and within the grant's gas cap; this sender builds exactly that
+//! shape and refuses value transfers, other paymasters or modes and costs above the cap before
+//! anything is sent, so a misuse fails locally with a clear error instead of as an opaque AA23
+//! from the bundler.
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;

@@ -77,12 +77,16 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
     let marketplace = AgentMarketplace::new(market, &provider);
     assert_eq!(marketplace.balanceOf(account.address(), credit).call().await?, units);
 
-    // 2. Grant an app key `requestExecution` on the marketplace, 5 uses, for an hour.
+    // 2. Grant an app key `requestExecution` on the marketplace, 5 uses, for an hour, each
+    // operation costing at most 0.1 ETH of the sponsor's gas.
     let key = PrivateKeySigner::random();
     let now = provider.get_block_by_number(Default::default()).await?.context("block")?.header.timestamp;
-    let granted = account.grant_session_key(key.address(), &[market], &[REQUEST_EXECUTION], now + 3600, 5).await?;
+    let cap: u128 = 100_000_000_000_000_000;
+    let granted = account.grant_session_key(key.address(), &[market], &[REQUEST_EXECUTION], now + 3600, 5, cap).await?;
     let grant = account.session_key_grant(key.address()).await?;
-    assert_eq!((grant.maxUses, grant.uses), (5, 0));
+    assert_eq!((grant.maxUses, grant.uses, grant.maxGasCost), (5, 0, cap));
+    assert_eq!(account.session_key_paymaster().await?, paymaster, "the factory pinned the deployed paymaster");
+    let owner_nonce = account.nonce().await?;
 
     // 3. The key requests an execution: one credit burnt, the request on-chain.
     let app = account.session_key(key.clone());
@@ -93,15 +97,26 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
     let event = requested.logs.iter().find_map(|l| l.log_decode::<AgentMarketplace::ExecutionRequested>().ok());
     assert_eq!(event.context("ExecutionRequested")?.inner.requester, account.address());
     assert_eq!(account.session_key_grant(key.address()).await?.uses, 1);
+    // On the key's own nonce key: the owner's sequence did not move.
+    assert_eq!(requested.nonce, U256::from_be_slice(key.address().as_slice()) << 64);
+    assert_eq!(account.session_key_nonce(key.address()).await?, requested.nonce + U256::from(1));
+    assert_eq!(account.nonce().await?, owner_nonce);
 
     // Gas: all paid by the paymaster's deposit, never by the account.
     let paid = created.actual_gas_cost + bought.actual_gas_cost + granted.actual_gas_cost + requested.actual_gas_cost;
     assert_eq!(deposit_before - deposit().await?, paid);
     assert_eq!(provider.get_balance(account.address()).await?, U256::ZERO, "the account never held ETH");
 
-    // A session key cannot send value, and after revocation it cannot act at all.
+    // A session key cannot send value, nor exceed its grant's gas cap (refused before sending:
+    // 1 wei is below any operation's cost), and after revocation it cannot act at all.
     let value_call = Call { value: U256::from(1), ..Call::request_execution(market, credit, B256::ZERO) };
     assert!(matches!(app.execute(value_call).await, Err(AccountError::SessionKeyMisuse(_))));
+    let tight = PrivateKeySigner::random();
+    account.grant_session_key(tight.address(), &[market], &[REQUEST_EXECUTION], now + 3600, 5, 1).await?;
+    match account.session_key(tight).request_execution(market, credit, B256::ZERO).await {
+        Err(AccountError::SessionKeyMisuse(why)) => assert!(why.contains("gas cap"), "{why}"),
+        other => panic!("an operation above the gas cap was not refused: {other:?}"),
+    }
     account.revoke_session_key(key.address()).await?;
     match app.request_execution(market, credit, B256::ZERO).await {
         Err(AccountError::Rejected(_)) => {}

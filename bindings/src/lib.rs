@@ -98,7 +98,8 @@ pub mod account {
 }
 
 /// `NexusAccountFactory`: CREATE2 deployment of accounts; `getAddress(owner, salt)` is the
-/// counterfactual address, `createAccount(owner, salt)` the initCode call.
+/// counterfactual address, `createAccount(owner, salt)` the initCode call (only the EntryPoint's
+/// SenderCreator may make it: accounts are deployed by their first user operation).
 pub mod account_factory {
     alloy::sol!(
         #[sol(rpc)]
@@ -124,7 +125,8 @@ pub mod paymaster {
 
     /// Mode byte: the paymaster's deposit pays, the account pays nothing.
     pub const MODE_SPONSORED: u8 = 0x00;
-    /// Mode byte: the paymaster pays, then charges the account in an ERC-20 token in `postOp`.
+    /// Mode byte: the account prepays the maximum gas cost in an ERC-20 token during validation,
+    /// the paymaster pays the gas, and `postOp` refunds what was not used.
     pub const MODE_ERC20: u8 = 0x01;
     /// Length of a sponsored operation's `paymasterAndData`.
     pub const PAYMASTER_AND_DATA_LENGTH: usize = 130;

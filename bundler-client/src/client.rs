@@ -203,6 +203,13 @@ pub async fn get_nonce<P: Provider>(
     Ok(IEntryPoint::new(entry_point, provider).getNonce(sender, key).call().await?)
 }
 
+/// The nonce key of a NexusAccount session key's operations: `uint192(uint160(key))`. The account
+/// refuses a session-key operation on any other key, so a key never consumes the owner's nonces
+/// (key 0) or another key's.
+pub fn session_key_nonce_key(key: Address) -> U192 {
+    U192::from_be_slice(key.as_slice())
+}
+
 /// `EntryPoint.getUserOpHash` from the chain: for checking [`crate::hash::user_op_hash`] or for
 /// callers that would rather trust the node.
 pub async fn chain_user_op_hash<P: Provider>(
@@ -238,7 +245,8 @@ impl Counterfactual {
 }
 
 /// The NexusAccount of `owner` with `salt` from `factory` (`getAddress(owner, salt)` on-chain,
-/// `createAccount(owner, salt)` as factory data).
+/// `createAccount(owner, salt)` as factory data: the factory only deploys for the EntryPoint's
+/// SenderCreator, so the account is created by its first user operation, never by a direct call).
 pub async fn counterfactual_account<P: Provider>(
     provider: &P,
     factory: Address,

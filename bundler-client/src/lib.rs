@@ -23,7 +23,7 @@ pub mod types;
 
 pub use client::{
     BundlerClient, Counterfactual, PaymasterClient, chain_fees, chain_user_op_hash, counterfactual_account, get_nonce,
-    is_deployed,
+    is_deployed, session_key_nonce_key,
 };
 pub use error::{Error, Rejection, RejectionKind};
 pub use hash::{dummy_owner_signature, sign_as_owner, sign_as_session_key, user_op_hash};

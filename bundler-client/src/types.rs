@@ -99,6 +99,18 @@ impl UserOperation {
         }
     }
 
+    /// The most the operation can cost: every gas limit plus `preVerificationGas`, times
+    /// `maxFeePerGas` (the EntryPoint's required prefund, and what NexusAccount compares with a
+    /// session key's gas cap).
+    pub fn max_cost(&self) -> U256 {
+        let gas = U256::from(self.call_gas_limit)
+            + U256::from(self.verification_gas_limit)
+            + U256::from(self.pre_verification_gas)
+            + U256::from(self.paymaster_verification_gas_limit.unwrap_or_default())
+            + U256::from(self.paymaster_post_op_gas_limit.unwrap_or_default());
+        gas.saturating_mul(U256::from(self.max_fee_per_gas))
+    }
+
     /// The on-chain form the EntryPoint takes and hashes.
     pub fn pack(&self) -> PackedUserOperation {
         PackedUserOperation {

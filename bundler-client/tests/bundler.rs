@@ -15,7 +15,8 @@ use alloy::sol_types::SolCall;
 use nexus_bindings::{IEntryPoint, NexusAccount, NexusPaymaster};
 use nexus_bundler_client::{
     BundlerClient, Error, RejectionKind, UserOperation, chain_user_op_hash, counterfactual_account,
-    dummy_owner_signature, get_nonce, is_deployed, paymaster, sign_as_owner, sign_as_session_key, user_op_hash,
+    dummy_owner_signature, get_nonce, is_deployed, paymaster, session_key_nonce_key, sign_as_owner,
+    sign_as_session_key, user_op_hash,
 };
 use nexus_testkit::Devnet;
 use nexus_testkit::bundler::Alto;
@@ -225,6 +226,7 @@ async fn sponsored_operations_through_alto() -> anyhow::Result<()> {
         validAfter: alloy::primitives::aliases::U48::ZERO,
         validUntil: alloy::primitives::aliases::U48::from(now + SPONSOR_WINDOW_SECS),
         maxUses: 1,
+        maxGasCost: 0,
         permissions: vec![nexus_bindings::account::INexusAccount::Permission { target: TARGET, selector }],
     };
     let call = NexusAccount::executeCall { target: account.sender, value: U256::ZERO, data: grant.abi_encode().into() };
@@ -237,7 +239,10 @@ async fn sponsored_operations_through_alto() -> anyhow::Result<()> {
 
     let call = NexusAccount::executeCall { target: TARGET, value: U256::ZERO, data: selector.to_vec().into() };
     let mut op = UserOperation { sender: account.sender, call_data: call.abi_encode().into(), ..Default::default() };
-    op.nonce = get_nonce(&provider, entry_point, account.sender, U192::ZERO).await?;
+    // The key's own nonce key (the account refuses any other), independent of the owner's.
+    let owner_nonce = get_nonce(&provider, entry_point, account.sender, U192::ZERO).await?;
+    op.nonce = get_nonce(&provider, entry_point, account.sender, session_key_nonce_key(key.address())).await?;
+    assert_eq!(op.nonce, U256::from_be_slice(key.address().as_slice()) << 64);
     // Estimation placeholder: the real key (the grant is checked first), any signature.
     op.signature = sign_as_session_key(&key, alloy::primitives::B256::ZERO)?;
     let mut op = prepare(&bundler, &provider, op, pm, &sponsor, chain_id).await?;
@@ -246,5 +251,6 @@ async fn sponsored_operations_through_alto() -> anyhow::Result<()> {
     let receipt = bundler.wait_for_receipt(sent, INCLUSION_TIMEOUT).await?;
     assert!(receipt.success, "session-key operation reverted: {:?}", receipt.reason);
     assert_eq!(receipt.paymaster, Some(pm));
+    assert_eq!(get_nonce(&provider, entry_point, account.sender, U192::ZERO).await?, owner_nonce, "owner's untouched");
     Ok(())
 }

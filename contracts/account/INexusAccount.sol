@@ -10,9 +10,14 @@ pragma solidity ^0.8.28;
 ///  - `0x01 ‖ key ‖ keySignature` (86 bytes): the session key's 20-byte address, then its 65-byte
 ///    ECDSA signature of the userOpHash.
 /// A session-key operation must be exactly one `execute(target, 0, data)` of a permitted
-/// (target, selector) pair and must be sponsored by a paymaster (so the key can never spend the
-/// account's ETH, not even as gas). Each such operation uses up one of the key's uses during
-/// validation; the key's window becomes the operation's validAfter/validUntil.
+/// (target, selector) pair, and its gas must be paid by the account's pinned paymaster
+/// (`sessionKeyPaymaster`, NexusPaymaster) in its sponsored mode: never by the account's ETH
+/// deposit, and never by a token paymaster that would charge the account's tokens (the key holder
+/// chooses every gas field and the bundler's beneficiary, so any gas the account pays is gas the
+/// key can take). A grant may also cap the operation's maximum gas cost. A session key's
+/// operations use its own EntryPoint nonce key, `uint192(uint160(key))`, so they never consume
+/// the owner's nonces (key 0) or another key's. Each such operation uses up one of the key's uses
+/// during validation; the key's window becomes the operation's validAfter/validUntil.
 interface INexusAccount {
     /// @notice A call a session key may make: `target`'s function `selector`.
     struct Permission {
@@ -22,13 +27,15 @@ interface INexusAccount {
 
     /// @notice A session key's grant. `grantId` is zero for a key never granted or revoked; a
     /// grant is also void when `grantId` is below the account's `minGrantId`
-    /// (see `revokeAllSessionKeys`).
+    /// (see `revokeAllSessionKeys`). `maxGasCost` caps, in wei, what one operation of the key may
+    /// cost at most (its gas limits times its `maxFeePerGas`); 0 = no cap.
     struct SessionKey {
         uint48 validAfter;
         uint48 validUntil;
         uint32 maxUses;
         uint32 uses;
         uint48 grantId;
+        uint128 maxGasCost;
     }
 
     /// @notice The account was set up for `owner`.
@@ -38,13 +45,15 @@ interface INexusAccount {
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
     /// @notice `key` may make `maxUses` calls among `permissions` after `validAfter` and until
-    /// `validUntil` (inclusive). Replaces any earlier grant to the same key.
+    /// `validUntil` (inclusive), each operation costing at most `maxGasCost` wei (0 = no cap).
+    /// Replaces any earlier grant to the same key.
     event SessionKeyGranted(
         address indexed key,
         uint256 indexed grantId,
         uint48 validAfter,
         uint48 validUntil,
         uint32 maxUses,
+        uint128 maxGasCost,
         Permission[] permissions
     );
 
@@ -63,6 +72,8 @@ interface INexusAccount {
     error NotEntryPointOrOwner(address caller);
     /// @notice The owner cannot be the zero address.
     error InvalidOwner(address owner);
+    /// @notice The pinned session-key paymaster cannot be the zero address.
+    error InvalidPaymaster(address paymaster);
     /// @notice `userOp.signature` is malformed (unknown mode byte or wrong length).
     error InvalidSignatureFormat(uint8 mode, uint256 length);
     /// @notice A session key cannot be the zero address, the account or its owner.
@@ -79,6 +90,15 @@ interface INexusAccount {
     error SessionKeyOnlyExecute(bytes4 selector);
     /// @notice A session-key operation must be sponsored by a paymaster.
     error SessionKeyNeedsPaymaster();
+    /// @notice A session-key operation names `paymaster`, not the account's `sessionKeyPaymaster`.
+    error SessionKeyPaymasterNotAllowed(address paymaster);
+    /// @notice A session-key operation must use the pinned paymaster's sponsored mode (mode byte
+    /// 0x00, sponsored length); `mode` is 0xff when `paymasterAndData` has no mode byte.
+    error SessionKeyPaymasterModeNotAllowed(uint8 mode, uint256 length);
+    /// @notice The operation may cost up to `maxCost` wei, above the grant's `maxGasCost`.
+    error SessionKeyGasCostTooHigh(uint256 maxCost, uint256 maxGasCost);
+    /// @notice A session-key operation must use the key's own nonce key, `uint192(uint160(key))`.
+    error SessionKeyWrongNonceKey(uint192 nonceKey, uint192 expected);
     /// @notice A session key can never send ETH.
     error SessionKeyValueNotAllowed(uint256 value);
     /// @notice A session key can never call the account itself or the EntryPoint.
@@ -98,12 +118,18 @@ interface INexusAccount {
     /// @notice Grants (or re-grants, replacing the earlier grant) `key` the right to sign up to
     /// `maxUses` operations, each one `execute` of one call in `permissions` with no ETH, between
     /// `validAfter` and `validUntil`: as the EntryPoint reads a window, operations are valid when
-    /// `validAfter < block.timestamp <= validUntil` (0 = from now). Owner or the account itself.
+    /// `validAfter < block.timestamp <= validUntil` (0 = from now). Each operation's maximum gas
+    /// cost, `(verificationGasLimit + callGasLimit + paymasterVerificationGasLimit +
+    /// postOpGasLimit + preVerificationGas) * maxFeePerGas`, must not exceed `maxGasCost` wei
+    /// (0 = no cap: the pinned paymaster's sponsor pays, and its signature already bounds every gas
+    /// field; a cap limits how much of the sponsor's budget one operation can claim). Owner or the
+    /// account itself.
     function grantSessionKey(
         address key,
         uint48 validAfter,
         uint48 validUntil,
         uint32 maxUses,
+        uint128 maxGasCost,
         Permission[] calldata permissions
     ) external;
 
@@ -115,6 +141,13 @@ interface INexusAccount {
 
     /// @notice `key`'s grant (all zero when it has none).
     function sessionKey(address key) external view returns (SessionKey memory);
+
+    /// @notice The only paymaster a session-key operation may use (in its sponsored mode): the
+    /// NexusPaymaster pinned in the account implementation when the factory deployed it.
+    function sessionKeyPaymaster() external view returns (address);
+
+    /// @notice The EntryPoint nonce key `key`'s operations must use: `uint192(uint160(key))`.
+    function sessionKeyNonceKey(address key) external pure returns (uint192);
 
     /// @notice Whether `key` holds a live grant (not revoked, not voided, uses left; the time
     /// window is not checked here, the EntryPoint checks it).

@@ -7,6 +7,7 @@ import {
     SIG_VALIDATION_SUCCESS,
     _packValidationData
 } from "@account-abstraction/contracts/core/Helpers.sol";
+import {UserOperationLib} from "@account-abstraction/contracts/core/UserOperationLib.sol";
 import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
@@ -18,20 +19,26 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
 import {INexusAccount} from "./INexusAccount.sol";
+import {NEXUS_PAYMASTER_MODE_SPONSORED, NEXUS_PAYMASTER_SPONSORED_LENGTH} from "./NexusPaymaster.sol";
 
 /// @title NexusAccount
 /// @notice ERC-4337 smart account for EntryPoint v0.8 with one ECDSA owner and scoped session
 /// keys, so an app can run agents for a user (e.g. `requestExecution` on the marketplace)
 /// without asking for a signature each time. A key makes only the calls its grant lists, never
 /// calls the account or the EntryPoint (so it cannot take over), never sends ETH, and no grant
-/// can include the standard token transfer, approval and permit functions (`isForbiddenSelector`).
-/// A granted function that spends the account's tokens by design (the marketplace's `purchase`)
-/// is the owner's choice to grant.
+/// can include the standard token transfer, approval and permit functions (`isForbiddenSelector`),
+/// and never makes the account pay gas: its operations must be sponsored by the pinned
+/// NexusPaymaster (`sessionKeyPaymaster`) in sponsored mode, within the grant's gas cap, on the
+/// key's own nonce key. A granted function that spends the account's tokens by design (the
+/// marketplace's `purchase`) is the owner's choice to grant.
 /// @dev Deployed behind an ERC-1967 proxy by `NexusAccountFactory`; upgradeable (UUPS) only by
-/// the owner. Signature layout: see `INexusAccount`. Storage lives in an ERC-7201 namespace, and
-/// every slot validation touches is the account's own (ERC-7562 allows that for the sender), so
-/// counting a session key's uses during validation is bundler-safe. Validation never reads the
-/// clock: a session key's window is returned to the EntryPoint as validAfter/validUntil.
+/// the owner. The EntryPoint and the session-key paymaster are immutables of the implementation
+/// (the factory passes both), so every account of one factory trusts the same pair; an owner who
+/// wants another paymaster for its keys upgrades to an implementation that pins it. Signature
+/// layout: see `INexusAccount`. Storage lives in an ERC-7201 namespace, and every slot validation
+/// touches is the account's own (ERC-7562 allows that for the sender), so counting a session
+/// key's uses during validation is bundler-safe. Validation never reads the clock: a session
+/// key's window is returned to the EntryPoint as validAfter/validUntil.
 ///
 /// Session keys may only sign `execute` (never `executeBatch`): one operation is one permitted
 /// call, which keeps the use count meaningful and the validation a fixed, small amount of work.
@@ -72,6 +79,7 @@ contract NexusAccount is
         0xab5fe70bfa7b96205efb70beea0a88efe2d26c2085d28b975c8e192dc07bd200;
 
     IEntryPoint private immutable _entryPoint;
+    address private immutable _sessionKeyPaymaster;
 
     modifier onlyOwnerOrSelf() {
         _checkOwnerOrSelf();
@@ -79,8 +87,12 @@ contract NexusAccount is
     }
 
     /// @param anEntryPoint The EntryPoint v0.8 this account (and every proxy of it) trusts.
-    constructor(IEntryPoint anEntryPoint) EIP712("NexusAccount", "1") {
+    /// @param aSessionKeyPaymaster The NexusPaymaster every session-key operation must use, in its
+    /// sponsored mode.
+    constructor(IEntryPoint anEntryPoint, address aSessionKeyPaymaster) EIP712("NexusAccount", "1") {
+        if (aSessionKeyPaymaster == address(0)) revert InvalidPaymaster(aSessionKeyPaymaster);
         _entryPoint = anEntryPoint;
+        _sessionKeyPaymaster = aSessionKeyPaymaster;
         _disableInitializers();
     }
 
@@ -128,6 +140,7 @@ contract NexusAccount is
         uint48 validAfter,
         uint48 validUntil,
         uint32 maxUses,
+        uint128 maxGasCost,
         Permission[] calldata permissions
     ) external onlyOwnerOrSelf {
         AccountStorage storage $ = _storage();
@@ -141,14 +154,19 @@ contract NexusAccount is
         uint48 grantId = $.nextGrantId;
         $.nextGrantId = grantId + 1;
         $.sessions[key] = SessionKey({
-            validAfter: validAfter, validUntil: validUntil, maxUses: maxUses, uses: 0, grantId: grantId
+            validAfter: validAfter,
+            validUntil: validUntil,
+            maxUses: maxUses,
+            uses: 0,
+            grantId: grantId,
+            maxGasCost: maxGasCost
         });
         for (uint256 i = 0; i < permissions.length; ++i) {
             Permission calldata p = permissions[i];
             _checkCallAllowed(p.target, p.selector);
             $.permitted[_permissionId(grantId, p.target, p.selector)] = true;
         }
-        emit SessionKeyGranted(key, grantId, validAfter, validUntil, maxUses, permissions);
+        emit SessionKeyGranted(key, grantId, validAfter, validUntil, maxUses, maxGasCost, permissions);
     }
 
     /// @inheritdoc INexusAccount
@@ -168,6 +186,16 @@ contract NexusAccount is
     /// @inheritdoc INexusAccount
     function sessionKey(address key) external view returns (SessionKey memory) {
         return _storage().sessions[key];
+    }
+
+    /// @inheritdoc INexusAccount
+    function sessionKeyPaymaster() external view returns (address) {
+        return _sessionKeyPaymaster;
+    }
+
+    /// @inheritdoc INexusAccount
+    function sessionKeyNonceKey(address key) public pure returns (uint192) {
+        return uint192(uint160(key));
     }
 
     /// @inheritdoc INexusAccount
@@ -291,7 +319,12 @@ contract NexusAccount is
         SessionKey memory s = $.sessions[key];
         if (!_isLive($, s)) revert SessionKeyNotActive(key);
         if (s.uses >= s.maxUses) revert SessionKeyUsedUp(key, s.maxUses);
-        if (userOp.paymasterAndData.length < 20) revert SessionKeyNeedsPaymaster();
+        // The top 192 bits of the nonce are the EntryPoint's nonce key.
+        uint192 nonceKey = uint192(userOp.nonce >> 64);
+        if (nonceKey != sessionKeyNonceKey(key)) {
+            revert SessionKeyWrongNonceKey(nonceKey, sessionKeyNonceKey(key));
+        }
+        _checkSessionGas(userOp, s.maxGasCost);
 
         _checkSessionCall($, key, s.grantId, userOp.callData);
 
@@ -301,6 +334,35 @@ contract NexusAccount is
         $.sessions[key].uses = uses;
         emit SessionKeyUsed(key, s.grantId, uses);
         return _packValidationData(false, s.validUntil, s.validAfter);
+    }
+
+    /// @dev Whoever holds the key sets every gas field and picks the bundler's beneficiary, so
+    /// any gas the account itself pays (ETH deposit, or tokens through a token paymaster it has
+    /// approved) is money the key can take. Only the pinned paymaster's sponsored mode is
+    /// accepted: the sponsor signs every gas field and pays from its own deposit. The mode byte and
+    /// the exact sponsored length are checked, so the ERC-20 mode (the account pays in tokens) is
+    /// refused. `maxGasCost` (0 = none) bounds the operation's prefund, computed as the
+    /// EntryPoint computes it.
+    function _checkSessionGas(PackedUserOperation calldata userOp, uint256 maxGasCost) internal view {
+        bytes calldata pmd = userOp.paymasterAndData;
+        if (pmd.length < UserOperationLib.PAYMASTER_VALIDATION_GAS_OFFSET) revert SessionKeyNeedsPaymaster();
+        address paymaster = address(bytes20(pmd[:UserOperationLib.PAYMASTER_VALIDATION_GAS_OFFSET]));
+        if (paymaster != _sessionKeyPaymaster) revert SessionKeyPaymasterNotAllowed(paymaster);
+        uint256 modeOffset = UserOperationLib.PAYMASTER_DATA_OFFSET;
+        uint8 mode = pmd.length > modeOffset ? uint8(pmd[modeOffset]) : type(uint8).max;
+        if (mode != NEXUS_PAYMASTER_MODE_SPONSORED || pmd.length != NEXUS_PAYMASTER_SPONSORED_LENGTH) {
+            revert SessionKeyPaymasterModeNotAllowed(mode, pmd.length);
+        }
+        if (maxGasCost == 0) return;
+        // The EntryPoint refuses any gas value above 120 bits before validation (AA94), so this
+        // cannot overflow.
+        uint256 maxCost =
+            (UserOperationLib.unpackVerificationGasLimit(userOp)
+                    + UserOperationLib.unpackCallGasLimit(userOp)
+                    + UserOperationLib.unpackPaymasterVerificationGasLimit(userOp)
+                    + UserOperationLib.unpackPostOpGasLimit(userOp)
+                    + userOp.preVerificationGas) * UserOperationLib.unpackMaxFeePerGas(userOp);
+        if (maxCost > maxGasCost) revert SessionKeyGasCostTooHigh(maxCost, maxGasCost);
     }
 
     /// @dev `callData` must be one `execute(target, 0, data)` whose (target, selector) the grant

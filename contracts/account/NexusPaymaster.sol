@@ -12,6 +12,12 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
+/// @dev NexusPaymaster's sponsored mode byte and the exact length of a sponsored
+/// `paymasterAndData`; file-level so `NexusAccount` (which lets session keys use only this mode)
+/// shares them.
+uint8 constant NEXUS_PAYMASTER_MODE_SPONSORED = 0x00;
+uint256 constant NEXUS_PAYMASTER_SPONSORED_LENGTH = 130;
+
 /// @title NexusPaymaster
 /// @notice Verifying paymaster: it pays the gas of every user operation its sponsorship signer
 /// approved, within the time window the signer gave. In sponsored mode the gas is a gift; in
@@ -31,18 +37,26 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// the chain id and this paymaster's address. The hash covers sender and nonce, and the EntryPoint
 /// uses each (sender, nonce) once, so one approval sponsors exactly one operation.
 /// A wrong signer is reported as a signature failure (AA34), outside the window as AA32.
-/// ERC-20 mode charges in `postOp`: `ceil((actualGasCost + POST_OP_GAS × fee per gas) ×
-/// exchangeRate / 1e18)` token units, pulled with `transferFrom`, so the account must have
-/// approved this paymaster (the same operation may do it, e.g. in an `executeBatch`). If the pull
-/// fails the EntryPoint undoes the operation's execution and the paymaster still pays the gas: the
-/// signer should only quote accounts that hold and approved enough.
+/// ERC-20 mode is paid up front, as Pimlico's ERC20PaymasterV07 does: validation pulls the
+/// operation's maximum cost in tokens, `ceil(maxCost × exchangeRate / 1e18)` where `maxCost` is
+/// the EntryPoint's prefund (every gas limit times `maxFeePerGas`), with `transferFrom`; `postOp`
+/// keeps `ceil(chargedGas × exchangeRate / 1e18)` (at most what was pulled) and sends the rest
+/// back. `chargedGas = actualGasCost + (POST_OP_GAS + postOpPenalty(postOpGasLimit)) × fee per
+/// gas`: the cost the EntryPoint reports to `postOp` (which already holds its 10% penalty on
+/// unused `callGasLimit`), plus what comes after that report, `postOp` itself and the penalty the
+/// EntryPoint v0.8 charges on unused `postOpGasLimit` (see `postOpPenalty`). So the account must
+/// hold and have approved the maximum cost before the operation (an approval inside the same
+/// operation comes too late), and whatever it does during or between operations (revoking the
+/// approval, moving its tokens) cannot leave the paymaster unpaid: a pull that fails fails
+/// validation (AA33), and the bundler drops the operation before anyone pays for it.
 /// The signer is kept in storage (it can be rotated), so bundlers require this paymaster to be
-/// staked (ERC-7562); the deploy script stakes it.
+/// staked (ERC-7562), which also lets it touch the sender's token balance and allowance during
+/// validation; the deploy script stakes it.
 contract NexusPaymaster is BasePaymaster {
     using SafeERC20 for IERC20;
 
     /// @notice The paymaster's deposit pays; the account pays nothing.
-    uint8 public constant MODE_SPONSORED = 0x00;
+    uint8 public constant MODE_SPONSORED = NEXUS_PAYMASTER_MODE_SPONSORED;
     /// @notice The paymaster's deposit pays; the account pays it back in a token after the operation.
     uint8 public constant MODE_ERC20 = 0x01;
 
@@ -53,19 +67,32 @@ contract NexusPaymaster is BasePaymaster {
     uint256 private constant RATE_OFFSET = QUOTE_OFFSET + 20; // 85
     uint256 private constant SIGNATURE_LENGTH = 65;
     /// @notice Exact length of a sponsored operation's `paymasterAndData`.
-    uint256 public constant PAYMASTER_AND_DATA_LENGTH = QUOTE_OFFSET + SIGNATURE_LENGTH; // 130
+    /// (QUOTE_OFFSET + SIGNATURE_LENGTH = 130; the tests check the two agree.)
+    uint256 public constant PAYMASTER_AND_DATA_LENGTH = NEXUS_PAYMASTER_SPONSORED_LENGTH;
     /// @notice Exact length of an ERC-20-mode operation's `paymasterAndData`.
     uint256 public constant ERC20_PAYMASTER_AND_DATA_LENGTH = RATE_OFFSET + 32 + SIGNATURE_LENGTH; // 182
-    /// @notice Gas charged for `postOp` itself (not part of the cost the EntryPoint reports to it);
-    /// ERC-20-mode operations must give `postOpGasLimit` at least this much.
-    uint256 public constant POST_OP_GAS = 60_000;
+    /// @notice Gas charged for `postOp` itself and the EntryPoint's work after it (not part of the
+    /// cost the EntryPoint reports to `postOp`); ERC-20-mode operations must give `postOpGasLimit`
+    /// at least this much. Measured with an OpenZeppelin ERC-20 (TestUSDC): about 12,600 gas, so
+    /// an operation is overcharged by about 27,400 gas; the headroom is for heavier tokens (the
+    /// invariant tests check the charge never falls below what the deposit paid, and exceeds it by
+    /// at most POST_OP_GAS).
+    uint256 public constant POST_OP_GAS = 40_000;
+    /// @dev EntryPoint v0.8's penalty on unused `postOpGasLimit`: 10% of the unused gas, when more
+    /// than 40,000 gas is left unused (`EntryPoint._getUnusedGasPenalty`).
+    uint256 private constant UNUSED_GAS_PENALTY_PERCENT = 10;
+    uint256 private constant PENALTY_GAS_THRESHOLD = 40_000;
 
     /// @notice Approves sponsorships.
     address public signer;
 
     /// @notice The sponsorship signer changed.
     event SignerChanged(address indexed previousSigner, address indexed newSigner);
-    /// @notice `account` paid `amount` of `token` for `gasCost` wei of gas (ERC-20 mode).
+    /// @notice `account` prepaid `amount` of `token`, the operation's maximum cost (ERC-20 mode,
+    /// during validation).
+    event GasPrepaidInToken(address indexed account, address indexed token, uint256 amount);
+    /// @notice `account` paid `amount` of `token` for `gasCost` wei of gas (ERC-20 mode); the rest
+    /// of its prepayment was sent back to it.
     event GasPaidInToken(address indexed account, address indexed token, uint256 amount, uint256 gasCost);
     /// @notice The owner withdrew `amount` of collected `token` to `to`.
     event TokensWithdrawn(address indexed token, address indexed to, uint256 amount);
@@ -181,24 +208,47 @@ contract NexusPaymaster is BasePaymaster {
     }
 
     /// @notice The token amount an ERC-20-mode operation pays for `actualGasCost` wei at
-    /// `feePerGas` and `exchangeRate` (what `postOp` charges).
+    /// `feePerGas` and `exchangeRate` (what `postOp` keeps, capped by the prepayment).
     /// @param actualGasCost The gas cost the EntryPoint reports to `postOp`, in wei.
     /// @param feePerGas The operation's fee per gas, in wei.
     /// @param exchangeRate Token base units per 1e18 wei.
-    function tokenCost(uint256 actualGasCost, uint256 feePerGas, uint256 exchangeRate)
+    /// @param postOpGasLimit The operation's `postOpGasLimit` (the EntryPoint's penalty on its
+    /// unused part is charged too).
+    /// @return amount Token base units, rounded up.
+    /// @return gasCost The wei it stands for: `actualGasCost + (POST_OP_GAS +
+    /// postOpPenalty(postOpGasLimit)) × feePerGas`.
+    function tokenCost(uint256 actualGasCost, uint256 feePerGas, uint256 exchangeRate, uint256 postOpGasLimit)
         public
         pure
         returns (uint256 amount, uint256 gasCost)
     {
-        gasCost = actualGasCost + POST_OP_GAS * feePerGas;
+        gasCost = actualGasCost + (POST_OP_GAS + postOpPenalty(postOpGasLimit)) * feePerGas;
         amount = Math.mulDiv(gasCost, exchangeRate, 1e18, Math.Rounding.Ceil);
     }
 
-    /// @dev Sponsored mode returns no context (no `postOp`); ERC-20 mode returns what `postOp`
-    /// needs to charge the account.
-    function _validatePaymasterUserOp(PackedUserOperation calldata userOp, bytes32, uint256)
+    /// @notice The gas the EntryPoint v0.8 adds as a penalty for the unused part of
+    /// `postOpGasLimit`, taking `postOp` (and the EntryPoint's work around it) to use `POST_OP_GAS`:
+    /// 10% of `postOpGasLimit - POST_OP_GAS` when that exceeds 40,000, else nothing.
+    /// @param postOpGasLimit The operation's `postOpGasLimit`.
+    function postOpPenalty(uint256 postOpGasLimit) public pure returns (uint256) {
+        if (postOpGasLimit <= POST_OP_GAS + PENALTY_GAS_THRESHOLD) return 0;
+        return (postOpGasLimit - POST_OP_GAS) * UNUSED_GAS_PENALTY_PERCENT / 100;
+    }
+
+    /// @notice The tokens an ERC-20-mode operation prepays during validation: its maximum cost,
+    /// `ceil(maxCost × exchangeRate / 1e18)`.
+    /// @param maxCost The EntryPoint's prefund for the operation (every gas limit times
+    /// `maxFeePerGas`), in wei.
+    /// @param exchangeRate Token base units per 1e18 wei.
+    function tokenPrefund(uint256 maxCost, uint256 exchangeRate) public pure returns (uint256) {
+        return Math.mulDiv(maxCost, exchangeRate, 1e18, Math.Rounding.Ceil);
+    }
+
+    /// @dev Sponsored mode returns no context (no `postOp`). ERC-20 mode pulls the maximum cost in
+    /// tokens from the sender (whatever the signature: a wrong one fails the whole operation, and
+    /// simulations then measure the real work) and returns what `postOp` needs to settle.
+    function _validatePaymasterUserOp(PackedUserOperation calldata userOp, bytes32, uint256 maxCost)
         internal
-        view
         override
         returns (bytes memory context, uint256 validationData)
     {
@@ -219,7 +269,10 @@ contract NexusPaymaster is BasePaymaster {
             uint256 postOpGasLimit = UserOperationLib.unpackPostOpGasLimit(userOp);
             if (postOpGasLimit < POST_OP_GAS) revert PostOpGasTooLow(postOpGasLimit);
             hash = getTokenHash(userOp, validUntil, validAfter, token, exchangeRate);
-            context = abi.encode(userOp.sender, token, exchangeRate);
+            uint256 prefund = tokenPrefund(maxCost, exchangeRate);
+            context = abi.encode(userOp.sender, token, exchangeRate, prefund, postOpGasLimit);
+            emit GasPrepaidInToken(userOp.sender, token, prefund);
+            IERC20(token).safeTransferFrom(userOp.sender, address(this), prefund);
         }
         (address recovered, ECDSA.RecoverError err,) =
             ECDSA.tryRecover(MessageHashUtils.toEthSignedMessageHash(hash), signature);
@@ -227,17 +280,23 @@ contract NexusPaymaster is BasePaymaster {
         validationData = _packValidationData(sigFailed, validUntil, validAfter);
     }
 
-    /// @dev ERC-20 mode only (sponsored mode has no context): pulls the gas cost in tokens from
-    /// the account, whether its execution succeeded or reverted.
+    /// @dev ERC-20 mode only (sponsored mode has no context): keeps the gas cost in tokens out of
+    /// the prepayment, whether the execution succeeded or reverted, and refunds the rest. Should
+    /// the refund fail, the EntryPoint reverts the execution and the paymaster keeps the whole
+    /// prepayment (it is never left unpaid).
     function _postOp(PostOpMode, bytes calldata context, uint256 actualGasCost, uint256 actualUserOpFeePerGas)
         internal
         override
     {
-        (address account, address token, uint256 exchangeRate) =
-            abi.decode(context, (address, address, uint256));
-        (uint256 amount, uint256 gasCost) = tokenCost(actualGasCost, actualUserOpFeePerGas, exchangeRate);
+        (address account, address token, uint256 exchangeRate, uint256 prefund, uint256 postOpGasLimit) =
+            abi.decode(context, (address, address, uint256, uint256, uint256));
+        (uint256 amount, uint256 gasCost) =
+            tokenCost(actualGasCost, actualUserOpFeePerGas, exchangeRate, postOpGasLimit);
+        // The EntryPoint never charges more than the prefund, so this only trims the estimate.
+        if (amount > prefund) amount = prefund;
         emit GasPaidInToken(account, token, amount, gasCost);
-        IERC20(token).safeTransferFrom(account, address(this), amount);
+        uint256 refund = prefund - amount;
+        if (refund != 0) IERC20(token).safeTransfer(account, refund);
     }
 
     /// @dev The operation's fields the signer approves, with the chain and this paymaster. The

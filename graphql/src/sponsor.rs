@@ -368,12 +368,7 @@ fn check_call(
 /// Most the operation can cost the paymaster: every gas limit × `maxFeePerGas` (the EntryPoint's
 /// required prefund).
 pub fn max_cost(op: &UserOperation) -> U256 {
-    let gas = U256::from(op.call_gas_limit)
-        + U256::from(op.verification_gas_limit)
-        + U256::from(op.pre_verification_gas)
-        + U256::from(op.paymaster_verification_gas_limit.unwrap_or_default())
-        + U256::from(op.paymaster_post_op_gas_limit.unwrap_or_default());
-    gas.saturating_mul(U256::from(op.max_fee_per_gas))
+    op.max_cost()
 }
 
 /// ERC-1967's implementation slot (`keccak256("eip1967.proxy.implementation") - 1`), where the
@@ -964,6 +959,7 @@ mod tests {
             validAfter: Default::default(),
             validUntil: alloy::primitives::aliases::U48::from(10),
             maxUses: 1,
+            maxGasCost: 0,
             permissions: vec![INexusAccount::Permission { target: MARKET, selector: [1, 2, 3, 4].into() }],
         };
         assert_eq!(check_call_data(&c, SENDER, &execute(SENDER, 0, grant.abi_encode()), false), Ok(()));
@@ -989,6 +985,7 @@ mod tests {
             validAfter: Default::default(),
             validUntil: alloy::primitives::aliases::U48::from(10),
             maxUses: 1,
+            maxGasCost: 0,
             permissions: vec![INexusAccount::Permission { target: USDC, selector: [1, 2, 3, 4].into() }],
         };
         assert!(reason(execute(SENDER, 0, grant.abi_encode())).contains("permission target"));

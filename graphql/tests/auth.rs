@@ -4,12 +4,8 @@
 
 mod common;
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, Bytes, U256, eip191_hash_message, keccak256};
-use alloy::providers::Provider;
-use alloy::rpc::types::TransactionRequest;
+use alloy::primitives::{Address, U256, eip191_hash_message, keccak256};
 use alloy::signers::SignerSync;
-use alloy::sol_types::SolValue;
 use nexus_bindings::AgentMarketplace;
 use nexus_bindings::account::NexusAccount;
 use nexus_bindings::account_factory::NexusAccountFactory;
@@ -159,21 +155,13 @@ async fn sign_in_and_private_outputs() {
     let missing = env.http.get(env.url("/v1/executions/999/output")).bearer_auth(&token).send().await.expect("get");
     assert_eq!(missing.status(), 404);
 
-    // ---- a smart account (EIP-1271): NexusAccount owned by account 7, deployed by its factory.
+    // ---- a smart account (EIP-1271): NexusAccount owned by account 7, deployed by the devnet's
+    // factory through the EntryPoint (the factory only deploys for its SenderCreator).
     let owner = devnet.signer(7);
     let provider = devnet.dev_provider(7);
-    let artifact = nexus_testkit::repo_root().join("out/NexusAccountFactory.sol/NexusAccountFactory.json");
-    let artifact: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&artifact).expect("forge build output (run `make build`)"))
-            .expect("json");
-    let mut code = alloy::hex::decode(artifact["bytecode"]["object"].as_str().expect("bytecode")).expect("hex");
-    code.extend(Address::repeat_byte(0x43).abi_encode()); // the EntryPoint plays no part in EIP-1271
-    let deploy = TransactionRequest::default().with_deploy_code(Bytes::from(code));
-    let receipt = provider.send_transaction(deploy).await.expect("deploy").get_receipt().await.expect("receipt");
-    let factory = NexusAccountFactory::new(receipt.contract_address.expect("factory address"), &provider);
-    send!(factory.createAccount(owner.address(), U256::ZERO));
-    let account = factory.getAddress(owner.address(), U256::ZERO).call().await.expect("address");
-    assert!(!provider.get_code_at(account).await.expect("code").is_empty());
+    let account = nexus_testkit::bundler::deploy_account(devnet, &owner, U256::ZERO, 7).await.expect("deploy account");
+    let factory = NexusAccountFactory::new(d.nexus_account_factory.expect("factory"), &provider);
+    assert_eq!(factory.getAddress(owner.address(), U256::ZERO).call().await.expect("address"), account);
     let wallet = NexusAccount::new(account, &provider);
 
     let nonce = env.nonce().await;

@@ -65,17 +65,24 @@ abstract contract AccountTest is BaseTest, AccountDeployer {
 
         if (CREATE2_FACTORY.code.length == 0) vm.etch(CREATE2_FACTORY, CREATE2_DEPLOYER_CODE);
         entryPoint = _deployEntryPoint();
-        factory = new NexusAccountFactory(entryPoint);
         paymaster = new NexusPaymaster(entryPoint, paymasterOwner, sponsor);
+        factory = new NexusAccountFactory(entryPoint, address(paymaster));
         vm.deal(paymasterOwner, 100 ether);
         vm.prank(paymasterOwner);
         paymaster.deposit{value: PAYMASTER_DEPOSIT}();
-        account = factory.createAccount(owner, 0);
+        account = _createAccount(owner, 0);
 
         vm.label(address(entryPoint), "EntryPoint");
         vm.label(address(factory), "NexusAccountFactory");
         vm.label(address(paymaster), "NexusPaymaster");
         vm.label(address(account), "NexusAccount");
+    }
+
+    /// @dev Deploys `anOwner`'s account at `salt` as the EntryPoint does it for an initCode: only
+    /// the SenderCreator may call `createAccount`.
+    function _createAccount(address anOwner, uint256 salt) internal returns (NexusAccount) {
+        vm.prank(address(entryPoint.senderCreator()));
+        return factory.createAccount(anOwner, salt);
     }
 
     // ------------------------------------------------------------------ building operations
@@ -125,7 +132,8 @@ abstract contract AccountTest is BaseTest, AccountDeployer {
         op.paymasterAndData = bytes.concat(op.paymasterAndData, abi.encodePacked(r, s, v));
     }
 
-    /// @dev Makes `op` paid in `token` at `rate` (ERC-20 mode), quoted by `signerKey` for the window.
+    /// @dev Makes `op` paid in `token` at `rate` (ERC-20 mode), quoted by `signerKey` for the
+    /// window, with `postOpGasLimit` = `POST_OP_GAS`.
     function _sponsorInToken(
         PackedUserOperation memory op,
         address token,
@@ -134,10 +142,23 @@ abstract contract AccountTest is BaseTest, AccountDeployer {
         uint48 validAfter,
         uint256 signerKey
     ) internal view {
+        _sponsorInToken(op, token, rate, validUntil, validAfter, signerKey, uint128(paymaster.POST_OP_GAS()));
+    }
+
+    /// @dev `_sponsorInToken` with the given `postOpGasLimit`.
+    function _sponsorInToken(
+        PackedUserOperation memory op,
+        address token,
+        uint256 rate,
+        uint48 validUntil,
+        uint48 validAfter,
+        uint256 signerKey,
+        uint128 postOpGasLimit
+    ) internal view {
         op.paymasterAndData = abi.encodePacked(
             address(paymaster),
             PM_VERIFICATION_GAS,
-            uint128(paymaster.POST_OP_GAS()),
+            postOpGasLimit,
             paymaster.MODE_ERC20(),
             validUntil,
             validAfter,
@@ -173,9 +194,20 @@ abstract contract AccountTest is BaseTest, AccountDeployer {
         _signOwner(op, ownerKey);
     }
 
-    /// @dev A sponsored, session-key-signed operation of `account`.
-    function _sessionOp(bytes memory callData) internal view returns (PackedUserOperation memory op) {
+    /// @dev An unsigned, unsponsored operation of `account` at the next nonce of `key`'s own nonce
+    /// key (the one a session-key operation must use).
+    function _keyOp(address key, bytes memory callData)
+        internal
+        view
+        returns (PackedUserOperation memory op)
+    {
         op = _op(address(account), callData);
+        op.nonce = entryPoint.getNonce(address(account), account.sessionKeyNonceKey(key));
+    }
+
+    /// @dev A sponsored, session-key-signed operation of `account`, on the key's nonce key.
+    function _sessionOp(bytes memory callData) internal view returns (PackedUserOperation memory op) {
+        op = _keyOp(sessionKey, callData);
         _sponsor(op);
         _signSession(op, sessionKey, sessionSecret);
     }
@@ -232,14 +264,22 @@ abstract contract AccountTest is BaseTest, AccountDeployer {
         p[0] = INexusAccount.Permission({target: target, selector: selector});
     }
 
-    /// @dev Grants `sessionKey` `requestExecution` on the marketplace for a day, `maxUses` times.
+    /// @dev Grants `sessionKey` `requestExecution` on the marketplace for a day, `maxUses` times,
+    /// without a gas cap.
     function _grantRequestKey(uint32 maxUses) internal {
+        _grantRequestKey(maxUses, 0);
+    }
+
+    /// @dev Grants `sessionKey` `requestExecution` on the marketplace for a day, `maxUses` times,
+    /// each operation costing at most `maxGasCost` wei (0 = no cap).
+    function _grantRequestKey(uint32 maxUses, uint128 maxGasCost) internal {
         vm.prank(owner);
         account.grantSessionKey(
             sessionKey,
             0,
             uint48(block.timestamp + 1 days),
             maxUses,
+            maxGasCost,
             _permission(address(marketplace), marketplace.requestExecution.selector)
         );
     }

@@ -31,6 +31,10 @@ contract DeployAccountsTest is Test {
         assertEq(address(d.entryPoint), ENTRY_POINT);
         assertGt(ENTRY_POINT.code.length, 0);
         assertEq(address(d.accountFactory.entryPoint()), ENTRY_POINT);
+        // Every account's session keys may use only the deployed paymaster, and accounts are
+        // created only through the EntryPoint (its SenderCreator).
+        assertEq(d.accountFactory.accountImplementation().sessionKeyPaymaster(), address(d.paymaster));
+        assertEq(address(d.accountFactory.senderCreator()), address(d.entryPoint.senderCreator()));
         assertEq(address(d.paymaster.entryPoint()), ENTRY_POINT);
         assertEq(d.paymaster.signer(), ANVIL_ACCOUNT_3);
         assertEq(d.sponsor, ANVIL_ACCOUNT_3);

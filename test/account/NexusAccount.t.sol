@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {BaseAccount} from "@account-abstraction/contracts/core/BaseAccount.sol";
+import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {Initializable} from "@openzeppelin/contracts/proxy/utils/Initializable.sol";
@@ -37,7 +38,7 @@ contract NexusAccountTest is AccountTest {
         assertEq(predicted.code.length, 0);
         vm.expectEmit(address(factory));
         emit NexusAccountFactory.AccountCreated(predicted, alice, 7);
-        NexusAccount created = factory.createAccount(alice, 7);
+        NexusAccount created = _createAccount(alice, 7);
         assertEq(address(created), predicted);
         assertEq(created.owner(), alice);
         assertNotEq(factory.getAddress(alice, 8), predicted);
@@ -45,8 +46,8 @@ contract NexusAccountTest is AccountTest {
     }
 
     function test_accountCodeHashMatchesEveryAccount() public {
-        NexusAccount a = factory.createAccount(alice, 3);
-        NexusAccount b = factory.createAccount(bob, 4);
+        NexusAccount a = _createAccount(alice, 3);
+        NexusAccount b = _createAccount(bob, 4);
         assertEq(address(a).codehash, factory.accountCodeHash());
         assertEq(address(b).codehash, factory.accountCodeHash());
         assertEq(address(account).codehash, factory.accountCodeHash());
@@ -56,7 +57,7 @@ contract NexusAccountTest is AccountTest {
 
     function test_createAccountIsIdempotent() public {
         vm.recordLogs();
-        NexusAccount again = factory.createAccount(owner, 0);
+        NexusAccount again = _createAccount(owner, 0);
         assertEq(address(again), address(account));
         assertEq(vm.getRecordedLogs().length, 0, "no second deployment");
         assertEq(again.owner(), owner);
@@ -71,8 +72,40 @@ contract NexusAccountTest is AccountTest {
     }
 
     function test_createAccountRejectsZeroOwner() public {
+        address senderCreator = address(entryPoint.senderCreator());
         vm.expectRevert(abi.encodeWithSelector(INexusAccount.InvalidOwner.selector, address(0)));
+        vm.prank(senderCreator);
         factory.createAccount(address(0), 0);
+    }
+
+    /// Nobody but the EntryPoint's SenderCreator may deploy an account: deploying it ahead of the
+    /// owner's first operation would make that operation fail with AA10.
+    function test_createAccountOnlyFromSenderCreator() public {
+        assertEq(address(factory.senderCreator()), address(entryPoint.senderCreator()));
+        address predicted = factory.getAddress(alice, 9);
+        address[3] memory callers = [stranger, alice, address(entryPoint)];
+        for (uint256 i = 0; i < callers.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(NexusAccountFactory.NotSenderCreator.selector, callers[i]));
+            vm.prank(callers[i]);
+            factory.createAccount(alice, 9);
+        }
+        // Not even for an account that already exists.
+        vm.expectRevert(abi.encodeWithSelector(NexusAccountFactory.NotSenderCreator.selector, stranger));
+        vm.prank(stranger);
+        factory.createAccount(owner, 0);
+        assertEq(predicted.code.length, 0);
+        // The address stays free to compute, and the EntryPoint still finds it through initCode.
+        bytes memory initCode =
+            abi.encodePacked(address(factory), abi.encodeCall(factory.createAccount, (alice, 9)));
+        vm.expectRevert(abi.encodeWithSelector(IEntryPoint.SenderAddressResult.selector, predicted));
+        entryPoint.getSenderAddress(initCode);
+    }
+
+    function test_factoryPinsTheSessionKeyPaymaster() public {
+        assertEq(account.sessionKeyPaymaster(), address(paymaster));
+        assertEq(factory.accountImplementation().sessionKeyPaymaster(), address(paymaster));
+        vm.expectRevert(abi.encodeWithSelector(INexusAccount.InvalidPaymaster.selector, address(0)));
+        new NexusAccountFactory(entryPoint, address(0));
     }
 
     /// The first operation deploys the account through the factory (initCode) and is sponsored.
@@ -235,14 +268,17 @@ contract NexusAccountTest is AccountTest {
         vm.stopPrank();
     }
 
+    /// Upgrading is also how an owner pins another paymaster for its session keys.
     function test_ownerUpgrades() public {
-        NexusAccount next = new NexusAccount(entryPoint);
+        address otherPaymaster = makeAddr("otherPaymaster");
+        NexusAccount next = new NexusAccount(entryPoint, otherPaymaster);
         vm.prank(owner);
         account.upgradeToAndCall(address(next), "");
         bytes32 slot =
             vm.load(address(account), 0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc);
         assertEq(address(uint160(uint256(slot))), address(next));
         assertEq(account.owner(), owner, "storage survives the upgrade");
+        assertEq(account.sessionKeyPaymaster(), otherPaymaster);
     }
 
     function test_storageLivesInItsErc7201Namespace() public view {
@@ -293,7 +329,7 @@ contract NexusAccountTest is AccountTest {
         assertEq(account.isValidSignature(hash, abi.encodePacked(r, s, v)), bytes4(0xffffffff));
 
         // A signature for one account of the owner does not work on another of the same owner.
-        NexusAccount second = factory.createAccount(owner, 1);
+        NexusAccount second = _createAccount(owner, 1);
         assertEq(second.isValidSignature(hash, _sign1271(account, ownerKey, hash)), bytes4(0xffffffff));
         assertEq(
             second.isValidSignature(hash, _sign1271(second, ownerKey, hash)),

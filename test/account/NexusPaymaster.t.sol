@@ -96,7 +96,7 @@ contract NexusPaymasterTest is AccountTest {
 
     function test_approvalDoesNotCoverAnotherSender() public {
         (address carol, uint256 carolKey) = makeAddrAndKey("carol");
-        NexusAccount other = factory.createAccount(carol, 0);
+        NexusAccount other = _createAccount(carol, 0);
         usdc.mint(address(other), 100e6);
 
         PackedUserOperation memory approved = _transferOp(address(account));

@@ -6,9 +6,12 @@ import {IStakeManager} from "@account-abstraction/contracts/interfaces/IStakeMan
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC1155} from "@openzeppelin/contracts/token/ERC1155/IERC1155.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 import {INexusAccount} from "../../contracts/account/INexusAccount.sol";
+import {NexusPaymaster} from "../../contracts/account/NexusPaymaster.sol";
 import {IAgentMarketplace} from "../../contracts/interfaces/IAgentMarketplace.sol";
+import {UnsignedTokenPaymaster} from "../utils/UnsignedTokenPaymaster.sol";
 import {AccountTest} from "./AccountFixtures.sol";
 
 /// @notice Session keys: what a granted key can do, and every way it must fail when misused.
@@ -45,9 +48,9 @@ contract SessionKeysTest is AccountTest {
         uint48 from = uint48(block.timestamp + 10);
         uint48 until = uint48(block.timestamp + 1 days);
         vm.expectEmit(address(account));
-        emit INexusAccount.SessionKeyGranted(sessionKey, 1, from, until, 3, p);
+        emit INexusAccount.SessionKeyGranted(sessionKey, 1, from, until, 3, 0, p);
         vm.prank(owner);
-        account.grantSessionKey(sessionKey, from, until, 3, p);
+        account.grantSessionKey(sessionKey, from, until, 3, 0, p);
 
         INexusAccount.SessionKey memory s = account.sessionKey(sessionKey);
         assertEq(s.validAfter, from);
@@ -121,7 +124,7 @@ contract SessionKeysTest is AccountTest {
     function test_expiredKeyFails() public {
         _grantRequestKey(5);
         vm.warp(block.timestamp + 1 days + 1);
-        PackedUserOperation memory op = _op(address(account), _requestCall(creditId));
+        PackedUserOperation memory op = _keyOp(sessionKey, _requestCall(creditId));
         _sponsor(op);
         _signSession(op, sessionKey, sessionSecret);
         _expectFailedOp("AA22 expired or not due");
@@ -135,6 +138,7 @@ contract SessionKeysTest is AccountTest {
             uint48(block.timestamp + 1 hours),
             uint48(block.timestamp + 1 days),
             5,
+            0,
             _permission(address(marketplace), marketplace.requestExecution.selector)
         );
         // Valid strictly after validAfter, as the EntryPoint reads the window.
@@ -214,6 +218,7 @@ contract SessionKeysTest is AccountTest {
             0,
             uint48(block.timestamp + 1 days),
             5,
+            0,
             _permission(address(marketplace), marketplace.cancel.selector)
         );
         assertFalse(
@@ -233,7 +238,7 @@ contract SessionKeysTest is AccountTest {
 
     function test_signatureByAnotherKeyFails() public {
         _grantRequestKey(5);
-        PackedUserOperation memory op = _op(address(account), _requestCall(creditId));
+        PackedUserOperation memory op = _keyOp(sessionKey, _requestCall(creditId));
         _sponsor(op);
         // Names the granted key but is signed by someone else.
         _signSession(op, sessionKey, strangerKey);
@@ -244,7 +249,7 @@ contract SessionKeysTest is AccountTest {
 
     function test_ownerCannotBeUsedAsSessionModeSigner() public {
         // The owner's key in session mode is refused: it was never granted as a session key.
-        PackedUserOperation memory op = _op(address(account), _requestCall(creditId));
+        PackedUserOperation memory op = _keyOp(sessionKey, _requestCall(creditId));
         _sponsor(op);
         _signSession(op, owner, ownerKey);
         _expectAccountRevert(abi.encodeWithSelector(INexusAccount.SessionKeyNotActive.selector, owner));
@@ -359,13 +364,201 @@ contract SessionKeysTest is AccountTest {
         _handle(op);
     }
 
-    /// Without a paymaster the account's own ETH would pay the gas the key sets: refused.
+    /// Without a paymaster the account's own ETH deposit would pay the gas the key sets: refused.
     function test_unsponsoredOperationFails() public {
         _grantRequestKey(5);
         vm.deal(address(account), 1 ether);
-        PackedUserOperation memory op = _op(address(account), _requestCall(creditId));
+        PackedUserOperation memory op = _keyOp(sessionKey, _requestCall(creditId));
         _signSession(op, sessionKey, sessionSecret);
         _expectAccountRevert(abi.encodeWithSelector(INexusAccount.SessionKeyNeedsPaymaster.selector));
+        _handle(op);
+    }
+
+    // ------------------------------------------------------------------ gas: never the account's money
+
+    /// 3,000 USDC per ETH, in USDC base units per 1e18 wei.
+    uint256 internal constant RATE = 3_000e6;
+
+    /// @dev Submits `op` alone with `to` as the bundler's beneficiary (who collects the gas).
+    function _handleFor(PackedUserOperation memory op, address payable to) internal {
+        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
+        ops[0] = op;
+        vm.prank(bundler, bundler);
+        entryPoint.handleOps(ops, to);
+    }
+
+    /// The attack of issue 13: the account holds 1,000 USDC and has approved a token paymaster
+    /// that charges without a signature. A key allowed only `requestExecution` names that
+    /// paymaster, inflates preVerificationGas and the fees, and makes itself the beneficiary: the
+    /// account's USDC would pay, the key holder would collect the ETH. Refused at validation.
+    function test_drainThroughTokenPaymasterRefused() public {
+        usdc.mint(address(account), 1_000e6);
+        UnsignedTokenPaymaster tokenPaymaster = new UnsignedTokenPaymaster(entryPoint, usdc, RATE);
+        tokenPaymaster.deposit{value: 5 ether}();
+        vm.prank(owner);
+        account.execute(
+            address(usdc), 0, abi.encodeCall(IERC20.approve, (address(tokenPaymaster), type(uint256).max))
+        );
+        _grantRequestKey(5);
+
+        PackedUserOperation memory op = _keyOp(sessionKey, _requestCall(creditId));
+        op.preVerificationGas = 3_000_000;
+        op.gasFees = bytes32(uint256(100 gwei) << 128 | 100 gwei);
+        op.paymasterAndData = abi.encodePacked(address(tokenPaymaster), uint128(50_000), uint128(100_000));
+        _signSession(op, sessionKey, sessionSecret);
+
+        _expectAccountRevert(
+            abi.encodeWithSelector(
+                INexusAccount.SessionKeyPaymasterNotAllowed.selector, address(tokenPaymaster)
+            )
+        );
+        _handleFor(op, payable(sessionKey));
+        assertEq(usdc.balanceOf(address(account)), 1_000e6);
+        assertEq(sessionKey.balance, 0);
+        assertEq(account.sessionKey(sessionKey).uses, 0);
+    }
+
+    /// NexusPaymaster's own ERC-20 mode (the account pays in USDC) is refused, even when quoted.
+    function test_pinnedPaymasterErc20ModeRefused() public {
+        usdc.mint(address(account), 1_000e6);
+        vm.prank(owner);
+        account.execute(
+            address(usdc), 0, abi.encodeCall(IERC20.approve, (address(paymaster), type(uint256).max))
+        );
+        _grantRequestKey(5);
+        PackedUserOperation memory op = _keyOp(sessionKey, _requestCall(creditId));
+        _sponsorInToken(op, address(usdc), RATE, uint48(block.timestamp + 1 hours), 0, sponsorKey);
+        _signSession(op, sessionKey, sessionSecret);
+        _expectAccountRevert(
+            abi.encodeWithSelector(
+                INexusAccount.SessionKeyPaymasterModeNotAllowed.selector,
+                paymaster.MODE_ERC20(),
+                paymaster.ERC20_PAYMASTER_AND_DATA_LENGTH()
+            )
+        );
+        _handle(op);
+        assertEq(usdc.balanceOf(address(account)), 1_000e6);
+    }
+
+    /// The sponsored mode byte with a different length (e.g. trailing bytes) is refused too, and
+    /// so is a field that stops before the mode byte.
+    function test_pinnedPaymasterMalformedFieldRefused() public {
+        _grantRequestKey(5);
+        PackedUserOperation memory op = _keyOp(sessionKey, _requestCall(creditId));
+        _sponsor(op);
+        op.paymasterAndData = bytes.concat(op.paymasterAndData, hex"00");
+        _signSession(op, sessionKey, sessionSecret);
+        _expectAccountRevert(
+            abi.encodeWithSelector(INexusAccount.SessionKeyPaymasterModeNotAllowed.selector, 0, 131)
+        );
+        _handle(op);
+
+        op.paymasterAndData = abi.encodePacked(address(paymaster), PM_VERIFICATION_GAS, uint128(0));
+        _signSession(op, sessionKey, sessionSecret);
+        _expectAccountRevert(
+            abi.encodeWithSelector(INexusAccount.SessionKeyPaymasterModeNotAllowed.selector, 0xff, 52)
+        );
+        _handle(op);
+    }
+
+    /// Another NexusPaymaster (a valid sponsorship from its own signer) is not the pinned one.
+    function test_otherPaymasterRefused() public {
+        NexusPaymaster other = new NexusPaymaster(entryPoint, paymasterOwner, sponsor);
+        vm.prank(paymasterOwner);
+        other.deposit{value: 1 ether}();
+        _grantRequestKey(5);
+        PackedUserOperation memory op = _keyOp(sessionKey, _requestCall(creditId));
+        uint48 until = uint48(block.timestamp + 1 hours);
+        op.paymasterAndData =
+            abi.encodePacked(address(other), PM_VERIFICATION_GAS, uint128(0), uint8(0), until, uint48(0));
+        bytes32 hash = MessageHashUtils.toEthSignedMessageHash(other.getHash(op, until, 0));
+        (uint8 v, bytes32 r, bytes32 sig) = vm.sign(sponsorKey, hash);
+        op.paymasterAndData = bytes.concat(op.paymasterAndData, abi.encodePacked(r, sig, v));
+        _signSession(op, sessionKey, sessionSecret);
+        _expectAccountRevert(
+            abi.encodeWithSelector(INexusAccount.SessionKeyPaymasterNotAllowed.selector, address(other))
+        );
+        _handle(op);
+    }
+
+    /// The operation's maximum cost is (all gas limits + preVerificationGas) × maxFeePerGas.
+    function test_gasCapExceededRefused() public {
+        uint256 maxCost =
+            (uint256(VERIFICATION_GAS) + CALL_GAS + PM_VERIFICATION_GAS + PRE_VERIFICATION_GAS) * MAX_FEE;
+        _grantRequestKey(5, uint128(maxCost - 1));
+        assertEq(account.sessionKey(sessionKey).maxGasCost, maxCost - 1);
+        PackedUserOperation memory op = _sessionOp(_requestCall(creditId));
+        _expectAccountRevert(
+            abi.encodeWithSelector(INexusAccount.SessionKeyGasCostTooHigh.selector, maxCost, maxCost - 1)
+        );
+        _handle(op);
+
+        // Inflating preVerificationGas alone crosses a cap the honest operation fits.
+        _grantRequestKey(5, uint128(maxCost));
+        op = _keyOp(sessionKey, _requestCall(creditId));
+        op.preVerificationGas = PRE_VERIFICATION_GAS + 1;
+        _sponsor(op);
+        _signSession(op, sessionKey, sessionSecret);
+        _expectAccountRevert(
+            abi.encodeWithSelector(
+                INexusAccount.SessionKeyGasCostTooHigh.selector, maxCost + MAX_FEE, maxCost
+            )
+        );
+        _handle(op);
+
+        // At the cap exactly it passes.
+        assertTrue(_handleAndReturnSuccess(_sessionOp(_requestCall(creditId))));
+    }
+
+    /// A session-key operation on any nonce key but its own is refused, so the key cannot burn the
+    /// owner's nonces: an operation the owner signed before stays valid after the key's.
+    function test_sessionKeyUsesItsOwnNonceKey() public {
+        _grantRequestKey(5);
+        PackedUserOperation memory ownerOp = _ownerOp(
+            _execute(
+                address(marketplace), 0, abi.encodeCall(marketplace.requestExecution, (creditId, INPUT_HASH))
+            )
+        );
+        assertEq(ownerOp.nonce, 0);
+
+        // The key tries the owner's nonce key (0): refused.
+        PackedUserOperation memory burn = _op(address(account), _requestCall(creditId));
+        _sponsor(burn);
+        _signSession(burn, sessionKey, sessionSecret);
+        _expectAccountRevert(
+            abi.encodeWithSelector(
+                INexusAccount.SessionKeyWrongNonceKey.selector, 0, account.sessionKeyNonceKey(sessionKey)
+            )
+        );
+        _handle(burn);
+
+        // Its own nonce key works, twice.
+        uint192 keyNonceKey = uint192(uint160(sessionKey));
+        assertEq(account.sessionKeyNonceKey(sessionKey), keyNonceKey);
+        assertTrue(_handleAndReturnSuccess(_sessionOp(_requestCall(creditId))));
+        assertTrue(_handleAndReturnSuccess(_sessionOp(_requestCall(creditId))));
+        assertEq(entryPoint.getNonce(address(account), keyNonceKey), uint256(keyNonceKey) << 64 | 2);
+        assertEq(entryPoint.getNonce(address(account), 0), 0);
+
+        // The owner's operation, signed before, is still valid.
+        assertTrue(_handleAndReturnSuccess(ownerOp));
+        assertEq(marketplace.balanceOf(address(account), creditId), 2);
+    }
+
+    /// Another key's nonce key is refused too.
+    function test_sessionKeyCannotUseAnotherKeysNonceKey() public {
+        _grantRequestKey(5);
+        address otherKey = makeAddr("otherKey");
+        PackedUserOperation memory op = _keyOp(otherKey, _requestCall(creditId));
+        _sponsor(op);
+        _signSession(op, sessionKey, sessionSecret);
+        _expectAccountRevert(
+            abi.encodeWithSelector(
+                INexusAccount.SessionKeyWrongNonceKey.selector,
+                account.sessionKeyNonceKey(otherKey),
+                account.sessionKeyNonceKey(sessionKey)
+            )
+        );
         _handle(op);
     }
 
@@ -383,6 +576,7 @@ contract SessionKeysTest is AccountTest {
             0,
             uint48(block.timestamp + 1),
             1,
+            0,
             _permission(address(usdc), IERC20.transfer.selector)
         );
         vm.expectRevert(
@@ -391,7 +585,12 @@ contract SessionKeysTest is AccountTest {
             )
         );
         account.grantSessionKey(
-            sessionKey, 0, uint48(block.timestamp + 1), 1, _permission(address(usdc), IERC20.approve.selector)
+            sessionKey,
+            0,
+            uint48(block.timestamp + 1),
+            1,
+            0,
+            _permission(address(usdc), IERC20.approve.selector)
         );
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -403,6 +602,7 @@ contract SessionKeysTest is AccountTest {
             0,
             uint48(block.timestamp + 1),
             1,
+            0,
             _permission(address(marketplace), marketplace.withdrawTo.selector)
         );
         vm.expectRevert(
@@ -413,6 +613,7 @@ contract SessionKeysTest is AccountTest {
             0,
             uint48(block.timestamp + 1),
             1,
+            0,
             _permission(address(account), INexusAccount.transferOwnership.selector)
         );
         vm.expectRevert(
@@ -423,6 +624,7 @@ contract SessionKeysTest is AccountTest {
             0,
             uint48(block.timestamp + 1),
             1,
+            0,
             _permission(address(entryPoint), bytes4(0x12345678))
         );
         vm.stopPrank();
@@ -434,26 +636,26 @@ contract SessionKeysTest is AccountTest {
         uint48 nowTs = uint48(block.timestamp);
         vm.startPrank(owner);
         vm.expectRevert(abi.encodeWithSelector(INexusAccount.InvalidSessionKey.selector, address(0)));
-        account.grantSessionKey(address(0), 0, nowTs + 1, 1, p);
+        account.grantSessionKey(address(0), 0, nowTs + 1, 1, 0, p);
         vm.expectRevert(abi.encodeWithSelector(INexusAccount.InvalidSessionKey.selector, owner));
-        account.grantSessionKey(owner, 0, nowTs + 1, 1, p);
+        account.grantSessionKey(owner, 0, nowTs + 1, 1, 0, p);
         vm.expectRevert(abi.encodeWithSelector(INexusAccount.InvalidSessionKey.selector, address(account)));
-        account.grantSessionKey(address(account), 0, nowTs + 1, 1, p);
+        account.grantSessionKey(address(account), 0, nowTs + 1, 1, 0, p);
         vm.expectRevert(abi.encodeWithSelector(INexusAccount.InvalidSessionWindow.selector, 0, nowTs));
-        account.grantSessionKey(sessionKey, 0, nowTs, 1, p);
+        account.grantSessionKey(sessionKey, 0, nowTs, 1, 0, p);
         vm.expectRevert(
             abi.encodeWithSelector(INexusAccount.InvalidSessionWindow.selector, nowTs + 5, nowTs + 5)
         );
-        account.grantSessionKey(sessionKey, nowTs + 5, nowTs + 5, 1, p);
+        account.grantSessionKey(sessionKey, nowTs + 5, nowTs + 5, 1, 0, p);
         vm.expectRevert(INexusAccount.EmptySessionGrant.selector);
-        account.grantSessionKey(sessionKey, 0, nowTs + 1, 0, p);
+        account.grantSessionKey(sessionKey, 0, nowTs + 1, 0, 0, p);
         vm.expectRevert(INexusAccount.EmptySessionGrant.selector);
-        account.grantSessionKey(sessionKey, 0, nowTs + 1, 1, new INexusAccount.Permission[](0));
+        account.grantSessionKey(sessionKey, 0, nowTs + 1, 1, 0, new INexusAccount.Permission[](0));
         vm.stopPrank();
 
         vm.expectRevert(abi.encodeWithSelector(INexusAccount.NotOwnerOrSelf.selector, sessionKey));
         vm.prank(sessionKey);
-        account.grantSessionKey(sessionKey, 0, nowTs + 1, 1, p);
+        account.grantSessionKey(sessionKey, 0, nowTs + 1, 1, 0, p);
         vm.expectRevert(abi.encodeWithSelector(INexusAccount.NotOwnerOrSelf.selector, sessionKey));
         vm.prank(sessionKey);
         account.revokeSessionKey(sessionKey);
@@ -468,6 +670,7 @@ contract SessionKeysTest is AccountTest {
                 uint48(0),
                 uint48(block.timestamp + 1 hours),
                 1,
+                uint128(0),
                 _permission(address(marketplace), marketplace.requestExecution.selector)
             )
         );

@@ -167,3 +167,59 @@ pub async fn mint_usdc(devnet: &Devnet, to: alloy::primitives::Address, amount: 
     usdc.mint(to, alloy::primitives::U256::from(amount)).send().await?.get_receipt().await?;
     Ok(())
 }
+
+/// Deploys `owner`'s NexusAccount (at `salt`) the only way the factory allows: through the
+/// EntryPoint's SenderCreator, as the `initCode` of a user operation. The operation (an empty
+/// `executeBatch`, owner-signed, no paymaster) goes straight to `EntryPoint.handleOps` from dev
+/// account `submitter`, which first sends the counterfactual account the ETH for its own prefund:
+/// for tests that need an account on-chain without running a bundler. Returns its address.
+pub async fn deploy_account(
+    devnet: &Devnet,
+    owner: &alloy::signers::local::PrivateKeySigner,
+    salt: alloy::primitives::U256,
+    submitter: usize,
+) -> anyhow::Result<Address> {
+    use alloy::network::TransactionBuilder;
+    use alloy::primitives::{B256, Bytes, U256};
+    use alloy::signers::SignerSync;
+    use alloy::sol_types::SolCall;
+    use nexus_bindings::entry_point::IEntryPoint::PackedUserOperation;
+    use nexus_bindings::{IEntryPoint, NexusAccount, NexusAccountFactory};
+
+    let contracts = &devnet.deployments.contracts;
+    let entry_point = contracts.entry_point.ok_or(AltoError::NoEntryPoint)?;
+    let factory = contracts.nexus_account_factory.ok_or_else(|| anyhow::anyhow!("no NexusAccountFactory"))?;
+    let provider = devnet.dev_provider(submitter);
+    let sender = NexusAccountFactory::new(factory, &provider).getAddress(owner.address(), salt).call().await?;
+
+    // Gas limits far above what a deployment needs; the unused part of the prefund stays in the
+    // account's EntryPoint deposit.
+    let (verification, call, pre_verification, fee) = (1_000_000u128, 100_000u128, 100_000u128, 10_000_000_000u128);
+    let prefund = U256::from((verification + call + pre_verification) * fee);
+    let fund = alloy::rpc::types::TransactionRequest::default().with_to(sender).with_value(prefund);
+    provider.send_transaction(fund).await?.get_receipt().await?;
+
+    let create = NexusAccountFactory::createAccountCall { owner: owner.address(), salt }.abi_encode();
+    let word = |high: u128, low: u128| B256::from((U256::from(high) << 128) | U256::from(low));
+    let mut op = PackedUserOperation {
+        sender,
+        nonce: U256::ZERO,
+        initCode: [factory.as_slice(), &create].concat().into(),
+        callData: NexusAccount::executeBatchCall { calls: Vec::new() }.abi_encode().into(),
+        accountGasLimits: word(verification, call),
+        preVerificationGas: U256::from(pre_verification),
+        gasFees: word(fee, fee),
+        paymasterAndData: Bytes::new(),
+        signature: Bytes::new(),
+    };
+    let entry = IEntryPoint::new(entry_point, &provider);
+    let hash = entry.getUserOpHash(op.clone()).call().await?;
+    // Owner mode: 0x00 ‖ the owner's 65-byte signature of the userOpHash.
+    let signature = owner.sign_hash_sync(&hash)?;
+    op.signature = [&[0u8][..], &signature.as_bytes()].concat().into();
+    let beneficiary = devnet.signer(submitter).address();
+    let receipt = entry.handleOps(vec![op], beneficiary).send().await?.get_receipt().await?;
+    anyhow::ensure!(receipt.status(), "handleOps deploying {sender} failed");
+    anyhow::ensure!(!provider.get_code_at(sender).await?.is_empty(), "no code at {sender} after handleOps");
+    Ok(sender)
+}

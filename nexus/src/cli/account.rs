@@ -5,8 +5,10 @@
 //! NexusPaymaster through the API's ERC-7677 sponsorship service (`/v1/paymaster`). A purchase is
 //! one batched operation (USDC approval and purchase, all or nothing). Runs go through a session
 //! key that `account create` grants: limited to `requestExecution` on the marketplace, a number
-//! of uses and an expiry, so an app (or this CLI) can run agents without the owner key signing
-//! each time, and a leaked session key cannot move the account's tokens.
+//! of uses and an expiry (and, with `--session-max-gas-wei`, a gas cap per operation), so an app
+//! (or this CLI) can run agents without the owner key signing each time, and a leaked session key
+//! cannot move the account's tokens, not even by paying gas: the account accepts its operations
+//! only when sponsored by its pinned NexusPaymaster, on the key's own nonce key.
 //!
 //! The session key is kept in a file (0600) named after the account; only its address is ever
 //! printed.
@@ -45,6 +47,10 @@ pub enum AccountCommand {
         /// Days the session key stays valid.
         #[arg(long, default_value_t = 7)]
         session_days: u64,
+        /// Most one session-key operation may cost in gas, in wei (its gas limits times its max
+        /// fee), paid by the sponsor; 0 = no cap beyond the sponsor's own policy.
+        #[arg(long, default_value_t = 0)]
+        session_max_gas_wei: u128,
     },
     /// Your smart account: address, balances, credits, session key.
     Show,
@@ -133,6 +139,8 @@ pub struct Grant {
     pub key: PrivateKeySigner,
     pub valid_until: u64,
     pub uses_left: u32,
+    /// Wei per operation, 0 = no cap.
+    pub max_gas_cost: u128,
 }
 
 /// The session key in the file and its grant, if the account still honours it at `now`.
@@ -147,7 +155,7 @@ pub async fn usable_session_key(account: &SmartAccount, args: &BundlerArgs, now:
     if valid_until < now || uses_left == 0 {
         return Ok(None);
     }
-    Ok(Some(Grant { key, valid_until, uses_left }))
+    Ok(Some(Grant { key, valid_until, uses_left, max_gas_cost: grant.maxGasCost }))
 }
 
 pub async fn create(
@@ -156,6 +164,7 @@ pub async fn create(
     args: &BundlerArgs,
     uses: u32,
     days: u64,
+    max_gas_cost: u128,
 ) -> anyhow::Result<()> {
     let now = chain.now().await?;
     println!("account {} (owner {})", account.address(), account.owner());
@@ -182,7 +191,7 @@ pub async fn create(
     let deployed = account.is_deployed().await.map_err(|e| explain("reading the account", e))?;
     // One sponsored operation deploys the account (factory fields) and grants the key.
     let receipt = account
-        .grant_session_key(key.address(), &[market], &[nexus_accounts::REQUEST_EXECUTION], until, uses)
+        .grant_session_key(key.address(), &[market], &[nexus_accounts::REQUEST_EXECUTION], until, uses, max_gas_cost)
         .await
         .map_err(|e| explain("granting the session key", e))?;
     if !deployed {
@@ -192,9 +201,10 @@ pub async fn create(
         );
     }
     println!(
-        "session key {} may request {uses} executions on the marketplace until {} (kept in {})",
+        "session key {} may request {uses} executions on the marketplace until {}{} (kept in {})",
         key.address(),
         super::commands::rfc3339(until),
+        gas_cap_note(max_gas_cost),
         path.display()
     );
     println!(
@@ -227,14 +237,20 @@ pub async fn show(chain: &mut Chain, account: &SmartAccount, args: &BundlerArgs)
     let now = chain.now().await?;
     match usable_session_key(account, args, now).await? {
         Some(g) => println!(
-            "session   {}: {} executions left, until {}",
+            "session   {}: {} executions left, until {}{}",
             g.key.address(),
             g.uses_left,
-            super::commands::rfc3339(g.valid_until)
+            super::commands::rfc3339(g.valid_until),
+            gas_cap_note(g.max_gas_cost)
         ),
         None => println!("session   none usable (`nexus account create` grants one)"),
     }
     Ok(())
+}
+
+/// ", at most N wei of gas per operation" for a capped grant, nothing without a cap.
+fn gas_cap_note(max_gas_cost: u128) -> String {
+    if max_gas_cost == 0 { String::new() } else { format!(", at most {max_gas_cost} wei of gas per operation") }
 }
 
 /// The credits `holder` has of `credit` (printing helper for `buy --account`).

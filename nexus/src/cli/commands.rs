@@ -53,8 +53,9 @@ pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> any
             let mut chain = Chain::connect(settings, Some(signer.clone())).await?;
             let smart = account::open(&chain, signer, api.base(), &bundler).await?;
             match action {
-                AccountCommand::Create { session_uses, session_days } => {
-                    account::create(&mut chain, &smart, &bundler, session_uses, session_days).await?
+                AccountCommand::Create { session_uses, session_days, session_max_gas_wei } => {
+                    account::create(&mut chain, &smart, &bundler, session_uses, session_days, session_max_gas_wei)
+                        .await?
                 }
                 AccountCommand::Show => account::show(&mut chain, &smart, &bundler).await?,
             }
