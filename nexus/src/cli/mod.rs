@@ -20,6 +20,7 @@ mod account;
 mod api;
 mod chain;
 mod commands;
+mod purchase;
 mod units;
 mod ws;
 
