@@ -71,7 +71,9 @@ pub enum UserCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Buy execution credits of an agent (approving the payment token first if needed).
+    /// Buy execution credits of an agent (approving the payment token first if needed). The unit
+    /// price read and shown is the most the purchase pays: if it rises before the purchase lands,
+    /// the marketplace refuses and nothing is paid.
     Buy {
         /// The agent: its id, or its exact name.
         agent: String,
