@@ -32,7 +32,7 @@ contracts: setup
 build: contracts
 	cargo build --workspace --all-targets --locked
 
-test: build test-contracts test-rust gas
+test: build test-contracts slither test-rust gas
 
 test-contracts: contracts
 	$(BIN)/forge test

@@ -106,7 +106,7 @@ contract AgentMarketplace is
     // ------------------------------------------------------------------ buying and spending
 
     /// @inheritdoc IAgentMarketplace
-    function purchase(uint256 agentId, uint256 units)
+    function purchase(uint256 agentId, uint256 units, uint256 maxUnitPrice)
         external
         payable
         nonReentrant
@@ -116,6 +116,7 @@ contract AgentMarketplace is
         if (units == 0) revert ZeroUnits();
         IAgentRegistry.AgentTerms memory t = registry.terms(agentId);
         if (t.status != IAgentRegistry.Status.Active) revert AgentNotActive(agentId);
+        if (t.price > maxUnitPrice) revert PriceAboveMax(t.price, maxUnitPrice);
 
         uint256 cost = uint256(t.price) * units;
         if (t.paymentToken == address(0)) {

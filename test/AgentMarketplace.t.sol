@@ -100,7 +100,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.expectEmit(true, true, true, true, address(marketplace));
         emit IERC1155.TransferSingle(alice, address(0), alice, ethCredit, 3);
         vm.prank(alice);
-        uint256 creditId = marketplace.purchase{value: cost}(ethAgentId, 3);
+        uint256 creditId = marketplace.purchase{value: cost}(ethAgentId, 3, ETH_PRICE);
 
         assertEq(creditId, ethCredit);
         assertEq(creditId, (ethAgentId << 96) | ETH_PRICE);
@@ -122,7 +122,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.deal(alice, cost);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.WrongPayment.selector, cost, cost - 1));
-        marketplace.purchase{value: cost - 1}(ethAgentId, 2);
+        marketplace.purchase{value: cost - 1}(ethAgentId, 2, ETH_PRICE);
     }
 
     function test_purchase_eth_revertsWhen_valueTooHigh() public {
@@ -130,13 +130,13 @@ contract AgentMarketplaceTest is BaseTest {
         vm.deal(alice, cost + 1);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.WrongPayment.selector, cost, cost + 1));
-        marketplace.purchase{value: cost + 1}(ethAgentId, 2);
+        marketplace.purchase{value: cost + 1}(ethAgentId, 2, ETH_PRICE);
     }
 
     function test_purchase_eth_revertsWhen_noValue() public {
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.WrongPayment.selector, ETH_PRICE, 0));
-        marketplace.purchase(ethAgentId, 1);
+        marketplace.purchase(ethAgentId, 1, ETH_PRICE);
         assertEq(marketplace.balanceOf(alice, ethCredit), 0);
     }
 
@@ -144,7 +144,7 @@ contract AgentMarketplaceTest is BaseTest {
         uint256 agentId = _registerAgent(bob, address(0), type(uint96).max);
         vm.prank(alice);
         vm.expectRevert(stdError.arithmeticError);
-        marketplace.purchase(agentId, type(uint256).max);
+        marketplace.purchase(agentId, type(uint256).max, type(uint96).max);
     }
 
     function test_purchase_revertsWhen_receiverContractCannotHoldCredits() public {
@@ -153,7 +153,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.deal(noReceiver, ETH_PRICE);
         vm.prank(noReceiver);
         vm.expectRevert(abi.encodeWithSelector(IERC1155Errors.ERC1155InvalidReceiver.selector, noReceiver));
-        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
     }
 
     // ================================================================== purchase: ERC-20
@@ -169,7 +169,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.expectEmit(true, true, true, true, address(marketplace));
         emit IERC1155.TransferSingle(alice, address(0), alice, usdcCredit, 4);
         vm.prank(alice);
-        uint256 creditId = marketplace.purchase(usdcAgentId, 4);
+        uint256 creditId = marketplace.purchase(usdcAgentId, 4, USDC_PRICE);
 
         assertEq(creditId, usdcCredit);
         assertEq(marketplace.balanceOf(alice, usdcCredit), 4);
@@ -184,7 +184,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.deal(alice, 1);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.WrongPayment.selector, 0, 1));
-        marketplace.purchase{value: 1}(usdcAgentId, 1);
+        marketplace.purchase{value: 1}(usdcAgentId, 1, USDC_PRICE);
         assertEq(usdc.balanceOf(alice), cost);
     }
 
@@ -198,7 +198,7 @@ contract AgentMarketplaceTest is BaseTest {
                 IERC20Errors.ERC20InsufficientAllowance.selector, address(marketplace), cost - 1, cost
             )
         );
-        marketplace.purchase(usdcAgentId, 2);
+        marketplace.purchase(usdcAgentId, 2, USDC_PRICE);
     }
 
     function test_purchase_usdc_revertsWhen_balanceTooLow() public {
@@ -210,7 +210,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, alice, cost - 1, cost)
         );
-        marketplace.purchase(usdcAgentId, 1);
+        marketplace.purchase(usdcAgentId, 1, USDC_PRICE);
     }
 
     function test_purchase_revertsWhen_feeOnTransferToken() public {
@@ -224,7 +224,7 @@ contract AgentMarketplaceTest is BaseTest {
         assertLt(received, cost);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.WrongPayment.selector, cost, received));
-        marketplace.purchase(agentId, 3);
+        marketplace.purchase(agentId, 3, price);
         assertEq(fot.balanceOf(alice), cost);
         assertEq(fot.balanceOf(address(marketplace)), 0);
     }
@@ -234,16 +234,16 @@ contract AgentMarketplaceTest is BaseTest {
     function test_purchase_revertsWhen_zeroUnits() public {
         vm.prank(alice);
         vm.expectRevert(IAgentMarketplace.ZeroUnits.selector);
-        marketplace.purchase(ethAgentId, 0);
+        marketplace.purchase(ethAgentId, 0, ETH_PRICE);
         vm.prank(alice);
         vm.expectRevert(IAgentMarketplace.ZeroUnits.selector);
-        marketplace.purchase(usdcAgentId, 0);
+        marketplace.purchase(usdcAgentId, 0, USDC_PRICE);
     }
 
     function test_purchase_revertsWhen_unknownAgent() public {
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentRegistry.UnknownAgent.selector, 3));
-        marketplace.purchase(3, 1);
+        marketplace.purchase(3, 1, ETH_PRICE);
     }
 
     function test_purchase_revertsWhen_agentPaused() public {
@@ -251,7 +251,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.deal(alice, ETH_PRICE);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.AgentNotActive.selector, ethAgentId));
-        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
     }
 
     function test_purchase_revertsWhen_agentRetired() public {
@@ -259,7 +259,7 @@ contract AgentMarketplaceTest is BaseTest {
         _mintAndApprove(address(usdc), alice, USDC_PRICE);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.AgentNotActive.selector, usdcAgentId));
-        marketplace.purchase(usdcAgentId, 1);
+        marketplace.purchase(usdcAgentId, 1, USDC_PRICE);
     }
 
     function test_purchase_revertsWhen_marketplacePaused() public {
@@ -267,7 +267,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.deal(alice, ETH_PRICE);
         vm.prank(alice);
         vm.expectRevert(IAgentMarketplace.MarketplacePaused.selector);
-        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
     }
 
     function test_purchase_resumesAfterAgentReactivated() public {
@@ -284,7 +284,7 @@ contract AgentMarketplaceTest is BaseTest {
         vm.deal(alice, cost);
 
         vm.prank(alice);
-        uint256 creditId = marketplace.purchase{value: cost}(ethAgentId, units);
+        uint256 creditId = marketplace.purchase{value: cost}(ethAgentId, units, price);
 
         assertEq(creditId, marketplace.creditIdOf(ethAgentId, price));
         assertEq(marketplace.balanceOf(alice, creditId), units);
@@ -300,7 +300,7 @@ contract AgentMarketplaceTest is BaseTest {
         _mintAndApprove(address(usdc), alice, cost);
 
         vm.prank(alice);
-        uint256 creditId = marketplace.purchase(usdcAgentId, units);
+        uint256 creditId = marketplace.purchase(usdcAgentId, units, price);
 
         assertEq(creditId, marketplace.creditIdOf(usdcAgentId, price));
         assertEq(marketplace.balanceOf(alice, creditId), units);
@@ -316,7 +316,114 @@ contract AgentMarketplaceTest is BaseTest {
         vm.deal(alice, value);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.WrongPayment.selector, cost, value));
-        marketplace.purchase{value: value}(ethAgentId, units);
+        marketplace.purchase{value: value}(ethAgentId, units, ETH_PRICE);
+    }
+
+    // ================================================================== purchase: price bound
+
+    uint96 internal constant RAISED_USDC_PRICE = USDC_PRICE * 2;
+
+    /// @dev The front-run the bound exists for: alice has a standing allowance and sees USDC_PRICE;
+    /// the developer raises the price in a transaction that lands just before her purchase.
+    function test_purchase_usdc_revertsWhen_priceRaisedJustBefore() public {
+        usdc.mint(alice, 100 * uint256(USDC_PRICE));
+        vm.prank(alice);
+        usdc.approve(address(marketplace), type(uint256).max);
+
+        IAgentRegistry.Agent memory agent = registry.getAgent(usdcAgentId);
+        vm.prank(developer);
+        registry.updateAgent(
+            usdcAgentId, RAISED_USDC_PRICE, agent.terms.maxDuration, agent.imageDigest, agent.metadataURI
+        );
+
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.PriceAboveMax.selector, RAISED_USDC_PRICE, USDC_PRICE)
+        );
+        marketplace.purchase(usdcAgentId, 2, USDC_PRICE);
+
+        // Nothing was paid and nothing minted.
+        assertEq(usdc.balanceOf(alice), 100 * uint256(USDC_PRICE));
+        assertEq(usdc.balanceOf(address(marketplace)), 0);
+        assertEq(marketplace.balanceOf(alice, marketplace.creditIdOf(usdcAgentId, RAISED_USDC_PRICE)), 0);
+    }
+
+    /// @dev ETH: the bound is checked before the value, so a raised price reports `PriceAboveMax`
+    /// (what happened) rather than `WrongPayment`, and the value sent goes back with the revert.
+    function test_purchase_eth_revertsWhen_priceRaisedJustBefore() public {
+        vm.deal(alice, uint256(ETH_PRICE) * 3);
+        _setPrice(ethAgentId, ETH_PRICE + 1);
+
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentMarketplace.PriceAboveMax.selector, ETH_PRICE + 1, ETH_PRICE)
+        );
+        marketplace.purchase{value: uint256(ETH_PRICE) * 3}(ethAgentId, 3, ETH_PRICE);
+        assertEq(alice.balance, uint256(ETH_PRICE) * 3);
+        assertEq(address(marketplace).balance, 0);
+    }
+
+    function test_purchase_usdc_atExactlyTheMax() public {
+        _mintAndApprove(address(usdc), alice, USDC_PRICE);
+        vm.prank(alice);
+        uint256 creditId = marketplace.purchase(usdcAgentId, 1, USDC_PRICE);
+        assertEq(creditId, usdcCredit);
+        assertEq(usdc.balanceOf(address(marketplace)), USDC_PRICE);
+    }
+
+    /// @dev A price lowered after alice saw it: she pays the lower price, not her bound.
+    function test_purchase_usdc_belowTheMax_paysTheCurrentPrice() public {
+        uint96 lowered = USDC_PRICE / 2;
+        usdc.mint(alice, 10 * uint256(USDC_PRICE));
+        vm.prank(alice);
+        usdc.approve(address(marketplace), type(uint256).max);
+        _setPrice(usdcAgentId, lowered);
+
+        vm.expectEmit(true, true, true, true, address(marketplace));
+        emit IAgentMarketplace.Purchased(
+            alice, usdcAgentId, marketplace.creditIdOf(usdcAgentId, lowered), address(usdc), lowered, 3
+        );
+        vm.prank(alice);
+        uint256 creditId = marketplace.purchase(usdcAgentId, 3, USDC_PRICE);
+        assertEq(creditId, marketplace.creditIdOf(usdcAgentId, lowered));
+        assertEq(usdc.balanceOf(address(marketplace)), uint256(lowered) * 3);
+        assertEq(usdc.balanceOf(alice), 10 * uint256(USDC_PRICE) - uint256(lowered) * 3);
+    }
+
+    /// @dev ETH below the bound: the value must match the current price (there is no refund of an
+    /// excess); with the lowered cost the purchase goes through.
+    function test_purchase_eth_belowTheMax_valueMustMatchCurrentPrice() public {
+        uint96 lowered = ETH_PRICE / 2;
+        _setPrice(ethAgentId, lowered);
+        vm.deal(alice, ETH_PRICE);
+
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IAgentMarketplace.WrongPayment.selector, lowered, ETH_PRICE));
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
+
+        vm.prank(alice);
+        uint256 creditId = marketplace.purchase{value: lowered}(ethAgentId, 1, ETH_PRICE);
+        assertEq(creditId, marketplace.creditIdOf(ethAgentId, lowered));
+        assertEq(alice.balance, ETH_PRICE - lowered);
+    }
+
+    function testFuzz_purchase_usdc_revertsIffPriceAboveMax(uint96 price, uint256 maxUnitPrice) public {
+        price = uint96(bound(price, 1, type(uint96).max / 4));
+        _setPrice(usdcAgentId, price);
+        _mintAndApprove(address(usdc), alice, uint256(price) * 2);
+
+        vm.prank(alice);
+        if (price > maxUnitPrice) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAgentMarketplace.PriceAboveMax.selector, price, maxUnitPrice)
+            );
+            marketplace.purchase(usdcAgentId, 2, maxUnitPrice);
+            assertEq(usdc.balanceOf(alice), uint256(price) * 2);
+        } else {
+            marketplace.purchase(usdcAgentId, 2, maxUnitPrice);
+            assertEq(usdc.balanceOf(alice), 0);
+            assertEq(marketplace.balanceOf(alice, marketplace.creditIdOf(usdcAgentId, price)), 2);
+        }
     }
 
     // ================================================================== price changes

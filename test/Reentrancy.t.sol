@@ -64,7 +64,7 @@ contract ReentrancyTest is BaseTest {
     function test_control_attackerCallsSucceedOutsideReentry() public {
         _equip(address(token), 2, 1);
         vm.startPrank(address(token));
-        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
         marketplace.requestExecution(ethCredit, INPUT_HASH);
         marketplace.cancel(ethCredit, 1);
         marketplace.withdraw(address(0));
@@ -87,7 +87,7 @@ contract ReentrancyTest is BaseTest {
     function test_erc20_transferFrom_reenteringPurchase_isBlocked() public {
         _equip(address(token), 2, 1);
         uint256 ethHeld = address(marketplace).balance;
-        token.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1)), ETH_PRICE, false);
+        token.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1, ETH_PRICE)), ETH_PRICE, false);
 
         _buy(alice, tokenAgentId, 2);
 
@@ -160,7 +160,7 @@ contract ReentrancyTest is BaseTest {
         _buy(alice, tokenAgentId, 1);
         vm.prank(alice);
         marketplace.cancel(tokenCredit, 1);
-        token.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1)), ETH_PRICE, false);
+        token.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1, ETH_PRICE)), ETH_PRICE, false);
 
         vm.prank(alice);
         marketplace.withdraw(address(token));
@@ -173,11 +173,11 @@ contract ReentrancyTest is BaseTest {
     function test_erc20_reentryBubbling_revertsPurchase() public {
         _equip(address(token), 0, 0);
         _mintAndApprove(address(token), alice, TOKEN_PRICE);
-        token.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1)), ETH_PRICE, true);
+        token.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1, ETH_PRICE)), ETH_PRICE, true);
 
         vm.prank(alice);
         vm.expectRevert(REENTRANT_CALL);
-        marketplace.purchase(tokenAgentId, 1);
+        marketplace.purchase(tokenAgentId, 1, TOKEN_PRICE);
 
         assertEq(token.balanceOf(alice), TOKEN_PRICE);
         assertEq(marketplace.balanceOf(alice, tokenCredit), 0);
@@ -260,10 +260,10 @@ contract ReentrancyTest is BaseTest {
     function test_erc1155Receiver_reenteringPurchase_isBlocked() public {
         ReentrantCreditReceiver receiver = new ReentrantCreditReceiver(address(marketplace));
         vm.deal(address(receiver), 1 ether);
-        receiver.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1)), ETH_PRICE, false);
+        receiver.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1, ETH_PRICE)), ETH_PRICE, false);
 
         vm.prank(address(receiver));
-        marketplace.purchase{value: 2 * uint256(ETH_PRICE)}(ethAgentId, 2);
+        marketplace.purchase{value: 2 * uint256(ETH_PRICE)}(ethAgentId, 2, ETH_PRICE);
 
         _assertBlocked(receiver);
         assertEq(marketplace.balanceOf(address(receiver), ethCredit), 2);
@@ -278,7 +278,7 @@ contract ReentrancyTest is BaseTest {
         receiver.arm(abi.encodeCall(marketplace.requestExecution, (ethCredit, INPUT_HASH)), 0, false);
 
         vm.prank(address(receiver));
-        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
 
         _assertBlocked(receiver);
         assertEq(marketplace.balanceOf(address(receiver), ethCredit), 2);
@@ -292,7 +292,7 @@ contract ReentrancyTest is BaseTest {
         receiver.arm(abi.encodeCall(marketplace.cancel, (ethCredit, 3)), 0, false);
 
         vm.prank(address(receiver));
-        marketplace.purchase{value: 3 * uint256(ETH_PRICE)}(ethAgentId, 3);
+        marketplace.purchase{value: 3 * uint256(ETH_PRICE)}(ethAgentId, 3, ETH_PRICE);
 
         _assertBlocked(receiver);
         assertEq(marketplace.balanceOf(address(receiver), ethCredit), 3);
@@ -305,7 +305,7 @@ contract ReentrancyTest is BaseTest {
         receiver.arm(abi.encodeCall(marketplace.withdraw, (address(0))), 0, false);
 
         vm.prank(address(receiver));
-        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
 
         _assertBlocked(receiver);
         assertEq(_withdrawable(address(0), address(receiver)), 2 * uint256(ETH_PRICE));
@@ -317,7 +317,7 @@ contract ReentrancyTest is BaseTest {
         receiver.arm(abi.encodeCall(marketplace.withdrawTo, (address(0), payable(stranger))), 0, false);
 
         vm.prank(address(receiver));
-        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
 
         _assertBlocked(receiver);
         assertEq(stranger.balance, 0);
@@ -328,11 +328,11 @@ contract ReentrancyTest is BaseTest {
     function test_erc1155Receiver_reentryBubbling_revertsPurchase() public {
         ReentrantCreditReceiver receiver = new ReentrantCreditReceiver(address(marketplace));
         vm.deal(address(receiver), 1 ether);
-        receiver.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1)), ETH_PRICE, true);
+        receiver.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1, ETH_PRICE)), ETH_PRICE, true);
 
         vm.prank(address(receiver));
         vm.expectRevert(REENTRANT_CALL);
-        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1);
+        marketplace.purchase{value: ETH_PRICE}(ethAgentId, 1, ETH_PRICE);
 
         assertEq(marketplace.balanceOf(address(receiver), ethCredit), 0);
         assertEq(address(marketplace).balance, 0);
@@ -342,7 +342,7 @@ contract ReentrancyTest is BaseTest {
     function test_erc1155Receiver_reenteringUsdcPurchase_isBlocked() public {
         ReentrantCreditReceiver receiver = new ReentrantCreditReceiver(address(marketplace));
         vm.deal(address(receiver), 1 ether);
-        receiver.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1)), ETH_PRICE, false);
+        receiver.arm(abi.encodeCall(marketplace.purchase, (ethAgentId, 1, ETH_PRICE)), ETH_PRICE, false);
 
         uint256 usdcCredit = _buy(address(receiver), usdcAgentId, 1);
 

@@ -59,7 +59,10 @@ async fn main() -> Result<()> {
     // 2. Approve and purchase in one batched operation.
     let cost = U256::from(CREDITS * USDC_PRICE);
     let purchase = account
-        .execute_batch(vec![Call::approve(usdc, market, cost), Call::purchase(market, agent, U256::from(CREDITS))])
+        .execute_batch(vec![
+            Call::approve(usdc, market, cost),
+            Call::purchase(market, agent, U256::from(CREDITS), U256::from(USDC_PRICE)),
+        ])
         .await
         .context("batched purchase")?;
     let credit = purchased_credit(&purchase).context("Purchased log")?;

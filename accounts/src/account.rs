@@ -48,9 +48,14 @@ impl Call {
         Call::new(token, TestUSDC::approveCall { spender, value: amount }.abi_encode())
     }
 
-    /// `marketplace.purchase(agentId, units)` (ERC-20 priced agents; the token must be approved).
-    pub fn purchase(marketplace: Address, agent_id: U256, units: U256) -> Self {
-        Call::new(marketplace, AgentMarketplace::purchaseCall { agentId: agent_id, units }.abi_encode())
+    /// `marketplace.purchase(agentId, units, maxUnitPrice)` (ERC-20 priced agents; the token must
+    /// be approved). `max_unit_price` is the price the buyer was shown: the marketplace refuses
+    /// (`PriceAboveMax`) rather than charge more if the agent's price rose in the meantime.
+    pub fn purchase(marketplace: Address, agent_id: U256, units: U256, max_unit_price: U256) -> Self {
+        Call::new(
+            marketplace,
+            AgentMarketplace::purchaseCall { agentId: agent_id, units, maxUnitPrice: max_unit_price }.abi_encode(),
+        )
     }
 
     /// `marketplace.requestExecution(creditId, inputHash)`: burns one credit, escrows one unit.

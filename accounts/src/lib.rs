@@ -37,9 +37,12 @@
 //! let account = SmartAccount::new(provider, owner, config).await?;
 //! println!("account {} (deployed: {})", account.address(), account.is_deployed().await?);
 //!
-//! // Approve and buy 2 credits of agent 1 (2.50 USDC each) in one sponsored operation.
-//! let (agent, units, cost) = (U256::from(1), U256::from(2), U256::from(5_000_000));
-//! let receipt = account.execute_batch(vec![Call::approve(usdc, market, cost), Call::purchase(market, agent, units)]).await?;
+//! // Approve and buy 2 credits of agent 1 (2.50 USDC each, the price shown to the user, which
+//! // the purchase will not exceed) in one sponsored operation.
+//! let (agent, units, price) = (U256::from(1), U256::from(2), U256::from(2_500_000));
+//! let cost = price * units;
+//! let receipt =
+//!     account.execute_batch(vec![Call::approve(usdc, market, cost), Call::purchase(market, agent, units, price)]).await?;
 //! let credit = purchased_credit(&receipt).expect("Purchased log");
 //!
 //! // Let an app key request executions (10 times, for a day, each operation costing at most

@@ -69,7 +69,7 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
     let bought = account
         .execute_batch(vec![
             Call::approve(usdc, market, units * U256::from(USDC_PRICE)),
-            Call::purchase(market, agent, units),
+            Call::purchase(market, agent, units, U256::from(USDC_PRICE)),
         ])
         .await
         .map_err(|e| anyhow::anyhow!("{e}\n{}", alto.log_tail()))?;

@@ -53,12 +53,18 @@ pub struct ContractAddresses {
     pub nexus_paymaster: Option<Address>,
 }
 
-/// Who was given each role at deployment.
+/// Who was given each role at deployment. The deploying key holds no role unless it is named
+/// here (the local defaults name it admin and curator; see `script/Deploy.s.sol`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleHolders {
+    /// Default admin of the registry and the marketplace, and the marketplace's pauser. When it is
+    /// not the deployer, the default admin role is a pending delayed transfer until it accepts.
     pub admin: Address,
+    /// The registry's curator.
     pub curator: Address,
+    /// Holds the marketplace's RELAYER_ROLE.
     pub relayer: Address,
+    /// Receives platform fees (not a role: an address the marketplace credits).
     pub treasury: Address,
     /// The paymaster's sponsorship signer (absent from files written before the paymaster existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

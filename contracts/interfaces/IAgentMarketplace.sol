@@ -83,6 +83,9 @@ interface IAgentMarketplace {
     error AgentNotActive(uint256 agentId);
     error ZeroUnits();
     error WrongPayment(uint256 expected, uint256 received);
+    /// @notice The agent's unit price is above the most the buyer agreed to pay per unit (the
+    /// price rose after the buyer saw it): nothing was paid or minted.
+    error PriceAboveMax(uint96 unitPrice, uint256 maxUnitPrice);
     error RequestNotOpen(uint256 requestId);
     error RequestMismatch(uint256 requestId);
     error RequestExpired(uint256 requestId, uint40 deadline);
@@ -96,12 +99,22 @@ interface IAgentMarketplace {
     error GraceTooLong(uint32 grace);
     error NotPaused();
 
-    /// @notice Buys `units` credits of `agentId` at its current price.
-    /// @dev ETH agents: `msg.value` must equal price × units exactly. ERC-20 agents: the caller must
-    /// have approved price × units; the amount actually received is checked, so fee-on-transfer
-    /// tokens are refused.
+    /// @notice Buys `units` credits of `agentId` at its current price, provided that price is at
+    /// most `maxUnitPrice`: a price raised between the moment the buyer saw it and the moment the
+    /// purchase lands (a developer's or curator's `updateAgent`, front-running or not) reverts
+    /// with `PriceAboveMax` instead of charging more. A lower price is charged as it is.
+    /// @dev The bound is checked first, for both kinds of agent. ETH agents: `msg.value` must then
+    /// equal the current price × units exactly (no refund path: a buyer who sent value for a
+    /// higher price gets `WrongPayment` and pays nothing). ERC-20 agents: the caller must have
+    /// approved at least price × units, of which exactly price × units is taken; the amount
+    /// actually received is checked, so fee-on-transfer tokens are refused.
+    /// @param maxUnitPrice The highest unit price the buyer accepts, in the agent's payment token's
+    /// base units (the price the buyer was shown).
     /// @return creditId The ERC-1155 id minted (encodes the agent id and the unit price).
-    function purchase(uint256 agentId, uint256 units) external payable returns (uint256 creditId);
+    function purchase(uint256 agentId, uint256 units, uint256 maxUnitPrice)
+        external
+        payable
+        returns (uint256 creditId);
 
     /// @notice Burns one of the caller's `creditId` credits and escrows its unit price for a new
     /// execution of that agent on the input whose keccak256 is `inputHash`.

@@ -89,8 +89,8 @@ async fn catalog_executions_and_balances() {
     // Buyer 5: two Gas advisor credits, one request that succeeds.
     let m3 = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(3));
     let m5 = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(5));
-    send!(m3.purchase(u(1), u(3)).value(u(3 * e16)));
-    send!(m5.purchase(u(3), u(2)).value(u(e16)));
+    send!(m3.purchase(u(1), u(3), u(e16)).value(u(3 * e16)));
+    send!(m5.purchase(u(3), u(2), u(e16 / 2)).value(u(e16)));
     let echo_credit = nexus_bindings::credit_id::encode(u(1), u(e16));
     let gas_credit = nexus_bindings::credit_id::encode(u(3), u(e16 / 2));
     let mut requests = Vec::new();
@@ -106,7 +106,7 @@ async fn catalog_executions_and_balances() {
     let usdc4 = TestUSDC::new(d.usdc, devnet.dev_provider(4));
     send!(usdc4.mint(devnet.signer(4).address(), u(2_000_000)));
     send!(usdc4.approve(d.agent_marketplace, u(2_000_000)));
-    send!(AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(4)).purchase(u(2), u(2)));
+    send!(AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(4)).purchase(u(2), u(2), u(1_000_000)));
     env.indexed().await;
 
     let agents = |vars: Value| {

@@ -37,7 +37,7 @@ async fn sign_in_and_private_outputs() {
     )
     .await;
     let market = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(3));
-    send!(market.purchase(u(1), u(1)).value(u(price)));
+    send!(market.purchase(u(1), u(1), u(price)).value(u(price)));
     let credit = nexus_bindings::credit_id::encode(u(1), u(price));
     let output = br#"{"echo":"secret result"}"#;
     let input = br#"{"text":"hi"}"#;

@@ -90,7 +90,7 @@ async fn subscriptions_follow_the_chain() {
     )
     .await;
     let market = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(3));
-    send!(market.purchase(u(1), u(2)).value(u(2 * price)));
+    send!(market.purchase(u(1), u(2), u(price)).value(u(2 * price)));
     let credit = nexus_bindings::credit_id::encode(u(1), u(price));
     let receipt = send!(market.requestExecution(credit, keccak256(b"in")));
     let req = receipt.decoded_log::<AgentMarketplace::ExecutionRequested>().expect("requested").data;

@@ -240,7 +240,10 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
     let deposit_before = IEntryPoint::new(entry_point, &provider).balanceOf(paymaster).call().await?;
     let cost = U256::from(2 * USDC_PRICE);
     let receipt = account
-        .execute_batch(vec![Call::approve(usdc, market, cost), Call::purchase(market, agent, U256::from(2))])
+        .execute_batch(vec![
+            Call::approve(usdc, market, cost),
+            Call::purchase(market, agent, U256::from(2), U256::from(USDC_PRICE)),
+        ])
         .await
         .map_err(|e| anyhow::anyhow!("{e}\n{}", alto.log_tail()))?;
     let first_cost = receipt.actual_gas_cost;
@@ -328,7 +331,7 @@ async fn sponsored_purchase_lands_and_other_calls_are_refused() -> anyhow::Resul
     let receipt = account
         .execute_batch(vec![
             Call::approve(usdc, market, U256::from(USDC_PRICE)),
-            Call::purchase(market, agent, U256::from(1)),
+            Call::purchase(market, agent, U256::from(1), U256::from(USDC_PRICE)),
         ])
         .await?;
     assert!(receipt.success);

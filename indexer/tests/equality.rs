@@ -88,13 +88,16 @@ async fn projections_equal_contract_views() {
     let m4 = market(4);
     let m5 = market(5);
     let cost = |p: u64, n: u64| U256::from(p) * U256::from(n);
-    send!(m3.purchase(U256::from(1), U256::from(3)).value(cost(eth_price, 3)));
+    send!(m3.purchase(U256::from(1), U256::from(3), U256::from(eth_price)).value(cost(eth_price, 3)));
     let usdc4 = TestUSDC::new(d.usdc, devnet.dev_provider(4));
     send!(usdc4.mint(buyers[1], cost(usdc_price, 10)));
     send!(usdc4.approve(d.agent_marketplace, cost(usdc_price, 10)));
-    send!(m4.purchase(U256::from(2), U256::from(4)));
-    send!(m5.purchase(U256::from(1), U256::from(2)).value(cost(eth_price, 2)));
-    send!(m5.purchase(U256::from(3), U256::from(2)).value(cost(5_000_000_000_000_000, 2)));
+    send!(m4.purchase(U256::from(2), U256::from(4), U256::from(usdc_price)));
+    send!(m5.purchase(U256::from(1), U256::from(2), U256::from(eth_price)).value(cost(eth_price, 2)));
+    send!(
+        m5.purchase(U256::from(3), U256::from(2), U256::from(5_000_000_000_000_000u64))
+            .value(cost(5_000_000_000_000_000, 2))
+    );
 
     // The developer changes the price: later purchases get a new credit id.
     let new_price = 20_000_000_000_000_000u64;
@@ -106,7 +109,7 @@ async fn projections_equal_contract_views() {
         B256::repeat_byte(8),
         r#"data:application/json,{"name":"Echo 2"}"#.into()
     ));
-    send!(m3.purchase(U256::from(1), U256::from(1)).value(cost(new_price, 1)));
+    send!(m3.purchase(U256::from(1), U256::from(1), U256::from(new_price)).value(cost(new_price, 1)));
 
     // Executions: r1..r3 by buyer 3 (agent 1, old price), r4..r6 by buyer 4 (agent 2), r7 by buyer 5.
     let old_credit = nexus_bindings::credit_id::encode(U256::from(1), U256::from(eth_price));

@@ -52,7 +52,7 @@ async fn recovers_from_a_postgres_restart() {
     let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(3));
     for round in 0..3 {
         for _ in 0..5 {
-            send!(market.purchase(U256::from(1), U256::from(2)).value(U256::from(PRICE * 2)));
+            send!(market.purchase(U256::from(1), U256::from(2), U256::from(PRICE)).value(U256::from(PRICE * 2)));
         }
         if round < 2 {
             pg.restart().expect("restart postgres");
@@ -133,13 +133,13 @@ async fn fails_over_to_the_next_rpc_endpoint() {
 
     let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(3));
     register_agent(&devnet, accounts[6]).await;
-    send!(market.purchase(U256::from(1), U256::from(3)).value(U256::from(PRICE * 3)));
+    send!(market.purchase(U256::from(1), U256::from(3), U256::from(PRICE)).value(U256::from(PRICE * 3)));
     common::wait_for_cursor(&pool, common::head(&devnet).await, &task).await;
     assert_eq!(metrics.failovers.load(std::sync::atomic::Ordering::Relaxed), 0, "still on the relay");
 
     relay.cut();
     for _ in 0..3 {
-        send!(market.purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+        send!(market.purchase(U256::from(1), U256::from(1), U256::from(PRICE)).value(U256::from(PRICE)));
     }
     common::wait_for_cursor(&pool, common::head(&devnet).await, &task).await;
     assert!(!task.is_finished(), "the indexer gave up");

@@ -48,7 +48,7 @@ async fn rolls_back_to_the_common_ancestor() {
     // A fresh provider per transaction: alloy caches nonces per provider, and a revert rewinds them.
     let market = |i: usize| AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(i));
     let credit = nexus_bindings::credit_id::encode(U256::from(1), U256::from(PRICE));
-    send!(market(3).purchase(U256::from(1), U256::from(5)).value(U256::from(PRICE * 5)));
+    send!(market(3).purchase(U256::from(1), U256::from(5), U256::from(PRICE)).value(U256::from(PRICE * 5)));
     indexer.sync().await.expect("sync");
     shallow.sync().await.expect("sync");
 
@@ -67,7 +67,7 @@ async fn rolls_back_to_the_common_ancestor() {
                     send!(market(1).settle(e.requestId, e.execution(), true, B256::ZERO));
                 }
                 1 => {
-                    send!(market(4).purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+                    send!(market(4).purchase(U256::from(1), U256::from(1), U256::from(PRICE)).value(U256::from(PRICE)));
                 }
                 _ => {
                     send!(market(3).cancel(credit, U256::from(1)));
@@ -79,7 +79,7 @@ async fn rolls_back_to_the_common_ancestor() {
         // Winning branch: different transactions.
         for i in 0..winning_txs {
             if i % 2 == 0 {
-                send!(market(5).purchase(U256::from(1), U256::from(2)).value(U256::from(PRICE * 2)));
+                send!(market(5).purchase(U256::from(1), U256::from(2), U256::from(PRICE)).value(U256::from(PRICE * 2)));
             } else {
                 let r = send!(market(3).requestExecution(credit, keccak256([0xff, round_number as u8, i as u8])));
                 let e = r.decoded_log::<AgentMarketplace::ExecutionRequested>().expect("requested").data;
@@ -122,13 +122,13 @@ async fn rolls_back_to_the_common_ancestor() {
         let snapshot = anvil.anvil_snapshot().await.expect("snapshot");
         let depth = 1 + next(10);
         for _ in 0..depth {
-            send!(market(4).purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+            send!(market(4).purchase(U256::from(1), U256::from(1), U256::from(PRICE)).value(U256::from(PRICE)));
         }
         indexer.sync().await.expect("sync abandoned branch");
         assert!(anvil.anvil_revert(snapshot).await.expect("revert"));
         let winning = next(11);
         for _ in 0..winning {
-            send!(market(5).purchase(U256::from(1), U256::from(3)).value(U256::from(PRICE * 3)));
+            send!(market(5).purchase(U256::from(1), U256::from(3), U256::from(PRICE)).value(U256::from(PRICE * 3)));
         }
         let head = common::head(&devnet).await;
         assert_eq!(indexer.sync().await.expect("sync winner"), head, "random round {round} (depth {depth})");
@@ -142,12 +142,12 @@ async fn rolls_back_to_the_common_ancestor() {
     shallow.sync().await.expect("shallow catches up");
     let snapshot = anvil.anvil_snapshot().await.expect("snapshot");
     for _ in 0..4 {
-        send!(market(4).purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+        send!(market(4).purchase(U256::from(1), U256::from(1), U256::from(PRICE)).value(U256::from(PRICE)));
     }
     shallow.sync().await.expect("shallow follows");
     assert!(anvil.anvil_revert(snapshot).await.expect("revert"));
     for _ in 0..5 {
-        send!(market(5).purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+        send!(market(5).purchase(U256::from(1), U256::from(1), U256::from(PRICE)).value(U256::from(PRICE)));
     }
     match shallow.sync().await {
         Err(IndexerError::ReorgTooDeep { limit: 2, .. }) => {}

@@ -47,7 +47,7 @@ fn spawn(devnet: &Devnet, db_url: &str, deployments: &std::path::Path) -> Child 
 async fn purchases(devnet: &Devnet, buyer: usize, n: usize) {
     let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(buyer));
     for _ in 0..n {
-        send!(market.purchase(U256::from(1), U256::from(1)).value(U256::from(PRICE)));
+        send!(market.purchase(U256::from(1), U256::from(1), U256::from(PRICE)).value(U256::from(PRICE)));
     }
 }
 

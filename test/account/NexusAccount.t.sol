@@ -136,8 +136,9 @@ contract NexusAccountTest is AccountTest {
         BaseAccount.Call[] memory calls = new BaseAccount.Call[](2);
         calls[0] =
             BaseAccount.Call(address(usdc), 0, abi.encodeCall(usdc.approve, (address(marketplace), cost)));
-        calls[1] =
-            BaseAccount.Call(address(marketplace), 0, abi.encodeCall(marketplace.purchase, (usdcAgentId, 3)));
+        calls[1] = BaseAccount.Call(
+            address(marketplace), 0, abi.encodeCall(marketplace.purchase, (usdcAgentId, 3, USDC_PRICE))
+        );
 
         uint256 depositBefore = entryPoint.balanceOf(address(paymaster));
         assertTrue(_handleAndReturnSuccess(_ownerOp(_executeBatch(calls))));
@@ -163,8 +164,9 @@ contract NexusAccountTest is AccountTest {
         usdc.mint(address(account), 1e6);
         BaseAccount.Call[] memory calls = new BaseAccount.Call[](2);
         calls[0] = BaseAccount.Call(address(usdc), 0, abi.encodeCall(usdc.transfer, (bob, 1e6)));
-        calls[1] =
-            BaseAccount.Call(address(marketplace), 0, abi.encodeCall(marketplace.purchase, (usdcAgentId, 1)));
+        calls[1] = BaseAccount.Call(
+            address(marketplace), 0, abi.encodeCall(marketplace.purchase, (usdcAgentId, 1, USDC_PRICE))
+        );
         assertFalse(_handleAndReturnSuccess(_ownerOp(_executeBatch(calls))));
         assertEq(usdc.balanceOf(address(account)), 1e6);
         assertEq(usdc.balanceOf(bob), 0);

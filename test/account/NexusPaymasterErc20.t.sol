@@ -38,8 +38,9 @@ contract NexusPaymasterErc20Test is AccountTest {
         calls[i++] = BaseAccount.Call(
             address(usdc), 0, abi.encodeCall(usdc.approve, (address(marketplace), USDC_PRICE))
         );
-        calls[i++] =
-            BaseAccount.Call(address(marketplace), 0, abi.encodeCall(marketplace.purchase, (usdcAgentId, 1)));
+        calls[i++] = BaseAccount.Call(
+            address(marketplace), 0, abi.encodeCall(marketplace.purchase, (usdcAgentId, 1, USDC_PRICE))
+        );
         op = _op(address(account), _executeBatch(calls));
     }
 

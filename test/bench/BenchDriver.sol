@@ -36,7 +36,7 @@ contract BenchDriver is ERC1155Holder {
         IERC20(t.paymentToken).approve(address(marketplace), cost);
         uint40 deadline = uint40(block.timestamp) + t.maxDuration + marketplace.settlementGrace();
         for (uint256 i; i < iterations; ++i) {
-            uint256 creditId = marketplace.purchase(agentId, 1);
+            uint256 creditId = marketplace.purchase(agentId, 1, t.price);
             uint256 requestId = marketplace.requestExecution(creditId, keccak256(abi.encode(i)));
             IAgentMarketplace.Execution memory execution = IAgentMarketplace.Execution({
                 requester: address(this),

@@ -128,6 +128,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     uint256 public ghost_pauseProbes;
     uint256 public ghost_expiredSettleProbes;
     uint256 public ghost_earlyReclaimProbes;
+    uint256 public ghost_priceBoundProbes;
     mapping(bytes32 action => uint256) public calls;
 
     constructor(
@@ -185,13 +186,17 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
 
     // ================================================================== fuzzed actions
 
-    /// @notice A buyer purchases 1..MAX_UNITS credits of an agent at its current price.
+    /// @notice A buyer purchases 1..MAX_UNITS credits of an agent at its current price. First,
+    /// a buyer who saw a lower price (`maxUnitPrice` one below the current one) is refused with
+    /// PriceAboveMax and nothing changes (the ledgers the invariants check are left untouched).
     function purchase(uint256 buyerSeed, uint256 agentSeed, uint256 units) external {
         calls["purchase"]++;
         address buyer = _buyers[buyerSeed % _buyers.length];
         uint256 agentId = _agentIds[agentSeed % _agentIds.length];
         _resumeBusiness(buyer, agentId, 0);
-        _buy(buyer, agentId, _bound(units, 1, MAX_UNITS));
+        units = _bound(units, 1, MAX_UNITS);
+        _probeStalePrice(buyer, agentId, units);
+        _buy(buyer, agentId, units);
     }
 
     /// @notice A holder spends one credit on an execution request (buying one first if nobody holds any).
@@ -496,14 +501,14 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
             vm.deal(buyer, buyer.balance + cost);
             ghost_funded[buyer][address(0)] += cost;
             vm.prank(buyer);
-            creditId = market.purchase{value: cost}(agentId, units);
+            creditId = market.purchase{value: cost}(agentId, units, a.price);
         } else {
             usdc.mint(buyer, cost);
             ghost_funded[buyer][a.token] += cost;
             vm.prank(buyer);
             usdc.approve(address(market), cost);
             vm.prank(buyer);
-            creditId = market.purchase(agentId, units);
+            creditId = market.purchase(agentId, units, a.price);
         }
         if (creditId != expectedId) {
             _violation("purchase: credit id does not encode agent and current price");
@@ -654,6 +659,22 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         }
     }
 
+    /// @dev The bound is checked before any payment, so the probe needs no funds.
+    function _probeStalePrice(address buyer, uint256 agentId, uint256 units) internal {
+        ghost_priceBoundProbes++;
+        uint96 price = _agents[agentId].price;
+        vm.prank(buyer);
+        try market.purchase(agentId, units, price - 1) {
+            _violation("purchase above maxUnitPrice succeeded");
+        } catch (bytes memory err) {
+            _expectError(
+                err,
+                abi.encodeWithSelector(IAgentMarketplace.PriceAboveMax.selector, price, price - 1),
+                "stale price: wrong error"
+            );
+        }
+    }
+
     function _probe(
         address actor,
         uint256 agentId,
@@ -663,7 +684,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     ) internal {
         vm.prank(actor);
         if (creditId == 0) {
-            try market.purchase(agentId, 1) {
+            try market.purchase(agentId, 1, type(uint256).max) {
                 _violation(what);
             } catch (bytes memory err) {
                 _expectError(err, expected, what);

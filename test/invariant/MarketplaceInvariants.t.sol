@@ -328,6 +328,7 @@ contract MarketplaceInvariants is StdInvariant, Test {
         console2.log("warp             ", handler.calls("warp"));
         console2.log("closeAgain       ", handler.calls("closeAgain"));
         console2.log("strangerAttack   ", handler.calls("strangerAttack"));
+        console2.log("price bound probes", handler.ghost_priceBoundProbes());
         console2.log("requests made    ", handler.requestIds().length);
         console2.log("requests closed  ", handler.closedRequestCount());
         console2.log("credit ids       ", handler.creditIds().length);

@@ -159,17 +159,19 @@ abstract contract BaseTest is Test {
 
     /// @dev Gives `buyer` exactly the payment for `units` credits of `agentId` (ETH via deal, tokens
     /// by minting and approving) and buys them as `buyer`.
+    /// The bound passed is the current price, as a buyer who just read it would pass.
     function _buy(address buyer, uint256 agentId, uint256 units) internal returns (uint256 creditId) {
         uint256 cost = _cost(agentId, units);
+        uint96 price = registry.terms(agentId).price;
         address token = _paymentToken(agentId);
         if (token == address(0)) {
             vm.deal(buyer, buyer.balance + cost);
             vm.prank(buyer);
-            creditId = marketplace.purchase{value: cost}(agentId, units);
+            creditId = marketplace.purchase{value: cost}(agentId, units, price);
         } else {
             _mintAndApprove(token, buyer, cost);
             vm.prank(buyer);
-            creditId = marketplace.purchase(agentId, units);
+            creditId = marketplace.purchase(agentId, units, price);
         }
     }
 

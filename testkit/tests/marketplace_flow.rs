@@ -1,6 +1,7 @@
 //! One execution through the generated marketplace bindings on the deployed contracts: buy in
 //! USDC, request, check the request's on-chain commitment equals the Rust-side hash of the
-//! `Execution` rebuilt from the log (what the relayer relies on), settle, withdraw.
+//! `Execution` rebuilt from the log (what the relayer relies on), settle, withdraw; then a
+//! purchase bounded by a price the developer has since raised is refused with `PriceAboveMax`.
 
 use alloy::primitives::{B256, U256, keccak256};
 use alloy::sol_types::SolValue;
@@ -34,7 +35,14 @@ async fn buy_request_settle_withdraw() {
     usdc.approve(d.contracts.agent_marketplace, U256::from(price)).send().await.unwrap().get_receipt().await.unwrap();
 
     let market = AgentMarketplace::new(d.contracts.agent_marketplace, &buyer);
-    let receipt = market.purchase(U256::from(1), U256::from(1)).send().await.unwrap().get_receipt().await.unwrap();
+    let receipt = market
+        .purchase(U256::from(1), U256::from(1), U256::from(price))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
     let purchased = receipt.decoded_log::<AgentMarketplace::Purchased>().expect("Purchased");
     assert_eq!(market.balanceOf(devnet.signer(4).address(), purchased.creditId).call().await.unwrap(), U256::from(1));
 
@@ -74,4 +82,32 @@ async fn buy_request_settle_withdraw() {
     dev_market.withdraw(d.contracts.usdc).send().await.unwrap().get_receipt().await.unwrap();
     assert_eq!(usdc.balanceOf(developer.address()).call().await.unwrap(), settled.amount);
     assert_eq!(market.withdrawable(d.contracts.usdc, developer.address()).call().await.unwrap(), U256::ZERO);
+
+    // The developer doubles the price; a purchase bounded by the old one is refused with the
+    // typed error the CLI explains (nothing is taken: the allowance is left as it was).
+    let dev_registry = AgentRegistry::new(d.contracts.agent_registry, devnet.provider(developer));
+    let raised = 2 * price;
+    dev_registry
+        .updateAgent(U256::from(1), alloy::primitives::Uint::from(raised), 30, B256::repeat_byte(7), "data:,x".into())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    usdc.mint(devnet.signer(4).address(), U256::from(raised)).send().await.unwrap().get_receipt().await.unwrap();
+    usdc.approve(d.contracts.agent_marketplace, U256::from(raised)).send().await.unwrap().get_receipt().await.unwrap();
+    let err = market.purchase(U256::from(1), U256::from(1), U256::from(price)).call().await.expect_err("price rose");
+    let decoded =
+        err.as_decoded_interface_error::<AgentMarketplace::AgentMarketplaceErrors>().expect("a marketplace error");
+    assert_eq!(
+        decoded,
+        AgentMarketplace::AgentMarketplaceErrors::PriceAboveMax(AgentMarketplace::PriceAboveMax {
+            unitPrice: alloy::primitives::Uint::from(raised),
+            maxUnitPrice: U256::from(price),
+        })
+    );
+    // Bounded by the new price, it goes through.
+    let receipt = market.purchase(U256::from(1), U256::from(1), U256::from(raised)).send().await.unwrap();
+    assert!(receipt.get_receipt().await.unwrap().status());
 }

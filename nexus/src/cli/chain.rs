@@ -127,6 +127,15 @@ impl Chain {
     }
 }
 
+/// The marketplace refused a call when the node ran it (for a transaction: while estimating its
+/// gas, so nothing was sent).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: the marketplace refused: {text}")]
+pub struct Refused {
+    what: String,
+    text: String,
+}
+
 /// A contract call's error as a sentence: the custom error decoded when the contracts know it.
 pub fn explain(what: &str, e: alloy::contract::Error) -> anyhow::Error {
     use AgentMarketplace::AgentMarketplaceErrors as M;
@@ -138,6 +147,9 @@ pub fn explain(what: &str, e: alloy::contract::Error) -> anyhow::Error {
             M::AgentNotActive(a) => format!("agent {} is not active (paused or retired)", a.agentId),
             M::ZeroUnits(_) => "the number of units must be at least 1".to_string(),
             M::WrongPayment(p) => format!("wrong payment: expected {}, got {}", p.expected, p.received),
+            M::PriceAboveMax(p) => {
+                format!("the unit price {} is above the most this purchase accepts ({})", p.unitPrice, p.maxUnitPrice)
+            }
             M::RequestNotOpen(r) => format!("request {} is not open (already settled or reclaimed)", r.requestId),
             M::DeadlineNotReached(d) => {
                 format!("request {}'s deadline ({}) has not passed yet", d.requestId, d.deadline)
@@ -152,7 +164,7 @@ pub fn explain(what: &str, e: alloy::contract::Error) -> anyhow::Error {
             }
             other => format!("{other:?}"),
         };
-        return anyhow::anyhow!("{what}: the marketplace refused: {text}");
+        return anyhow::Error::new(Refused { what: what.to_string(), text });
     }
     if let Some(t) = e.as_decoded_interface_error::<T>() {
         let text = match t {

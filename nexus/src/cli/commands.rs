@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use super::account::{self, AccountCommand, BundlerArgs};
 use super::api::{Api, ApiError};
 use super::chain::{Chain, event, explain};
+use super::purchase::{self, Quote};
 use super::terminal::{Untrusted, clean, json_for_terminal};
 use super::ws::{Event, Subscriptions};
 use super::{ChainSettings, KeyArgs, UserCommand, WalletArgs};
@@ -292,7 +293,17 @@ async fn buy(
     let mut chain = Chain::connect(settings, Some(signer.clone())).await?;
     let agent = resolve(api, &chain, agent).await?;
     let token = chain.token(agent.token).await?;
-    let cost = agent.price.checked_mul(U256::from(units)).context("the cost overflows")?;
+    // The price read once above is the one shown here and the purchase's bound (see `purchase`).
+    let quote = Quote {
+        agent_id: agent.id,
+        label: &agent.label,
+        unit_price: agent.price,
+        units,
+        token: &token,
+        paid_in_eth: agent.token == Address::ZERO,
+    };
+    let cost = quote.cost().context("the cost overflows")?;
+    eprintln!("{}", quote.announce());
     if let Some(bundler) = via {
         anyhow::ensure!(
             agent.token != Address::ZERO,
@@ -312,16 +323,27 @@ async fn buy(
         );
         let market = chain.deployments.contracts.agent_marketplace;
         // Approval and purchase in one operation: both happen or neither does.
-        let calls = vec![Call::approve(agent.token, market, cost), Call::purchase(market, agent.id, U256::from(units))];
-        let receipt = smart.execute_batch(calls).await.map_err(|e| account::explain("purchase", e))?;
+        let calls = vec![
+            Call::approve(agent.token, market, cost),
+            Call::purchase(market, agent.id, U256::from(units), agent.price),
+        ];
+        let receipt = match smart.execute_batch(calls).await {
+            Ok(receipt) => receipt,
+            // The paymaster pays the gas of a reverted operation: the buyer pays nothing either way.
+            Err(e) => {
+                return Err(purchase::explain_refusal(&chain, &quote, false, account::explain("purchase", e)).await);
+            }
+        };
         let credit = nexus_accounts::purchased_credit(&receipt).context("the operation emitted no Purchased event")?;
         let credits = account::credits(&chain, holder, credit).await?;
+        // What was charged: the price now, at most the one shown (a credit id encodes its price).
+        let paid = credit_id::decode(credit).1 * U256::from(units);
         let eth = chain.token(Address::ZERO).await?;
         println!(
             "bought {units} credit{} of {} for {} with account {holder}: one user operation {} (tx {}), gas {} paid by the paymaster",
             if units == 1 { "" } else { "s" },
             agent.label,
-            token.format(cost),
+            token.format(paid),
             receipt.user_op_hash,
             receipt.receipt.transaction_hash,
             eth.format(receipt.actual_gas_cost)
@@ -332,7 +354,7 @@ async fn buy(
     let eth = chain.balance(Address::ZERO, me).await?;
     anyhow::ensure!(!eth.is_zero(), "{me} has no ETH to pay for gas");
     let market = chain.marketplace();
-    let receipt = if agent.token == Address::ZERO {
+    let call = if agent.token == Address::ZERO {
         anyhow::ensure!(
             eth > cost,
             "insufficient ETH: {me} holds {}, {units} × {} costs {}",
@@ -340,7 +362,7 @@ async fn buy(
             agent.label,
             token.format(cost)
         );
-        chain.send("purchase", market.purchase(agent.id, U256::from(units)).value(cost)).await?
+        market.purchase(agent.id, U256::from(units), agent.price).value(cost)
     } else {
         let held = chain.balance(agent.token, me).await?;
         anyhow::ensure!(
@@ -358,16 +380,24 @@ async fn buy(
             let r = chain.send("approving the marketplace", erc20.approve(market_address, cost)).await?;
             println!("approved {} for the marketplace (tx {})", token.format(cost), r.transaction_hash);
         }
-        chain.send("purchase", market.purchase(agent.id, U256::from(units))).await?
+        market.purchase(agent.id, U256::from(units), agent.price)
+    };
+    let receipt = match chain.send("purchase", call).await {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            let sent = !purchase::refused_before_sending(&e);
+            return Err(purchase::explain_refusal(&chain, &quote, sent, e).await);
+        }
     };
     let purchased =
         event::<AgentMarketplace::Purchased>(&receipt).context("the purchase emitted no Purchased event")?;
     let credits = market.balanceOf(me, purchased.creditId).call().await.context("reading the credit balance")?;
+    let paid = U256::from(purchased.unitPrice) * U256::from(units);
     println!(
         "bought {units} credit{} of {} for {} (tx {})",
         if units == 1 { "" } else { "s" },
         agent.label,
-        token.format(cost),
+        token.format(paid),
         receipt.transaction_hash
     );
     println!("credits: {credits} (credit id {})", purchased.creditId);

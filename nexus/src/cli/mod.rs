@@ -29,6 +29,7 @@ mod account;
 mod api;
 mod chain;
 mod commands;
+mod purchase;
 mod terminal;
 mod tx;
 mod units;
@@ -81,7 +82,9 @@ pub enum UserCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Buy execution credits of an agent (approving the payment token first if needed).
+    /// Buy execution credits of an agent (approving the payment token first if needed). The unit
+    /// price read and shown is the most the purchase pays: if it rises before the purchase lands,
+    /// the marketplace refuses and nothing is paid.
     Buy {
         /// The agent: its id, or its exact name.
         agent: String,

@@ -161,8 +161,14 @@ impl Stack {
         usdc.mint(buyer, cost).send().await.expect("mint").get_receipt().await.expect("mint receipt");
         usdc.approve(d.agent_marketplace, cost).send().await.expect("approve").get_receipt().await.expect("receipt");
         let market = AgentMarketplace::new(d.agent_marketplace, provider);
-        let r =
-            market.purchase(agent, U256::from(units)).send().await.expect("purchase").get_receipt().await.expect("r");
+        let r = market
+            .purchase(agent, U256::from(units), U256::from(PRICE))
+            .send()
+            .await
+            .expect("purchase")
+            .get_receipt()
+            .await
+            .expect("r");
         assert!(r.status(), "purchase reverted");
         market.creditIdOf(agent, Uint::from(PRICE)).call().await.expect("creditIdOf")
     }

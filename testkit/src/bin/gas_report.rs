@@ -118,8 +118,11 @@ async fn run() -> Result<Vec<String>> {
     mined!(usdc_admin.mint(devnet.signer(3).address(), U256::from(100 * USDC_PRICE)), "mint");
     mined!(warm_usdc.approve(d.contracts.agent_marketplace, U256::MAX), "approve");
     let relayer_market = AgentMarketplace::new(d.contracts.agent_marketplace, relayer.clone());
-    for (agent, value) in [(warm_usdc_agent, U256::ZERO), (eth_agent, U256::from(2 * ETH_PRICE))] {
-        let receipt = mined!(warm_market.purchase(agent, U256::from(2)).value(value), "warm-up purchase");
+    for (agent, price, value) in
+        [(warm_usdc_agent, USDC_PRICE, U256::ZERO), (eth_agent, ETH_PRICE, U256::from(2 * ETH_PRICE))]
+    {
+        let receipt =
+            mined!(warm_market.purchase(agent, U256::from(2), U256::from(price)).value(value), "warm-up purchase");
         let credit = receipt.decoded_log::<AgentMarketplace::Purchased>().context("Purchased")?.creditId;
         let (req, _) = request(&warm_market, credit).await?;
         mined!(relayer_market.settle(req.id, req.execution, true, B256::repeat_byte(1)), "warm-up settle");
@@ -134,11 +137,15 @@ async fn run() -> Result<Vec<String>> {
     mined!(buyer_usdc.approve(d.contracts.agent_marketplace, U256::from(3 * USDC_PRICE)), "approve");
 
     let mut gas = Vec::new();
-    let receipt = mined!(market.purchase(fresh_usdc_agent, U256::from(3)), "purchase (USDC)");
+    // Bounded by the price the buyer saw (purchase's third argument, the check costs a few gas).
+    let receipt = mined!(market.purchase(fresh_usdc_agent, U256::from(3), U256::from(USDC_PRICE)), "purchase (USDC)");
     gas.push(("purchase_erc20", receipt.gas_used));
     let usdc_credit = receipt.decoded_log::<AgentMarketplace::Purchased>().context("Purchased")?.creditId;
 
-    let receipt = mined!(market.purchase(eth_agent, U256::from(2)).value(U256::from(2 * ETH_PRICE)), "purchase (ETH)");
+    let receipt = mined!(
+        market.purchase(eth_agent, U256::from(2), U256::from(ETH_PRICE)).value(U256::from(2 * ETH_PRICE)),
+        "purchase (ETH)"
+    );
     gas.push(("purchase_eth", receipt.gas_used));
 
     // First request ever by this account; 3 credits → 2, so no refund for clearing the slot.
@@ -162,7 +169,7 @@ async fn run() -> Result<Vec<String>> {
             .approve(d.contracts.agent_marketplace, U256::from(USDC_PRICE)),
         "approve"
     );
-    let receipt = mined!(reclaim_market.purchase(fresh_usdc_agent, U256::from(1)), "purchase");
+    let receipt = mined!(reclaim_market.purchase(fresh_usdc_agent, U256::from(1), U256::from(USDC_PRICE)), "purchase");
     let credit = receipt.decoded_log::<AgentMarketplace::Purchased>().context("Purchased")?.creditId;
     let (open, _) = request(&reclaim_market, credit).await?;
     let grace = u64::from(reclaim_market.settlementGrace().call().await?);
