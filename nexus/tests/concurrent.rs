@@ -6,11 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, B256, U256, Uint};
+use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use alloy::providers::ext::AnvilApi;
-use nexus_bindings::agent::Category;
-use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_bindings::{AgentMarketplace, credit_id};
 use nexus_testkit::Devnet;
 
@@ -21,22 +19,7 @@ const COMMANDS: usize = 4;
 async fn devnet_with_an_agent() -> Devnet {
     let devnet = Devnet::start().await.expect("devnet");
     // Agent 1, priced in ETH: no approval, so the commands only share the key's nonces.
-    AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0))
-        .registerAgent(IAgentRegistry::AgentParams {
-            developer: devnet.signer(4).address(),
-            paymentToken: Address::ZERO,
-            price: Uint::from(PRICE),
-            maxDuration: 60,
-            category: Category::General.into(),
-            imageDigest: B256::repeat_byte(7),
-            metadataURI: "ipfs://agent".into(),
-        })
-        .send()
-        .await
-        .expect("send")
-        .get_receipt()
-        .await
-        .expect("registered");
+    devnet.register_agent(devnet.signer(4).address(), Address::ZERO, PRICE, "ipfs://agent").await.expect("registered");
     devnet
 }
 

@@ -10,14 +10,12 @@
 
 use std::process::Output;
 
-use alloy::primitives::{Address, B256, Uint, keccak256};
+use alloy::primitives::{Address, keccak256};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use nexus_bindings::agent::Category;
-use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_testkit::Devnet;
 use serde_json::{Value, json};
 
@@ -131,22 +129,7 @@ fn assert_neutralised(what: &str, out: &Output) -> String {
 async fn hostile_names_logs_outputs_and_errors_reach_the_terminal_neutralised() {
     let devnet = Devnet::start().await.expect("devnet");
     // Agent 1, priced in ETH so the buyer needs no tokens.
-    AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0))
-        .registerAgent(IAgentRegistry::AgentParams {
-            developer: devnet.signer(4).address(),
-            paymentToken: Address::ZERO,
-            price: Uint::from(1000u64),
-            maxDuration: 60,
-            category: Category::General.into(),
-            imageDigest: B256::repeat_byte(7),
-            metadataURI: "ipfs://hostile".into(),
-        })
-        .send()
-        .await
-        .expect("send")
-        .get_receipt()
-        .await
-        .expect("registered");
+    devnet.register_agent(devnet.signer(4).address(), Address::ZERO, 1000, "ipfs://hostile").await.expect("registered");
 
     let app = Router::new()
         .route("/graphql", post(graphql))

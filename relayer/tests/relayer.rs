@@ -421,8 +421,17 @@ async fn lost_lease_stops_the_run() {
         assert!(taken_at.elapsed() < lease + Duration::from_secs(5), "the container kept running");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let metrics = relayer.metrics.render();
-    assert!(metrics.contains("outcome=\"lease_lost\"} 1"), "{metrics}");
+    // The container is gone first; the relayer records the outcome right after it (on a loaded
+    // machine, a moment later), so wait for the count instead of reading it once.
+    let stopped_at = Instant::now();
+    loop {
+        let metrics = relayer.metrics.render();
+        if metrics.contains("outcome=\"lease_lost\"} 1") {
+            break;
+        }
+        assert!(stopped_at.elapsed() < Duration::from_secs(10), "no lease_lost outcome counted:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     relayer.stop().await;
 
     let (owner, outcome): (Option<String>, Option<String>) =

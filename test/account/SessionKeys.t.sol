@@ -485,6 +485,8 @@ contract SessionKeysTest is AccountTest {
     function test_gasCapExceededRefused() public {
         uint256 maxCost =
             (uint256(VERIFICATION_GAS) + CALL_GAS + PM_VERIFICATION_GAS + PRE_VERIFICATION_GAS) * MAX_FEE;
+        // maxCost is a few gas limits times a small fee: far below 2^128.
+        // forge-lint: disable-next-line(unsafe-typecast)
         _grantRequestKey(5, uint128(maxCost - 1));
         assertEq(account.sessionKey(sessionKey).maxGasCost, maxCost - 1);
         PackedUserOperation memory op = _sessionOp(_requestCall(creditId));
@@ -494,6 +496,7 @@ contract SessionKeysTest is AccountTest {
         _handle(op);
 
         // Inflating preVerificationGas alone crosses a cap the honest operation fits.
+        // forge-lint: disable-next-line(unsafe-typecast)
         _grantRequestKey(5, uint128(maxCost));
         op = _keyOp(sessionKey, _requestCall(creditId));
         op.preVerificationGas = PRE_VERIFICATION_GAS + 1;

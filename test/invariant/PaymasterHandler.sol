@@ -122,6 +122,8 @@ contract PaymasterHandler is CommonBase, StdCheats, StdUtils {
         op.paymasterAndData = abi.encodePacked(
             address(paymaster),
             PM_VERIFICATION_GAS,
+            // Bounded to 500,000 above.
+            // forge-lint: disable-next-line(unsafe-typecast)
             uint128(postOpGas),
             paymaster.MODE_ERC20(),
             validUntil,

@@ -141,23 +141,8 @@ fn free_port() -> std::io::Result<u16> {
 /// 0, the curator) and returns its id: what every gasless-flow test and measurement buys, since an
 /// account without ETH can only pay in USDC.
 pub async fn register_usdc_agent(devnet: &Devnet, price: u64) -> anyhow::Result<alloy::primitives::U256> {
-    use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
-    let contracts = &devnet.deployments.contracts;
-    let params = IAgentRegistry::AgentParams {
-        developer: alloy::primitives::address!("00000000000000000000000000000000000000a1"),
-        paymentToken: contracts.usdc,
-        price: alloy::primitives::Uint::from(price),
-        maxDuration: 60,
-        category: nexus_bindings::agent::Category::General.into(),
-        imageDigest: alloy::primitives::B256::repeat_byte(0x11),
-        metadataURI: "data:application/json,{}".to_owned(),
-    };
-    let registry = AgentRegistry::new(contracts.agent_registry, devnet.dev_provider(0));
-    let receipt = registry.registerAgent(params).send().await?.get_receipt().await?;
-    let registered = receipt
-        .decoded_log::<AgentRegistry::AgentRegistered>()
-        .ok_or_else(|| anyhow::anyhow!("no AgentRegistered log"))?;
-    Ok(registered.agentId)
+    let developer = alloy::primitives::address!("00000000000000000000000000000000000000a1");
+    devnet.register_agent(developer, devnet.deployments.contracts.usdc, price, "data:application/json,{}").await
 }
 
 /// Mints `amount` of the devnet's USDC (6-decimal base units) to `to`: how a gasless-flow

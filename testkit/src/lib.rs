@@ -125,6 +125,34 @@ impl Devnet {
     pub fn dev_provider(&self, index: usize) -> DynProvider {
         self.provider(self.signer(index))
     }
+
+    /// Lists an agent from the curator (dev account 0) with a placeholder image digest, priced
+    /// `price` base units of `token` (`Address::ZERO`: ETH), and returns its id: the one-agent
+    /// catalog most chain tests start from.
+    pub async fn register_agent(
+        &self,
+        developer: alloy::primitives::Address,
+        token: alloy::primitives::Address,
+        price: u64,
+        metadata_uri: &str,
+    ) -> anyhow::Result<alloy::primitives::U256> {
+        use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
+        let params = IAgentRegistry::AgentParams {
+            developer,
+            paymentToken: token,
+            price: alloy::primitives::Uint::from(price),
+            maxDuration: 60,
+            category: nexus_bindings::agent::Category::General.into(),
+            imageDigest: alloy::primitives::B256::repeat_byte(0x11),
+            metadataURI: metadata_uri.to_owned(),
+        };
+        let registry = AgentRegistry::new(self.deployments.contracts.agent_registry, self.dev_provider(0));
+        let receipt = registry.registerAgent(params).send().await?.get_receipt().await?;
+        let registered = receipt
+            .decoded_log::<AgentRegistry::AgentRegistered>()
+            .ok_or_else(|| anyhow::anyhow!("no AgentRegistered log"))?;
+        Ok(registered.agentId)
+    }
 }
 
 /// Runs `script/Deploy.s.sol` against `rpc_url`, writing the deployments file to `out`.
