@@ -1,11 +1,14 @@
 //! Running one agent container through the Docker Engine API (bollard).
 //!
-//! The container is hostile (DESIGN.md): every limit is set here, none is left to the image.
+//! The container is hostile (`docs/ARCHITECTURE.md`, "The agent container contract"): every
+//! limit is set here, none is left to the image.
 //! Non-root `65534:65534` (a group too: with a user alone Docker puts a scratch image's process
 //! in group 0), read-only root, a small `noexec` tmpfs on `/tmp`, all capabilities dropped,
 //! `no-new-privileges`, no network, memory (no swap), CPU and pids caps, a wall clock, and caps
 //! on what we read from stdout and stderr. The log driver is `none`: stderr is read from the
-//! attach stream, so a flooding container cannot fill the host's disk with json logs.
+//! attach stream (cut into lines by [`crate::logs::LogSplitter`]), so a flooding container
+//! cannot fill the host's disk with json logs. Pre-started containers ([`prestart`]) are pooled
+//! by the relayer's warm pool (`warm.rs`).
 //! The container is removed on every path (force-removed after a timeout or a cap).
 
 use std::time::{Duration, Instant};
