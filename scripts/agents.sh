@@ -31,7 +31,7 @@ TAG=${AGENT_IMAGE_TAG:-dev}
 OUT=target/agents
 CATALOG=(summarizer csv-analyzer gas-advisor)
 HOSTILE_BEHAVIOURS=(fork-bomb memory-hog infinite-loop stdout-flood stderr-flood network write-root privilege echo fail sleep invalid-json)
-# The settings the relayer runs agents with (DESIGN.md, "The container is hostile").
+# The settings the relayer runs agents with (docs/ARCHITECTURE.md, "The agent container contract").
 LOCKED_DOWN=(--rm -i --network none --read-only --user 65534:65534 --cap-drop ALL
   --security-opt no-new-privileges --memory 256m --memory-swap 256m --pids-limit 64 --cpus 1
   --tmpfs /tmp:rw,noexec,nosuid,size=16m)

@@ -15,8 +15,10 @@
 pub mod chain;
 pub mod db;
 pub mod docker;
+pub mod logs;
 pub mod schema;
 pub mod status;
+mod warm;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,6 +34,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 pub use chain::{Chain, ChainConfig, Settled};
 pub use docker::{Failure, Limits};
 pub use status::Metrics;
+use warm::{WARM_GRACE_SECS, WARM_TTL, WarmSlot, discard, drop_warm, refill, take_warm};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayerError {
@@ -141,24 +144,6 @@ pub const TIMING_TARGET: &str = "nexus_relayer::timing";
 /// [`Config::lease`], after which the container is unwanted. Every 10 s bounds how long such
 /// leftovers hold memory and pids without listing containers on every claim.
 const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
-
-/// Longest a pre-started container waits for a request before its owner discards it. Short:
-/// an idle relayer should not hold containers (each a running agent process) for long, and a
-/// busy one refills on every use anyway.
-const WARM_TTL: Duration = Duration::from_secs(10);
-/// Pre-started containers kept per image. Two, so the one a request takes was started a whole
-/// request earlier: one alone is refilled only when it is taken, and under load its start
-/// (~100-200 ms) is still running when the next request of a steady sequence arrives.
-const WARM_DEPTH: usize = 2;
-/// Seconds past its `warm_until` label after which any relayer removes a pre-started container:
-/// more than [`ORPHAN_SWEEP`], so an owner always discards its own first.
-const WARM_GRACE_SECS: u64 = 15;
-
-/// A pre-started container being made or waiting, per image.
-struct WarmSlot {
-    born: Instant,
-    handle: tokio::task::JoinHandle<Result<docker::Warm, Failure>>,
-}
 
 struct Shared {
     /// Pre-started containers by image id (see [`Config::warm_start`]).
@@ -301,78 +286,6 @@ impl Relayer {
             discard(&s, slot).await;
         }
         Ok(())
-    }
-}
-
-/// Our oldest pre-started container for `image` (the likeliest to be started already), if one
-/// is (or is being) made and young enough.
-async fn take_warm(s: &Shared, image: &str) -> Option<docker::Warm> {
-    let slot = loop {
-        let slot = s.warm.lock().ok()?.get_mut(image)?.pop_front()?;
-        if slot.born.elapsed() < WARM_TTL {
-            break slot;
-        }
-        discard(s, slot).await;
-    };
-    // Still starting: waiting for it is never slower than starting another one.
-    match slot.handle.await {
-        Ok(Ok(warm)) => Some(warm),
-        Ok(Err(f)) => {
-            tracing::warn!(error = %f, "pre-starting a container failed; starting one now");
-            None
-        }
-        Err(_) => None,
-    }
-}
-
-/// Pre-starts containers for `image` up to [`WARM_DEPTH`] (unless warm start is off, or we are
-/// shutting down).
-fn refill(s: &Arc<Shared>, image: &str) {
-    if !s.config.warm_start || *s.shutdown.borrow() {
-        return;
-    }
-    let Ok(mut warm) = s.warm.lock() else { return };
-    let slots = warm.entry(image.to_string()).or_default();
-    while slots.len() < WARM_DEPTH {
-        slots.push_back(prestart_slot(s, image));
-    }
-}
-
-fn prestart_slot(s: &Arc<Shared>, image: &str) -> WarmSlot {
-    let n = s.warm_seq.fetch_add(1, Ordering::Relaxed);
-    let (s2, image2) = (s.clone(), image.to_string());
-    let handle = tokio::spawn(async move {
-        let name = format!("nexus-{}-warm{n}", s2.config.owner);
-        let warm_until = unix_now() + WARM_TTL.as_secs();
-        let spec = docker::RunSpec {
-            name: &name,
-            image_id: &image2,
-            stdin: &[],
-            scope: &s2.scope,
-            owner: &s2.config.owner,
-            request_id: docker::WARM_REQUEST,
-            verified: &s2.verified,
-        };
-        docker::prestart(&s2.docker, &spec, &s2.config.limits, warm_until).await
-    });
-    WarmSlot { born: Instant::now(), handle }
-}
-
-/// Drops `image`'s pre-started containers (its agent just failed: keep none for it).
-fn drop_warm(s: &Arc<Shared>, image: &str) {
-    let slots = s.warm.lock().ok().and_then(|mut m| m.remove(image)).unwrap_or_default();
-    for slot in slots {
-        let s = s.clone();
-        tokio::spawn(async move { discard(&s, slot).await });
-    }
-}
-
-/// Removes a pre-started container (waiting for it to exist first).
-async fn discard(s: &Shared, slot: WarmSlot) {
-    if let Ok(Ok(warm)) = slot.handle.await
-        && let Err(e) = docker::remove(&s.docker, warm.id()).await
-    {
-        tracing::warn!(container = warm.id(), error = %e, "removing a pre-started container failed");
     }
 }
 

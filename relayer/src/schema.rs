@@ -1,5 +1,5 @@
-//! Checking an agent's output against the output schema its metadata declares (DESIGN.md,
-//! "Agent container contract").
+//! Checking an agent's output against the output schema its metadata declares (`docs/ARCHITECTURE.md`,
+//! "The agent container contract").
 //!
 //! Why here and not in the agent: the requester pays for output of the declared shape, and the
 //! agent is untrusted. An output that breaks the schema settles as failure (cause

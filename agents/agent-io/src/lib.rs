@@ -1,4 +1,5 @@
-//! The agent side of the container contract (DESIGN.md, "Agent container contract").
+//! The agent side of the container contract (`docs/ARCHITECTURE.md`, "The agent container
+//! contract").
 //!
 //! Every agent reads the same envelope from stdin, writes one JSON document to stdout, logs to
 //! stderr and reports success through its exit code. Keeping that in one crate means each agent's

@@ -1,6 +1,6 @@
 //! `agent-hostile`: a test agent that really attacks its container, so the relayer's tests can
-//! prove each attack is contained (DESIGN.md, "The container is hostile"). Never register it
-//! outside tests.
+//! prove each attack is contained (`docs/ARCHITECTURE.md`, "The agent container contract").
+//! Never register it outside tests.
 //!
 //! The behaviour comes from the first argument (each hostile image bakes one in, e.g.
 //! `ENTRYPOINT ["/agent", "fork-bomb"]`) or else from the envelope's `input.behaviour`, so one
