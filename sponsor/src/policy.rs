@@ -115,6 +115,19 @@ mod tests {
         NexusAccount::executeCall { target, value: U256::from(value), data: data.into() }.abi_encode()
     }
 
+    /// The account granting a session key one permission, on `target`.
+    fn grant_on(target: Address) -> Vec<u8> {
+        NexusAccount::grantSessionKeyCall {
+            key: STRANGER,
+            validAfter: Default::default(),
+            validUntil: alloy::primitives::aliases::U48::from(10),
+            maxUses: 1,
+            maxGasCost: 0,
+            permissions: vec![INexusAccount::Permission { target, selector: [1, 2, 3, 4].into() }],
+        }
+        .abi_encode()
+    }
+
     fn approve(spender: Address) -> Vec<u8> {
         TestUSDC::approveCall { spender, value: U256::from(5) }.abi_encode()
     }
@@ -131,15 +144,7 @@ mod tests {
             ],
         };
         assert_eq!(check_call_data(&c, SENDER, &batch.abi_encode(), false), Ok(()));
-        let grant = NexusAccount::grantSessionKeyCall {
-            key: STRANGER,
-            validAfter: Default::default(),
-            validUntil: alloy::primitives::aliases::U48::from(10),
-            maxUses: 1,
-            maxGasCost: 0,
-            permissions: vec![INexusAccount::Permission { target: MARKET, selector: [1, 2, 3, 4].into() }],
-        };
-        assert_eq!(check_call_data(&c, SENDER, &execute(SENDER, 0, grant.abi_encode()), false), Ok(()));
+        assert_eq!(check_call_data(&c, SENDER, &execute(SENDER, 0, grant_on(MARKET)), false), Ok(()));
     }
 
     #[test]
@@ -157,15 +162,7 @@ mod tests {
         assert!(reason(vec![0xde, 0xad, 0xbe, 0xef]).contains("not a NexusAccount execute"));
         let owner = NexusAccount::transferOwnershipCall { newOwner: STRANGER }.abi_encode();
         assert!(reason(execute(SENDER, 0, owner)).contains("only sponsored to grant or revoke"));
-        let grant = NexusAccount::grantSessionKeyCall {
-            key: STRANGER,
-            validAfter: Default::default(),
-            validUntil: alloy::primitives::aliases::U48::from(10),
-            maxUses: 1,
-            maxGasCost: 0,
-            permissions: vec![INexusAccount::Permission { target: USDC, selector: [1, 2, 3, 4].into() }],
-        };
-        assert!(reason(execute(SENDER, 0, grant.abi_encode())).contains("permission target"));
+        assert!(reason(execute(SENDER, 0, grant_on(USDC))).contains("permission target"));
         let empty = NexusAccount::executeBatchCall { calls: vec![] }.abi_encode();
         assert_eq!(check_call_data(&c, SENDER, &empty, true), Ok(()), "deploy only");
         assert_eq!(reason(empty), "empty batch (only sponsored to deploy the account)");

@@ -39,10 +39,15 @@ async fn serve(database_url: &str, rpc_url: Option<String>, sponsor: SponsorConf
 
 /// One JSON-RPC call; returns the whole answer (`result` or `error`).
 async fn rpc(base: &str, method: &str, params: Value) -> Value {
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let response = reqwest::Client::new().post(format!("{base}/v1/paymaster")).json(&body).send().await.expect("post");
+    let response = post(base, method, params).await;
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
+}
+
+/// One JSON-RPC request to `/v1/paymaster`, whatever the HTTP status.
+async fn post(base: &str, method: &str, params: Value) -> reqwest::Response {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    reqwest::Client::new().post(format!("{base}/v1/paymaster")).json(&body).send().await.expect("post")
 }
 
 fn error_message(answer: &Value) -> String {
@@ -159,12 +164,7 @@ async fn caps_are_shared_through_the_database() {
         let answer = rpc(&f, "pm_getPaymasterStubData", json!([market_op(other, 6, market), ep, "0x7a69", {}])).await;
         assert!(answer.get("error").is_none_or(|e| e["code"] != codes::LIMITED), "{answer}");
     }
-    let response = reqwest::Client::new()
-        .post(format!("{f}/v1/paymaster"))
-        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "pm_getPaymasterStubData", "params": [] }))
-        .send()
-        .await
-        .expect("post");
+    let response = post(&f, "pm_getPaymasterStubData", json!([])).await;
     assert_eq!(response.status(), 429);
     let answer: Value = response.json().await.expect("json");
     assert_eq!(answer["error"]["code"], codes::LIMITED, "{answer}");
@@ -206,12 +206,7 @@ async fn off_without_a_sponsor_key() {
     let pg = Postgres::start().expect("postgres");
     let url = pg.create_database("nexus").expect("createdb");
     let base = serve_api(&url, None, None).await;
-    let response = reqwest::Client::new()
-        .post(format!("{base}/v1/paymaster"))
-        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "pm_getPaymasterData", "params": [] }))
-        .send()
-        .await
-        .expect("post");
+    let response = post(&base, "pm_getPaymasterData", json!([])).await;
     assert_eq!(response.status(), 404);
 }
 
