@@ -168,3 +168,18 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounted_services_render_into_the_same_scrape() {
+        let metrics = Metrics::default();
+        assert!(!metrics.render(0, true).contains("nexus_test_mounted_total"));
+        metrics.register(|out: &mut String| write_counter(out, "nexus_test_mounted_total", "A mounted counter.", 7));
+        let text = metrics.render(0, true);
+        assert!(text.contains("# TYPE nexus_test_mounted_total counter\nnexus_test_mounted_total 7\n"), "{text}");
+        assert!(text.contains("nexus_graphql_timeouts_total 0\n"), "the API's own counters stay: {text}");
+    }
+}
