@@ -14,7 +14,7 @@ use nexus_accounts::{
     requested_execution,
 };
 use nexus_bindings::{AgentMarketplace, IEntryPoint};
-use nexus_graphql::sponsor::SponsorConfig;
+use nexus_sponsor::SponsorConfig;
 use nexus_testkit::bundler::{Alto, mint_usdc, register_usdc_agent};
 use nexus_testkit::{Devnet, Postgres};
 
@@ -36,11 +36,12 @@ async fn usdc_only_account_buys_and_runs_through_a_session_key() -> anyhow::Resu
     // The API server with its sponsorship service (the deployments' sponsor key).
     let mut api = nexus_graphql::Config::local(pg.create_database("nexus")?);
     api.rpc_url = Some(devnet.rpc_url());
-    api.sponsor = Some(SponsorConfig::from_deployments(&d, devnet.signer(SPONSOR_ACCOUNT))?);
+    let sponsor = SponsorConfig::from_deployments(&d, devnet.signer(SPONSOR_ACCOUNT))?;
     let server = nexus_graphql::start(api, std::future::pending()).await?;
+    let app = nexus_sponsor::router(&server, Some(sponsor)).merge(nexus_graphql::router(server));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let paymaster_url = format!("http://{}/v1/paymaster", listener.local_addr()?);
-    tokio::spawn(nexus_graphql::serve(listener, server, std::future::pending()));
+    tokio::spawn(nexus_graphql::serve(listener, app, std::future::pending()));
 
     let agent = register_usdc_agent(&devnet, USDC_PRICE).await?;
 

@@ -44,6 +44,13 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
 /// Largest websocket message accepted: subscription documents are small.
 const MAX_WS_MESSAGE: usize = 64 * 1024;
 
+/// The API alone, for [`crate::serve`].
+impl From<Server> for Router {
+    fn from(server: Server) -> Router {
+        router(server)
+    }
+}
+
 /// The application's routes with CORS applied.
 pub fn router(server: Server) -> Router {
     let config = &server.state.config;
@@ -81,11 +88,17 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .max_age(Duration::from_secs(3600));
+    layer.allow_origin(allow_origin(origins))
+}
+
+/// The configured CORS origins (`cors_origins`), `*` meaning any: shared with the routes mounted
+/// next to the API (the sponsorship service), so one setting governs the whole server. Safe as
+/// `any` for this API: credentials are bearer tokens the client attaches, never cookies.
+pub fn allow_origin(origins: &[String]) -> AllowOrigin {
     if origins.iter().any(|o| o == "*") {
-        // Safe for this API: credentials are bearer tokens the client attaches, never cookies.
-        layer.allow_origin(AllowOrigin::any())
+        AllowOrigin::any()
     } else {
-        layer.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok())))
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     }
 }
 

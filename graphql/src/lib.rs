@@ -18,6 +18,11 @@
 //!   read its output and logs.
 //!
 //! [`start`] connects and migrates; [`serve`] runs the HTTP server until shutdown.
+//!
+//! The ERC-7677 sponsorship service (`POST /v1/paymaster`) is not part of this crate: it signs and
+//! writes, so it lives in `nexus-sponsor`, which `nexus graphql` mounts next to [`router`] on the
+//! same listener (it shares this server's pool, node, CORS origins, `/metrics` and
+//! [`rate_limit::RateLimiter`]).
 
 pub mod auth;
 pub mod blobs;
@@ -31,7 +36,6 @@ pub mod pagination;
 pub mod query;
 pub mod rate_limit;
 pub mod scalars;
-pub mod sponsor;
 pub mod state;
 pub mod subscriptions;
 
@@ -106,9 +110,6 @@ pub struct Config {
     pub token_secret: Option<Vec<u8>>,
     pub token_ttl: Duration,
     pub nonce_ttl: Duration,
-    /// ERC-7677 sponsorship service at `POST /v1/paymaster` ([`sponsor`]); `None` (the default)
-    /// serves no such route. Only set when a sponsor key is configured.
-    pub sponsor: Option<sponsor::SponsorConfig>,
 }
 
 impl Config {
@@ -134,7 +135,6 @@ impl Config {
             // Short because a stateless token cannot be revoked; a wallet re-signs in a click.
             token_ttl: Duration::from_secs(15 * 60),
             nonce_ttl: Duration::from_secs(10 * 60),
-            sponsor: None,
         }
     }
 }
@@ -225,15 +225,16 @@ pub async fn start(
     Ok(Server { state, schema })
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves `app` on `listener` until `shutdown` resolves: the API alone (a [`Server`]), or its
+/// [`router`] merged with what is mounted next to it (`nexus graphql` adds the sponsorship
+/// service). Handlers see the client's address (`ConnectInfo`) for per-client rate limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    server: Server,
+    app: impl Into<axum::Router>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GraphqlError> {
     use axum::serve::ListenerExt;
-    let sponsor = sponsor::router(&server.state);
-    let app = router(server).merge(sponsor).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = app.into().into_make_service_with_connect_info::<std::net::SocketAddr>();
     // Small request/response exchanges: never let Nagle hold a response back for an ACK.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

@@ -4,11 +4,15 @@
 //! Operation names come from clients, so they are sanitised and capped at
 //! [`MAX_OPERATIONS`] distinct labels (the rest count as `other`): a client inventing a new name
 //! per request must not grow the server's memory or the scrape without bound.
+//!
+//! Services mounted on the same server (the sponsorship service, `nexus-sponsor`) keep their own
+//! counters and [`Metrics::register`] a renderer, so one scrape of `/metrics` shows them all
+//! without this crate knowing what they count.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency buckets: from a cached lookup (1 ms) to the timeout.
@@ -16,6 +20,9 @@ const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 
 /// Distinct operation labels kept before new names collapse into `other`.
 pub const MAX_OPERATIONS: usize = 64;
+
+/// Appends the exposition text of what a mounted service counts.
+type Renderer = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 #[derive(Default, Clone)]
 struct Histogram {
@@ -35,9 +42,13 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     pub rejected_requests: AtomicU64,
     pub timeouts: AtomicU64,
-    /// Sponsorship (ERC-7677) requests by (method, outcome); both labels come from fixed sets.
-    paymaster: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    pub paymaster_reconcile_errors: AtomicU64,
+    /// What the services mounted next to the API add to the scrape, in registration order.
+    mounted: Mutex<Vec<Renderer>>,
+}
+
+/// One counter with its `HELP` and `TYPE` lines, in the text exposition format.
+pub fn write_counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
 }
 
 /// A label value: letters, digits and `_` only, at most 64 characters.
@@ -69,11 +80,11 @@ impl Metrics {
         }
     }
 
-    /// Records one sponsorship request: `method` is one of the two ERC-7677 methods or `other`,
-    /// `outcome` one of `sponsored`, `refused`, `invalid`, `error` (see `sponsor::rpc`).
-    pub fn paymaster_request(&self, method: &'static str, outcome: &'static str) {
-        if let Ok(mut m) = self.paymaster.lock() {
-            *m.entry((method, outcome)).or_default() += 1;
+    /// Adds what a service mounted on this server counts to every later scrape: `render`
+    /// appends its exposition text (names prefixed by the service, so they cannot collide).
+    pub fn register(&self, render: impl Fn(&mut String) + Send + Sync + 'static) {
+        if let Ok(mut mounted) = self.mounted.lock() {
+            mounted.push(Arc::new(render));
         }
     }
 
@@ -106,58 +117,48 @@ impl Metrics {
         for (op, h) in &ops {
             let _ = writeln!(out, "nexus_graphql_request_errors_total{{operation=\"{op}\"}} {}", h.errors);
         }
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n");
-        };
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter(&mut out, "nexus_graphql_blobs_stored_total", "Blobs stored (new content).", load(&self.blobs_stored));
-        counter(
+        write_counter(
+            &mut out,
+            "nexus_graphql_blobs_stored_total",
+            "Blobs stored (new content).",
+            load(&self.blobs_stored),
+        );
+        write_counter(
             &mut out,
             "nexus_graphql_blobs_existing_total",
             "Blob uploads of content already stored.",
             load(&self.blobs_existing),
         );
-        counter(
+        write_counter(
             &mut out,
             "nexus_graphql_blobs_rejected_total",
             "Blob uploads refused (size, empty).",
             load(&self.blobs_rejected),
         );
-        counter(
+        write_counter(
             &mut out,
             "nexus_graphql_rate_limited_total",
             "Requests refused by the per-client rate limit.",
             load(&self.rate_limited),
         );
-        counter(
+        write_counter(
             &mut out,
             "nexus_graphql_rejected_requests_total",
             "HTTP requests refused before execution (body, encoding, token).",
             load(&self.rejected_requests),
         );
-        counter(
+        write_counter(
             &mut out,
             "nexus_graphql_timeouts_total",
             "GraphQL requests that hit the request timeout.",
             load(&self.timeouts),
         );
-        out.push_str(
-            "# HELP nexus_graphql_paymaster_requests_total Sponsorship (ERC-7677) requests by method and outcome.\n\
-             # TYPE nexus_graphql_paymaster_requests_total counter\n",
-        );
-        let paymaster = self.paymaster.lock().map(|m| m.clone()).unwrap_or_default();
-        for ((method, outcome), n) in &paymaster {
-            let _ = writeln!(
-                out,
-                "nexus_graphql_paymaster_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
-            );
+        // Cloned out of the lock: a renderer never runs while `register` could be waiting.
+        let mounted = self.mounted.lock().map(|m| m.clone()).unwrap_or_default();
+        for render in &mounted {
+            render(&mut out);
         }
-        counter(
-            &mut out,
-            "nexus_graphql_paymaster_reconcile_errors_total",
-            "Sponsorship reconciliation rounds that failed (retried next interval).",
-            load(&self.paymaster_reconcile_errors),
-        );
         let _ = write!(
             out,
             "# HELP nexus_graphql_subscribers Live subscription streams.\n# TYPE nexus_graphql_subscribers gauge\nnexus_graphql_subscribers {subscribers}\n\
@@ -165,5 +166,20 @@ impl Metrics {
             u8::from(listening)
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounted_services_render_into_the_same_scrape() {
+        let metrics = Metrics::default();
+        assert!(!metrics.render(0, true).contains("nexus_test_mounted_total"));
+        metrics.register(|out: &mut String| write_counter(out, "nexus_test_mounted_total", "A mounted counter.", 7));
+        let text = metrics.render(0, true);
+        assert!(text.contains("# TYPE nexus_test_mounted_total counter\nnexus_test_mounted_total 7\n"), "{text}");
+        assert!(text.contains("nexus_graphql_timeouts_total 0\n"), "the API's own counters stay: {text}");
     }
 }

@@ -1,6 +1,7 @@
-//! Per-client token buckets for the unauthenticated write routes (`PUT /v1/blobs`, the
-//! sponsorship service): each lets one address spend a burst at once and then a steady rate,
-//! so a single client cannot fill the database or hold the sponsorship budget by itself.
+//! Per-client token buckets for the unauthenticated write routes (`PUT /v1/blobs`,
+//! `signInChallenge`, and the sponsorship service `nexus-sponsor` mounts on this server): each lets
+//! one address spend a burst at once and then a steady rate, so a single client cannot fill the
+//! database or hold the sponsorship budget by itself.
 //!
 //! Clients are told apart by their IP address as the server sees it. Behind a reverse proxy every
 //! client shares the proxy's address, so such deployments must rate-limit at the proxy instead.

@@ -1,4 +1,7 @@
-//! `nexus graphql`: serves the GraphQL API (nexus-graphql) over the indexer's database.
+//! `nexus graphql`: serves the GraphQL API (nexus-graphql) over the indexer's database, and the
+//! ERC-7677 sponsorship service (nexus-sponsor) next to it on the same listener when a sponsor key
+//! is given. The two crates stay apart (the API reads, the sponsor signs and writes); this is
+//! where they are composed.
 //!
 //! Kept out of main.rs so the services' options do not tangle; configured like the indexer:
 //! the `[graphql]` table of the TOML file, overridden by `NEXUS_GRAPHQL_*` variables and flags.
@@ -130,26 +133,30 @@ pub async fn run(
     if let Some(v) = file.max_connections {
         config.max_connections = v;
     }
-    if let Some(key) = args.sponsor_key.filter(|k| !k.is_empty()) {
-        let deployments =
-            nexus_bindings::Deployments::load(deployments).context("the sponsor needs the deployments")?;
-        let sponsor = nexus_graphql::sponsor::SponsorConfig::from_deployments_and_key(&deployments, &key)?;
-        let limits = nexus_graphql::sponsor::SponsorLimits {
-            daily_ops: file.sponsor_daily_ops,
-            daily_wei: file.sponsor_daily_wei,
-            budget_wei: file.sponsor_budget_wei,
-            max_op_wei: file.sponsor_max_op_wei,
-            client_rate_per_second: file.sponsor_client_rate_per_second,
-            client_burst: file.sponsor_client_burst,
-        };
-        config.sponsor = Some(sponsor.with_limits(&limits)?);
-    }
+    let sponsor = match args.sponsor_key.filter(|k| !k.is_empty()) {
+        Some(key) => {
+            let deployments =
+                nexus_bindings::Deployments::load(deployments).context("the sponsor needs the deployments")?;
+            let sponsor = nexus_sponsor::SponsorConfig::from_deployments_and_key(&deployments, &key)?;
+            let limits = nexus_sponsor::SponsorLimits {
+                daily_ops: file.sponsor_daily_ops,
+                daily_wei: file.sponsor_daily_wei,
+                budget_wei: file.sponsor_budget_wei,
+                max_op_wei: file.sponsor_max_op_wei,
+                client_rate_per_second: file.sponsor_client_rate_per_second,
+                client_burst: file.sponsor_client_burst,
+            };
+            Some(sponsor.with_limits(&limits)?)
+        }
+        None => None,
+    };
     let listen = args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4000".into());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let shutdown = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let server = nexus_graphql::start(config, shutdown(stopped.clone())).await?;
+    let app = nexus_sponsor::router(&server, sponsor).merge(nexus_graphql::router(server));
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding the GraphQL address {listen}"))?;
@@ -160,7 +167,7 @@ pub async fn run(
         crate::stop_requested().await;
         let _ = stop.send(true);
     });
-    nexus_graphql::serve(listener, server, shutdown(stopped)).await?;
+    nexus_graphql::serve(listener, app, shutdown(stopped)).await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! The sponsorship service (`POST /v1/paymaster`) against a real PostgreSQL and, for the
-//! operations that must land, a real devnet and a real Alto bundler driven by `nexus-accounts`.
+//! The sponsorship service (`POST /v1/paymaster`), mounted on the API server as `nexus graphql`
+//! mounts it, against a real PostgreSQL and, for the operations that must land, a real devnet and
+//! a real Alto bundler driven by `nexus-accounts`.
 
 use alloy::primitives::{Address, U256, address};
 use alloy::providers::Provider;
@@ -8,7 +9,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use nexus_accounts::{AccountConfig, AccountError, Call, SmartAccount, Sponsorship, purchased_credit};
 use nexus_bindings::{AgentMarketplace, IEntryPoint, NexusAccount, NexusAccountFactory, TestUSDC};
-use nexus_graphql::sponsor::{ERC1967_IMPLEMENTATION_SLOT, Sponsor, SponsorConfig, codes};
+use nexus_sponsor::{ERC1967_IMPLEMENTATION_SLOT, Sponsor, SponsorConfig, codes};
 use nexus_testkit::bundler::{Alto, mint_usdc, register_usdc_agent};
 use nexus_testkit::{Devnet, Postgres};
 use serde_json::{Value, json};
@@ -17,25 +18,36 @@ use serde_json::{Value, json};
 const SPONSOR_ACCOUNT: usize = 3;
 const USDC_PRICE: u64 = 2_500_000;
 
-/// A server with `sponsor` on `database_url`; returns its base URL. Stops with the test process.
-async fn serve(database_url: &str, rpc_url: Option<String>, sponsor: SponsorConfig) -> String {
+/// An API server with `sponsor` (if any) mounted next to it, as `nexus graphql` serves them, on
+/// `database_url`; returns its base URL. Stops with the test process.
+async fn serve_api(database_url: &str, rpc_url: Option<String>, sponsor: Option<SponsorConfig>) -> String {
     let mut config = nexus_graphql::Config::local(database_url);
     config.rpc_url = rpc_url;
     config.token_secret = Some(b"sponsor test secret, 16+ bytes".to_vec());
-    config.sponsor = Some(sponsor);
     let server = nexus_graphql::start(config, std::future::pending()).await.expect("start graphql");
+    let app = nexus_sponsor::router(&server, sponsor).merge(nexus_graphql::router(server));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(nexus_graphql::serve(listener, server, std::future::pending()));
+    tokio::spawn(nexus_graphql::serve(listener, app, std::future::pending()));
     format!("http://{addr}")
+}
+
+/// A server with `sponsor` on `database_url`; returns its base URL.
+async fn serve(database_url: &str, rpc_url: Option<String>, sponsor: SponsorConfig) -> String {
+    serve_api(database_url, rpc_url, Some(sponsor)).await
 }
 
 /// One JSON-RPC call; returns the whole answer (`result` or `error`).
 async fn rpc(base: &str, method: &str, params: Value) -> Value {
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let response = reqwest::Client::new().post(format!("{base}/v1/paymaster")).json(&body).send().await.expect("post");
+    let response = post(base, method, params).await;
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
+}
+
+/// One JSON-RPC request to `/v1/paymaster`, whatever the HTTP status.
+async fn post(base: &str, method: &str, params: Value) -> reqwest::Response {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    reqwest::Client::new().post(format!("{base}/v1/paymaster")).json(&body).send().await.expect("post")
 }
 
 fn error_message(answer: &Value) -> String {
@@ -152,12 +164,7 @@ async fn caps_are_shared_through_the_database() {
         let answer = rpc(&f, "pm_getPaymasterStubData", json!([market_op(other, 6, market), ep, "0x7a69", {}])).await;
         assert!(answer.get("error").is_none_or(|e| e["code"] != codes::LIMITED), "{answer}");
     }
-    let response = reqwest::Client::new()
-        .post(format!("{f}/v1/paymaster"))
-        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "pm_getPaymasterStubData", "params": [] }))
-        .send()
-        .await
-        .expect("post");
+    let response = post(&f, "pm_getPaymasterStubData", json!([])).await;
     assert_eq!(response.status(), 429);
     let answer: Value = response.json().await.expect("json");
     assert_eq!(answer["error"]["code"], codes::LIMITED, "{answer}");
@@ -198,18 +205,8 @@ async fn caps_are_shared_through_the_database() {
 async fn off_without_a_sponsor_key() {
     let pg = Postgres::start().expect("postgres");
     let url = pg.create_database("nexus").expect("createdb");
-    let mut config = nexus_graphql::Config::local(&url);
-    config.rpc_url = None;
-    let server = nexus_graphql::start(config, std::future::pending()).await.expect("start graphql");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(nexus_graphql::serve(listener, server, std::future::pending()));
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/v1/paymaster"))
-        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "pm_getPaymasterData", "params": [] }))
-        .send()
-        .await
-        .expect("post");
+    let base = serve_api(&url, None, None).await;
+    let response = post(&base, "pm_getPaymasterData", json!([])).await;
     assert_eq!(response.status(), 404);
 }
 
