@@ -2,8 +2,8 @@
 //!
 //! # How it runs
 //!
-//! The schema lives in the repository's `migrations/` (embedded here with `sqlx::migrate!` and
-//! applied by [`migrate`]). [`Indexer::run`] loops over [`Indexer::step`], which does one of:
+//! The schema lives in `store/migrations/` and is applied by `nexus_store::migrate` (the store
+//! crate also holds the typed statuses, codecs and NOTIFY payloads used below). [`Indexer::run`] loops over [`Indexer::step`], which does one of:
 //!
 //! * **Backfill** (blocks at least `max_reorg_depth` behind the head, i.e. final): one
 //!   `eth_getLogs` over a block range for the registry and the marketplace, all logs applied in

@@ -1,6 +1,7 @@
 //! The AgentNexus relayer: requested executions → locked-down containers → `settle` on-chain.
 //!
-//! The indexer records `ExecutionRequested` in PostgreSQL and NOTIFYs `nexus_executions`; the
+//! The indexer records `ExecutionRequested` in PostgreSQL and NOTIFYs `nexus_executions`
+//! (`nexus_store::Channel::Executions`); the
 //! relayer wakes on that (and sweeps every [`Config::sweep_interval`], which also picks up
 //! expired leases of crashed relayers), claims requests with a lease ([`db::claim`]), checks the
 //! request on-chain and its input blob, runs the agent's pinned image ([`docker::run`]), stores
