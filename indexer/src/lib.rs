@@ -28,7 +28,8 @@
 //! is not open, spending credits not held) aborts the transaction instead of being papered over.
 //!
 //! After each commit the indexer has issued, inside the same transaction (so only committed
-//! changes are announced), `NOTIFY`s on these channels:
+//! changes are announced), `NOTIFY`s on these channels (`nexus_store::notify`: one `Channel`
+//! variant and one serde payload struct each, which the listeners decode with):
 //!
 //! | channel | payload |
 //! | --- | --- |
