@@ -1,8 +1,10 @@
 //! The API's object types, read from the indexer's projections.
 //!
-//! Each type is a plain row (decoded once, with NUMERIC as text and addresses/hashes as bytes,
-//! cast explicitly in SQL because the schema's domains are not the base types' OIDs) plus
-//! resolvers. References between objects (an execution's agent, an agent's stats) go through
+//! Each type is a plain row plus resolvers. Rows decode once, through `nexus_store`'s column
+//! types (NUMERIC as text and addresses/hashes as bytes, cast explicitly in SQL because the
+//! schema's domains are not the base types' OIDs; statuses as the store's enums), so a value
+//! that is not what its column promises fails the query instead of reading as zero or as a
+//! default status. The execution row is the store's, shared with the relayer. References between objects (an execution's agent, an agent's stats) go through
 //! per-request [`DataLoader`]s, so a page of 100 executions costs one agent query, not 100.
 
 use std::collections::HashMap;
@@ -10,10 +12,9 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject};
-use sqlx::PgPool;
-
 use nexus_store::codec::{Addr, Hash32, Uint256};
 use nexus_store::{self as store, ExecutionRow};
+use sqlx::PgPool;
 
 use crate::auth::Viewer;
 use crate::error::{DbResult, forbidden, unauthenticated};
