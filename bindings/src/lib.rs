@@ -194,6 +194,14 @@ pub mod agent {
         pub value: u8,
     }
 
+    /// A name that is not one of the enum's variants (e.g. read back from the database).
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    #[error("{value:?} is not a valid {name}")]
+    pub struct UnknownName {
+        pub name: &'static str,
+        pub value: String,
+    }
+
     macro_rules! sol_enum {
         ($(#[$doc:meta])* $name:ident : $sol:ty { $($variant:ident = $value:literal),+ $(,)? }) => {
             $(#[$doc])*
@@ -237,6 +245,52 @@ pub mod agent {
                 type Error = UnknownVariant;
                 fn try_from(value: $sol) -> Result<Self, UnknownVariant> {
                     Self::try_from(value.into_underlying())
+                }
+            }
+
+            impl std::fmt::Display for $name {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+
+            /// The inverse of [`as_str`](Self::as_str): exact names only, anything else an error.
+            impl std::str::FromStr for $name {
+                type Err = UnknownName;
+                fn from_str(s: &str) -> Result<Self, UnknownName> {
+                    match s {
+                        $(stringify!($variant) => Ok($name::$variant),)+
+                        _ => Err(UnknownName { name: stringify!($name), value: s.to_string() }),
+                    }
+                }
+            }
+
+            /// Stored as TEXT spelled as [`as_str`](Self::as_str) (the columns' CHECK constraints
+            /// list the same names); a value outside the enum is a decode error, never a default.
+            #[cfg(feature = "sqlx")]
+            impl sqlx::Type<sqlx::Postgres> for $name {
+                fn type_info() -> sqlx::postgres::PgTypeInfo {
+                    <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+                }
+                fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                    <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+                }
+            }
+
+            #[cfg(feature = "sqlx")]
+            impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $name {
+                fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                    Ok(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?.parse()?)
+                }
+            }
+
+            #[cfg(feature = "sqlx")]
+            impl sqlx::Encode<'_, sqlx::Postgres> for $name {
+                fn encode_by_ref(
+                    &self,
+                    buf: &mut sqlx::postgres::PgArgumentBuffer,
+                ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                    <&str as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.as_str(), buf)
                 }
             }
         };

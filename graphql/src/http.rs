@@ -26,9 +26,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::NexusSchema;
 use crate::auth::Viewer;
-use crate::model::ExecutionRow;
-use crate::scalars::BigInt;
 use crate::state::{AppState, ClientIp};
+use nexus_store::ExecutionRow;
 
 /// Router state: the shared state and the executable schema.
 #[derive(Clone)]
@@ -252,7 +251,7 @@ async fn execution_output(State(server): State<Server>, Path(id): Path<String>, 
         }
         Err(response) => return *response,
     };
-    let row = match ExecutionRow::fetch(&state.pool, &BigInt(id)).await {
+    let row = match ExecutionRow::fetch(&state.pool, id).await {
         Ok(Some(r)) => r,
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such execution"),
         Err(e) => {
@@ -260,15 +259,15 @@ async fn execution_output(State(server): State<Server>, Path(id): Path<String>, 
             return json_error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable; retry");
         }
     };
-    if row.requester() != viewer {
+    if row.requester != viewer {
         return json_error(StatusCode::FORBIDDEN, "only the execution's requester may read its output");
     }
-    let Some(hash) = row.output_hash() else {
+    let Some(hash) = row.output_blob() else {
         return json_error(StatusCode::NOT_FOUND, "the execution has no output yet");
     };
     let blob: Result<Option<(Vec<u8>, String)>, _> =
         sqlx::query_as("SELECT bytes, media_type FROM blobs WHERE hash = $1")
-            .bind(hash)
+            .bind(hash.as_slice())
             .fetch_optional(&state.pool)
             .await;
     match blob {

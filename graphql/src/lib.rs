@@ -46,7 +46,6 @@ use std::time::Duration;
 use alloy::providers::{Provider, ProviderBuilder};
 use async_graphql::Schema;
 use async_graphql::dataloader::DataLoader;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use auth::MutationRoot;
@@ -139,13 +138,6 @@ impl Config {
     }
 }
 
-/// Applies the shared schema, including this crate's migration (idempotent). The same embedded
-/// set as the indexer's: one `migrations/` directory for every service.
-pub async fn migrate(pool: &PgPool) -> Result<(), GraphqlError> {
-    sqlx::migrate!("../migrations").run(pool).await?;
-    Ok(())
-}
-
 /// The schema with its limits, before data is attached (also what the SDL is printed from).
 pub fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
@@ -174,7 +166,7 @@ pub async fn start(
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await?;
-    migrate(&pool).await?;
+    nexus_store::migrate(&pool).await?;
     let provider = match &config.rpc_url {
         Some(url) => Some(
             ProviderBuilder::new()

@@ -1,8 +1,10 @@
 //! The API's object types, read from the indexer's projections.
 //!
-//! Each type is a plain row (decoded once, with NUMERIC as text and addresses/hashes as bytes,
-//! cast explicitly in SQL because the schema's domains are not the base types' OIDs) plus
-//! resolvers. References between objects (an execution's agent, an agent's stats) go through
+//! Each type is a plain row plus resolvers. Rows decode once, through `nexus_store`'s column
+//! types (NUMERIC as text and addresses/hashes as bytes, cast explicitly in SQL because the
+//! schema's domains are not the base types' OIDs; statuses as the store's enums), so a value
+//! that is not what its column promises fails the query instead of reading as zero or as a
+//! default status. The execution row is the store's, shared with the relayer. References between objects (an execution's agent, an agent's stats) go through
 //! per-request [`DataLoader`]s, so a page of 100 executions costs one agent query, not 100.
 
 use std::collections::HashMap;
@@ -10,6 +12,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject};
+use nexus_store::codec::{Addr, Hash32, Uint256};
+use nexus_store::{self as store, ExecutionRow};
 use sqlx::PgPool;
 
 use crate::auth::Viewer;
@@ -46,44 +50,40 @@ pub enum ExecutionStatus {
     Reclaimed,
 }
 
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::General => "General",
-            Category::Crypto => "Crypto",
+// The API's enums are GraphQL types of their own (their names are the schema's), converted from
+// the store's enums exhaustively: a new store value is a compile error here, not a fallback.
+macro_rules! from_store {
+    ($api:ident, $store:ty, { $($variant:ident => $store_variant:ident),+ $(,)? }) => {
+        impl From<$store> for $api {
+            fn from(v: $store) -> Self {
+                match v { $(<$store>::$store_variant => $api::$variant),+ }
+            }
         }
-    }
+
+        impl From<$api> for $store {
+            fn from(v: $api) -> Self {
+                match v { $($api::$variant => <$store>::$store_variant),+ }
+            }
+        }
+
+        impl $api {
+            /// The value as the database stores it (for filters).
+            pub fn as_str(self) -> &'static str {
+                <$store>::from(self).as_str()
+            }
+        }
+    };
 }
 
-impl AgentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Active => "Active",
-            AgentStatus::Paused => "Paused",
-            AgentStatus::Retired => "Retired",
-        }
-    }
-}
-
-impl ExecutionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecutionStatus::Requested => "Requested",
-            ExecutionStatus::Succeeded => "Succeeded",
-            ExecutionStatus::Failed => "Failed",
-            ExecutionStatus::Reclaimed => "Reclaimed",
-        }
-    }
-
-    fn from_db(s: &str) -> Self {
-        match s {
-            "Succeeded" => ExecutionStatus::Succeeded,
-            "Failed" => ExecutionStatus::Failed,
-            "Reclaimed" => ExecutionStatus::Reclaimed,
-            _ => ExecutionStatus::Requested,
-        }
-    }
-}
+from_store!(Category, store::Category, { General => General, Crypto => Crypto });
+from_store!(AgentStatus, store::AgentStatus, { Active => Active, Paused => Paused, Retired => Retired });
+from_store!(MetadataStatus, store::MetadataStatus, { Pending => Pending, Ok => Ok, Failed => Failed });
+from_store!(ExecutionStatus, store::ExecutionStatus, {
+    Requested => Requested,
+    Succeeded => Succeeded,
+    Failed => Failed,
+    Reclaimed => Reclaimed,
+});
 
 fn json_column(text: Option<String>) -> Option<Json<serde_json::Value>> {
     text.and_then(|t| serde_json::from_str(&t).ok()).map(Json)
@@ -101,17 +101,17 @@ pub const AGENT_COLUMNS: &str = "a.agent_id::text AS agent_id, a.developer::byte
 
 #[derive(sqlx::FromRow, Debug, Clone)]
 pub struct AgentRow {
-    agent_id: String,
-    developer: Vec<u8>,
-    payment_token: Vec<u8>,
-    price: String,
+    agent_id: Uint256,
+    developer: Addr,
+    payment_token: Addr,
+    price: Uint256,
     max_duration: i64,
-    category: String,
-    status: String,
-    image_digest: Vec<u8>,
+    category: store::Category,
+    status: store::AgentStatus,
+    image_digest: Hash32,
     metadata_uri: String,
     registered_block: i64,
-    registered_tx: Vec<u8>,
+    registered_tx: Hash32,
     registered_at: i64,
     updated_block: i64,
     updated_at: i64,
@@ -120,7 +120,7 @@ pub struct AgentRow {
     tags: Vec<String>,
     input_schema: Option<String>,
     output_schema: Option<String>,
-    metadata_status: String,
+    metadata_status: store::MetadataStatus,
     metadata_error: Option<String>,
     /// Statistics joined into the same query ([`AGENT_STATS_COLUMNS`]) when the listing joins
     /// `agent_stats` anyway; absent columns decode as `None` and the stats loader is used.
@@ -135,7 +135,7 @@ pub struct AgentRow {
     #[sqlx(default)]
     stats_success_rate: Option<f64>,
     #[sqlx(default)]
-    stats_revenue: Option<String>,
+    stats_revenue: Option<Uint256>,
 }
 
 /// Columns of `agent_stats s` that [`AgentRow`] picks up (saves the stats loader's query).
@@ -147,19 +147,19 @@ impl AgentRow {
     /// The statistics joined into this row, if they were.
     fn joined_stats(&self) -> Option<AgentStats> {
         Some(AgentStats {
-            agent_id: BigInt::from_db(&self.agent_id),
+            agent_id: BigInt::from(self.agent_id),
             executions: self.stats_executions?,
             succeeded: self.stats_succeeded?,
             failed: self.stats_failed?,
             reclaimed: self.stats_reclaimed?,
             success_rate: self.stats_success_rate,
-            revenue: BigInt::from_db(self.stats_revenue.as_deref()?),
+            revenue: BigInt::from(self.stats_revenue?),
         })
     }
 
-    /// The agent id as decimal text.
-    pub fn agent_id(&self) -> &str {
-        &self.agent_id
+    /// The agent id.
+    pub fn agent_id(&self) -> alloy::primitives::U256 {
+        self.agent_id.0
     }
 }
 
@@ -170,37 +170,33 @@ pub struct Agent(pub AgentRow);
 impl Agent {
     /// The registry's agent id.
     async fn id(&self) -> BigInt {
-        BigInt::from_db(&self.0.agent_id)
+        BigInt::from(self.0.agent_id)
     }
     /// Who is paid for successful executions.
     async fn developer(&self) -> Address {
-        Address::from_db(&self.0.developer)
+        Address::from(self.0.developer)
     }
     /// ERC-20 the agent is paid in; the zero address means ETH.
     async fn payment_token(&self) -> Address {
-        Address::from_db(&self.0.payment_token)
+        Address::from(self.0.payment_token)
     }
     /// Current price per execution, in the payment token's smallest unit.
     async fn price(&self) -> BigInt {
-        BigInt::from_db(&self.0.price)
+        BigInt::from(self.0.price)
     }
     /// Longest an execution may run, in seconds.
     async fn max_duration(&self) -> i64 {
         self.0.max_duration
     }
     async fn category(&self) -> Category {
-        if self.0.category == "Crypto" { Category::Crypto } else { Category::General }
+        self.0.category.into()
     }
     async fn status(&self) -> AgentStatus {
-        match self.0.status.as_str() {
-            "Paused" => AgentStatus::Paused,
-            "Retired" => AgentStatus::Retired,
-            _ => AgentStatus::Active,
-        }
+        self.0.status.into()
     }
     /// sha256 of the container image the relayer runs.
     async fn image_digest(&self) -> Bytes32 {
-        Bytes32::from_db(&self.0.image_digest)
+        Bytes32::from(self.0.image_digest)
     }
     async fn metadata_uri(&self) -> &str {
         &self.0.metadata_uri
@@ -209,7 +205,7 @@ impl Agent {
         self.0.registered_block
     }
     async fn registered_tx(&self) -> Bytes32 {
-        Bytes32::from_db(&self.0.registered_tx)
+        Bytes32::from(self.0.registered_tx)
     }
     async fn registered_at(&self) -> DateTime {
         DateTime::from_secs(self.0.registered_at)
@@ -241,11 +237,7 @@ impl Agent {
     }
     /// Whether the metadata document has been fetched and parsed.
     async fn metadata_status(&self) -> MetadataStatus {
-        match self.0.metadata_status.as_str() {
-            "ok" => MetadataStatus::Ok,
-            "failed" => MetadataStatus::Failed,
-            _ => MetadataStatus::Pending,
-        }
+        self.0.metadata_status.into()
     }
     async fn metadata_error(&self) -> Option<&str> {
         self.0.metadata_error.as_deref()
@@ -256,7 +248,7 @@ impl Agent {
             return Ok(stats);
         }
         let loader = ctx.data::<DataLoader<StatsLoader>>()?;
-        let id = BigInt::from_db(&self.0.agent_id);
+        let id = BigInt::from(self.0.agent_id);
         Ok(loader.load_one(id).await?.unwrap_or_else(|| AgentStats::empty(id)))
     }
 }
@@ -321,7 +313,7 @@ impl Loader<BigInt> for AgentLoader {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.agent_id = ANY($1::text[]::numeric[])");
         let rows: Vec<AgentRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(keys_text(keys)).fetch_all(&self.0).await?;
-        Ok(rows.into_iter().map(|r| (BigInt::from_db(&r.agent_id), Arc::new(r))).collect())
+        Ok(rows.into_iter().map(|r| (BigInt::from(r.agent_id), Arc::new(r))).collect())
     }
 }
 
@@ -333,7 +325,7 @@ impl Loader<BigInt> for StatsLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[BigInt]) -> Result<HashMap<BigInt, Self::Value>, Self::Error> {
-        type Row = (String, i64, i64, i64, i64, Option<f64>, String);
+        type Row = (Uint256, i64, i64, i64, i64, Option<f64>, Uint256);
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT agent_id::text, executions, succeeded, failed, reclaimed, success_rate, revenue::text
              FROM agent_stats WHERE agent_id = ANY($1::text[]::numeric[])",
@@ -344,7 +336,7 @@ impl Loader<BigInt> for StatsLoader {
         Ok(rows
             .into_iter()
             .map(|(id, executions, succeeded, failed, reclaimed, success_rate, revenue)| {
-                let agent_id = BigInt::from_db(&id);
+                let agent_id = BigInt::from(id);
                 let stats = AgentStats {
                     agent_id,
                     executions,
@@ -352,7 +344,7 @@ impl Loader<BigInt> for StatsLoader {
                     failed,
                     reclaimed,
                     success_rate,
-                    revenue: BigInt::from_db(&revenue),
+                    revenue: BigInt::from(revenue),
                 };
                 (agent_id, stats)
             })
@@ -368,7 +360,7 @@ impl Loader<BigInt> for MedianDurationLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[BigInt]) -> Result<HashMap<BigInt, Self::Value>, Self::Error> {
-        let rows: Vec<(String, Option<f64>)> = sqlx::query_as(
+        let rows: Vec<(Uint256, Option<f64>)> = sqlx::query_as(
             "SELECT agent_id::text,
                     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM settled_at - requested_at)::float8)
              FROM executions
@@ -378,7 +370,7 @@ impl Loader<BigInt> for MedianDurationLoader {
         .bind(keys_text(keys))
         .fetch_all(&self.0)
         .await?;
-        Ok(rows.into_iter().filter_map(|(id, m)| Some((BigInt::from_db(&id), m?))).collect())
+        Ok(rows.into_iter().filter_map(|(id, m)| Some((BigInt::from(id), m?))).collect())
     }
 }
 
@@ -398,15 +390,15 @@ pub const PURCHASE_COLUMNS: &str = "p.block_number, p.log_index, p.tx_hash::byte
 pub struct PurchaseRow {
     block_number: i64,
     log_index: i64,
-    tx_hash: Vec<u8>,
+    tx_hash: Hash32,
     block_time: i64,
-    buyer: Vec<u8>,
-    agent_id: String,
-    credit_id: String,
-    token: Vec<u8>,
-    unit_price: String,
-    units: String,
-    amount: String,
+    buyer: Addr,
+    agent_id: Uint256,
+    credit_id: Uint256,
+    token: Addr,
+    unit_price: Uint256,
+    units: Uint256,
+    amount: Uint256,
 }
 
 /// A purchase of execution credits (one `Purchased` event).
@@ -425,36 +417,36 @@ impl Purchase {
         self.0.log_index
     }
     async fn tx_hash(&self) -> Bytes32 {
-        Bytes32::from_db(&self.0.tx_hash)
+        Bytes32::from(self.0.tx_hash)
     }
     async fn time(&self) -> DateTime {
         DateTime::from_secs(self.0.block_time)
     }
     async fn buyer(&self) -> Address {
-        Address::from_db(&self.0.buyer)
+        Address::from(self.0.buyer)
     }
     async fn agent_id(&self) -> BigInt {
-        BigInt::from_db(&self.0.agent_id)
+        BigInt::from(self.0.agent_id)
     }
     async fn agent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Agent>> {
-        load_agent(ctx, BigInt::from_db(&self.0.agent_id)).await
+        load_agent(ctx, BigInt::from(self.0.agent_id)).await
     }
     /// The ERC-1155 id of the credits bought (`agentId << 96 | unitPrice`).
     async fn credit_id(&self) -> BigInt {
-        BigInt::from_db(&self.0.credit_id)
+        BigInt::from(self.0.credit_id)
     }
     async fn token(&self) -> Address {
-        Address::from_db(&self.0.token)
+        Address::from(self.0.token)
     }
     async fn unit_price(&self) -> BigInt {
-        BigInt::from_db(&self.0.unit_price)
+        BigInt::from(self.0.unit_price)
     }
     async fn units(&self) -> BigInt {
-        BigInt::from_db(&self.0.units)
+        BigInt::from(self.0.units)
     }
     /// What was paid: unitPrice × units.
     async fn amount(&self) -> BigInt {
-        BigInt::from_db(&self.0.amount)
+        BigInt::from(self.0.amount)
     }
 }
 
@@ -463,11 +455,11 @@ pub const ENTITLEMENT_COLUMNS: &str = "n.holder::bytea AS holder, n.credit_id::t
 
 #[derive(sqlx::FromRow, Debug, Clone)]
 pub struct EntitlementRow {
-    holder: Vec<u8>,
-    credit_id: String,
-    agent_id: String,
-    unit_price: String,
-    balance: String,
+    holder: Addr,
+    credit_id: Uint256,
+    agent_id: Uint256,
+    unit_price: Uint256,
+    balance: Uint256,
 }
 
 /// Execution credits a holder owns for one (agent, unit price): an ERC-1155 balance.
@@ -476,23 +468,23 @@ pub struct Entitlement(pub EntitlementRow);
 #[Object]
 impl Entitlement {
     async fn holder(&self) -> Address {
-        Address::from_db(&self.0.holder)
+        Address::from(self.0.holder)
     }
     async fn credit_id(&self) -> BigInt {
-        BigInt::from_db(&self.0.credit_id)
+        BigInt::from(self.0.credit_id)
     }
     async fn agent_id(&self) -> BigInt {
-        BigInt::from_db(&self.0.agent_id)
+        BigInt::from(self.0.agent_id)
     }
     async fn agent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Agent>> {
-        load_agent(ctx, BigInt::from_db(&self.0.agent_id)).await
+        load_agent(ctx, BigInt::from(self.0.agent_id)).await
     }
     async fn unit_price(&self) -> BigInt {
-        BigInt::from_db(&self.0.unit_price)
+        BigInt::from(self.0.unit_price)
     }
     /// Credits left: executions the holder can still request.
     async fn balance(&self) -> BigInt {
-        BigInt::from_db(&self.0.balance)
+        BigInt::from(self.0.balance)
     }
 }
 
@@ -501,11 +493,11 @@ pub const BALANCE_COLUMNS: &str = "b.token::bytea AS token, b.account::bytea AS 
 
 #[derive(sqlx::FromRow, Debug, Clone)]
 pub struct BalanceRow {
-    token: Vec<u8>,
-    account: Vec<u8>,
-    credited: String,
-    withdrawn: String,
-    withdrawable: String,
+    token: Addr,
+    account: Addr,
+    credited: Uint256,
+    withdrawn: Uint256,
+    withdrawable: Uint256,
 }
 
 /// What the marketplace owes an account in one token (pull payments).
@@ -515,76 +507,28 @@ pub struct WithdrawableBalance(pub BalanceRow);
 impl WithdrawableBalance {
     /// Zero address: ETH.
     async fn token(&self) -> Address {
-        Address::from_db(&self.0.token)
+        Address::from(self.0.token)
     }
     async fn account(&self) -> Address {
-        Address::from_db(&self.0.account)
+        Address::from(self.0.account)
     }
     /// Everything ever credited.
     async fn credited(&self) -> BigInt {
-        BigInt::from_db(&self.0.credited)
+        BigInt::from(self.0.credited)
     }
     /// Everything ever withdrawn.
     async fn withdrawn(&self) -> BigInt {
-        BigInt::from_db(&self.0.withdrawn)
+        BigInt::from(self.0.withdrawn)
     }
     /// What `withdraw(token)` would pay now.
     async fn withdrawable(&self) -> BigInt {
-        BigInt::from_db(&self.0.withdrawable)
+        BigInt::from(self.0.withdrawable)
     }
 }
 
 // ---------------------------------------------------------------- executions
 
-pub const EXECUTION_COLUMNS: &str = "e.request_id::text AS request_id, e.agent_id::text AS agent_id, \
-    e.requester::bytea AS requester, e.developer::bytea AS developer, e.token::bytea AS token, \
-    e.credit_id::text AS credit_id, e.unit_price::text AS unit_price, e.input_hash::bytea AS input_hash, \
-    extract(epoch FROM e.deadline)::bigint AS deadline, e.status, e.success, e.output_hash::bytea AS output_hash, \
-    e.payee::bytea AS payee, e.payout::text AS payout, e.fee::text AS fee, e.requested_block, \
-    e.requested_tx::bytea AS requested_tx, extract(epoch FROM e.requested_at)::bigint AS requested_at, \
-    e.settled_block, e.settled_tx::bytea AS settled_tx, extract(epoch FROM e.settled_at)::bigint AS settled_at";
-
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct ExecutionRow {
-    pub request_id: String,
-    agent_id: String,
-    pub requester: Vec<u8>,
-    developer: Vec<u8>,
-    token: Vec<u8>,
-    credit_id: String,
-    unit_price: String,
-    input_hash: Vec<u8>,
-    deadline: i64,
-    pub status: String,
-    success: Option<bool>,
-    output_hash: Option<Vec<u8>>,
-    payee: Option<Vec<u8>>,
-    payout: Option<String>,
-    fee: Option<String>,
-    requested_block: i64,
-    requested_tx: Vec<u8>,
-    requested_at: i64,
-    settled_block: Option<i64>,
-    settled_tx: Option<Vec<u8>>,
-    settled_at: Option<i64>,
-}
-
-impl ExecutionRow {
-    pub fn requester(&self) -> alloy::primitives::Address {
-        Address::from_db(&self.requester).0
-    }
-
-    /// The output blob's hash, if the settlement named one (the zero hash means "no output").
-    pub fn output_hash(&self) -> Option<Vec<u8>> {
-        self.output_hash.clone().filter(|h| h.iter().any(|b| *b != 0))
-    }
-
-    /// Loads one execution by request id.
-    pub async fn fetch(pool: &PgPool, id: &BigInt) -> Result<Option<Self>, sqlx::Error> {
-        let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions e WHERE e.request_id = $1::numeric");
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id.decimal()).fetch_optional(pool).await
-    }
-}
+pub use nexus_store::EXECUTION_COLUMNS;
 
 /// One execution request and its settlement. Everything is public except the output and the
 /// logs, which only the requester (signed in) may read.
@@ -604,41 +548,41 @@ pub fn require_requester(ctx: &Context<'_>, requester: alloy::primitives::Addres
 impl Execution {
     /// The marketplace's request id.
     async fn id(&self) -> BigInt {
-        BigInt::from_db(&self.0.request_id)
+        BigInt::from(self.0.request_id)
     }
     async fn agent_id(&self) -> BigInt {
-        BigInt::from_db(&self.0.agent_id)
+        BigInt::from(self.0.agent_id)
     }
     async fn agent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Agent>> {
-        load_agent(ctx, BigInt::from_db(&self.0.agent_id)).await
+        load_agent(ctx, BigInt::from(self.0.agent_id)).await
     }
     async fn requester(&self) -> Address {
-        Address::from_db(&self.0.requester)
+        Address::from(self.0.requester)
     }
     async fn developer(&self) -> Address {
-        Address::from_db(&self.0.developer)
+        Address::from(self.0.developer)
     }
     async fn token(&self) -> Address {
-        Address::from_db(&self.0.token)
+        Address::from(self.0.token)
     }
     /// The credit spent on this execution.
     async fn credit_id(&self) -> BigInt {
-        BigInt::from_db(&self.0.credit_id)
+        BigInt::from(self.0.credit_id)
     }
     /// The escrowed amount.
     async fn unit_price(&self) -> BigInt {
-        BigInt::from_db(&self.0.unit_price)
+        BigInt::from(self.0.unit_price)
     }
     /// keccak256 of the input blob (see `PUT /v1/blobs`).
     async fn input_hash(&self) -> Bytes32 {
-        Bytes32::from_db(&self.0.input_hash)
+        Bytes32::from(self.0.input_hash)
     }
     /// Settle before, reclaim after.
     async fn deadline(&self) -> DateTime {
         DateTime::from_secs(self.0.deadline)
     }
     async fn status(&self) -> ExecutionStatus {
-        ExecutionStatus::from_db(&self.0.status)
+        self.0.status.into()
     }
     /// The settlement's verdict; null while requested and when reclaimed.
     async fn success(&self) -> Option<bool> {
@@ -646,24 +590,24 @@ impl Execution {
     }
     /// keccak256 of the output blob (zero hash when there is none); set on settlement.
     async fn output_hash(&self) -> Option<Bytes32> {
-        self.0.output_hash.as_deref().map(Bytes32::from_db)
+        self.0.output_hash.map(Bytes32::from)
     }
     /// Who was credited on settlement or reclaim.
     async fn payee(&self) -> Option<Address> {
-        self.0.payee.as_deref().map(Address::from_db)
+        self.0.payee.map(Address::from)
     }
     async fn payout(&self) -> Option<BigInt> {
-        self.0.payout.as_deref().map(BigInt::from_db)
+        self.0.payout.map(BigInt::from)
     }
     /// Platform fee taken on success.
     async fn fee(&self) -> Option<BigInt> {
-        self.0.fee.as_deref().map(BigInt::from_db)
+        self.0.fee.map(BigInt::from)
     }
     async fn requested_block(&self) -> i64 {
         self.0.requested_block
     }
     async fn requested_tx(&self) -> Bytes32 {
-        Bytes32::from_db(&self.0.requested_tx)
+        Bytes32::from(self.0.requested_tx)
     }
     async fn requested_at(&self) -> DateTime {
         DateTime::from_secs(self.0.requested_at)
@@ -672,7 +616,7 @@ impl Execution {
         self.0.settled_block
     }
     async fn settled_tx(&self) -> Option<Bytes32> {
-        self.0.settled_tx.as_deref().map(Bytes32::from_db)
+        self.0.settled_tx.map(Bytes32::from)
     }
     async fn settled_at(&self) -> Option<DateTime> {
         self.0.settled_at.map(DateTime::from_secs)
@@ -683,11 +627,14 @@ impl Execution {
     }
     /// The output document as text. Requester only (sign in first); null while there is none.
     async fn output(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        require_requester(ctx, self.0.requester())?;
-        let Some(hash) = self.0.output_hash() else { return Ok(None) };
+        require_requester(ctx, self.0.requester)?;
+        let Some(hash) = self.0.output_blob() else { return Ok(None) };
         let pool = ctx.data::<PgPool>()?;
-        let bytes: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT bytes FROM blobs WHERE hash = $1").bind(hash).fetch_optional(pool).await.db()?;
+        let bytes: Option<Vec<u8>> = sqlx::query_scalar("SELECT bytes FROM blobs WHERE hash = $1")
+            .bind(hash.as_slice())
+            .fetch_optional(pool)
+            .await
+            .db()?;
         Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
     /// The container's log lines in order. Requester only.
@@ -702,7 +649,7 @@ impl Execution {
         after_seq: Option<i64>,
         #[graphql(desc = "At most this many lines (default and maximum 1000).")] limit: Option<i32>,
     ) -> async_graphql::Result<Vec<ExecutionLog>> {
-        require_requester(ctx, self.0.requester())?;
+        require_requester(ctx, self.0.requester)?;
         let pool = ctx.data::<PgPool>()?;
         let limit = limit.unwrap_or(MAX_LOG_LINES).clamp(0, MAX_LOG_LINES);
         let rows: Vec<LogRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -710,7 +657,7 @@ impl Execution {
              WHERE l.request_id = $1::numeric AND l.seq > $2 AND ($4::integer IS NULL OR l.attempt = $4)
              ORDER BY l.attempt, l.seq LIMIT $3"
         )))
-        .bind(self.0.request_id.clone())
+        .bind(Uint256(self.0.request_id))
         .bind(after_seq.unwrap_or(-1))
         .bind(i64::from(limit))
         .bind(attempt)
@@ -729,7 +676,7 @@ pub const LOG_COLUMNS: &str = "l.request_id::text AS request_id, l.attempt, l.se
 
 #[derive(sqlx::FromRow, Debug, Clone)]
 pub struct LogRow {
-    pub request_id: String,
+    pub request_id: Uint256,
     pub attempt: i32,
     pub seq: i64,
     pub stream: String,
@@ -753,7 +700,7 @@ pub struct ExecutionLog {
 impl From<LogRow> for ExecutionLog {
     fn from(r: LogRow) -> Self {
         ExecutionLog {
-            request_id: BigInt::from_db(&r.request_id),
+            request_id: BigInt::from(r.request_id),
             attempt: r.attempt,
             seq: r.seq,
             stream: r.stream,

@@ -15,6 +15,9 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::count_cache::CountCache;
 use crate::error::{DbResult, bad_input};
+use nexus_store::ExecutionRow;
+use nexus_store::codec::Hash32;
+
 use crate::model::*;
 use crate::pagination::{OffsetCursor, PageArgs, Window, page_complexity};
 use crate::scalars::{Address, BigInt, Bytes32, DateTime};
@@ -308,7 +311,7 @@ impl QueryRoot {
 
     /// One execution by request id.
     async fn execution(&self, ctx: &Context<'_>, id: BigInt) -> async_graphql::Result<Option<Execution>> {
-        let row = ExecutionRow::fetch(pool(ctx)?, &id).await.db()?;
+        let row = ExecutionRow::fetch(pool(ctx)?, id.0).await.db()?;
         Ok(row.map(|r| Execution(Arc::new(r))))
     }
 
@@ -500,7 +503,7 @@ impl QueryRoot {
     /// The indexer's progress against the chain.
     async fn indexer_status(&self, ctx: &Context<'_>) -> async_graphql::Result<IndexerStatus> {
         let state = ctx.data::<AppState>()?;
-        let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
+        let row: Option<(i64, Hash32, i64)> = sqlx::query_as(
             "SELECT block_number, block_hash::bytea, (extract(epoch FROM updated_at) * 1000)::bigint FROM chain_cursor",
         )
         .fetch_optional(&state.pool)
@@ -519,7 +522,7 @@ impl QueryRoot {
         Ok(IndexerStatus {
             head,
             indexed_block: indexed,
-            indexed_block_hash: row.as_ref().map(|r| Bytes32::from_db(&r.1)),
+            indexed_block_hash: row.as_ref().map(|r| Bytes32::from(r.1)),
             lag: head.zip(indexed).map(|(h, i)| (h - i).max(0)),
             updated_at: row.map(|r| DateTime(r.2)),
         })

@@ -5,6 +5,7 @@
 
 use alloy::primitives::{B256, U256};
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use nexus_store::codec;
 
 /// A 20-byte Ethereum address: `0x` + 40 hex digits, any case on input, EIP-55 checksummed on output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,28 +78,51 @@ impl ScalarType for BigInt {
 impl BigInt {
     /// Decimal text, the form NUMERIC columns are bound with (`$n::numeric`).
     pub fn decimal(&self) -> String {
-        self.0.to_string()
-    }
-
-    /// From NUMERIC text read back from the database; NULL-free columns only.
-    pub(crate) fn from_db(text: &str) -> Self {
-        BigInt(U256::from_str_radix(text, 10).unwrap_or_default())
+        codec::numeric(self.0)
     }
 }
 
 impl Address {
-    pub(crate) fn from_db(bytes: &[u8]) -> Self {
-        Address(alloy::primitives::Address::try_from(bytes).unwrap_or_default())
-    }
-
     pub(crate) fn bytes(&self) -> Vec<u8> {
         self.0.to_vec()
     }
 }
 
-impl Bytes32 {
-    pub(crate) fn from_db(bytes: &[u8]) -> Self {
-        Bytes32(B256::try_from(bytes).unwrap_or_default())
+// From the store's column types: rows decode through `nexus_store::codec`, which refuses a
+// value that is not a uint256/address/hash, so there is nothing left to default here.
+impl From<U256> for BigInt {
+    fn from(v: U256) -> Self {
+        BigInt(v)
+    }
+}
+
+impl From<codec::Uint256> for BigInt {
+    fn from(v: codec::Uint256) -> Self {
+        BigInt(v.0)
+    }
+}
+
+impl From<alloy::primitives::Address> for Address {
+    fn from(v: alloy::primitives::Address) -> Self {
+        Address(v)
+    }
+}
+
+impl From<codec::Addr> for Address {
+    fn from(v: codec::Addr) -> Self {
+        Address(v.0)
+    }
+}
+
+impl From<B256> for Bytes32 {
+    fn from(v: B256) -> Self {
+        Bytes32(v)
+    }
+}
+
+impl From<codec::Hash32> for Bytes32 {
+    fn from(v: codec::Hash32) -> Self {
+        Bytes32(v.0)
     }
 }
 

@@ -18,35 +18,35 @@ use std::time::Duration;
 
 use async_graphql::{Context, Subscription};
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
+use nexus_store::codec::Uint256;
+use nexus_store::notify::{AgentNotification, Channel, Notification};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
 use crate::count_cache::CountCache;
 use crate::error::{DbResult, bad_input};
-use crate::model::{
-    AGENT_COLUMNS, Agent, AgentRow, Execution, ExecutionLog, ExecutionRow, LOG_COLUMNS, LogRow, require_requester,
-};
+use crate::model::{AGENT_COLUMNS, Agent, AgentRow, Execution, ExecutionLog, LOG_COLUMNS, LogRow, require_requester};
 use crate::scalars::{Address, BigInt};
+use nexus_store::ExecutionRow;
 
 /// Events buffered per subscriber before it is considered lagging. A settlement burst of a busy
 /// block (hundreds of executions) fits; a stalled client does not hold memory unboundedly.
 pub const CHANNEL_CAPACITY: usize = 4096;
 
-/// Channels the listener follows: the indexer's, plus `nexus_execution_logs` and
-/// `nexus_agent_metadata` from our migrations (triggers on `execution_logs` and `agents`).
-const CHANNELS: &[&str] = &[
-    "nexus_executions",
-    "nexus_agents",
-    "nexus_agent_metadata",
-    "nexus_blocks",
-    "nexus_reorg",
-    "nexus_execution_logs",
+/// Channels the listener follows: the indexer's, plus [`Channel::ExecutionLogs`] and
+/// [`Channel::AgentMetadata`] from the migrations' triggers (on `execution_logs` and `agents`).
+const CHANNELS: &[Channel] = &[
+    Channel::Executions,
+    Channel::Agents,
+    Channel::AgentMetadata,
+    Channel::Blocks,
+    Channel::Reorg,
+    Channel::ExecutionLogs,
 ];
 
 /// Channels announcing a change to some agent row, which may change a catalog count.
-const CATALOG_CHANNELS: &[&str] = &["nexus_agents", "nexus_agent_metadata", "nexus_reorg"];
+const CATALOG_CHANNELS: &[Channel] = &[Channel::Agents, Channel::AgentMetadata, Channel::Reorg];
 
 /// A committed change, with the changed row already loaded.
 #[derive(Clone, Debug)]
@@ -105,7 +105,7 @@ impl Notifier {
         loop {
             let listener = async {
                 let mut l = PgListener::connect_with(&pool).await?;
-                l.listen_all(CHANNELS.iter().copied()).await?;
+                l.listen_all(CHANNELS.iter().map(|c| c.name())).await?;
                 Ok::<_, sqlx::Error>(l)
             };
             let mut listener = tokio::select! {
@@ -137,7 +137,7 @@ impl Notifier {
                 };
                 match n {
                     Ok(n) => {
-                        if CATALOG_CHANNELS.contains(&n.channel()) {
+                        if CATALOG_CHANNELS.iter().any(|c| c.name() == n.channel()) {
                             self.counts.invalidate();
                         }
                         if let Some(event) = load(&pool, n.channel(), n.payload()).await {
@@ -157,62 +157,50 @@ impl Notifier {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Payload {
-    request_id: Option<String>,
-    agent_id: Option<String>,
-    attempt: Option<i32>,
-    seq: Option<i64>,
-    /// Last sequence number of a log notification's range (`seq` is the first).
-    last_seq: Option<i64>,
-    block: Option<i64>,
-}
-
 /// The row a notification names, loaded once for every subscriber.
 async fn load(pool: &PgPool, channel: &str, payload: &str) -> Option<Event> {
-    let p: Payload = match serde_json::from_str(payload) {
-        Ok(p) => p,
+    let notification = match Notification::parse(channel, payload) {
+        Ok(n) => n,
         Err(e) => {
             tracing::warn!(channel, payload, error = %e, "unreadable notification");
             return None;
         }
     };
-    let result = match channel {
-        "nexus_executions" => {
-            let id = BigInt::from_db(p.request_id.as_deref()?);
-            ExecutionRow::fetch(pool, &id).await.map(|r| r.map(|r| Event::Execution(Arc::new(r))))
+    let result = match notification {
+        Notification::Execution(n) => {
+            ExecutionRow::fetch(pool, n.request_id).await.map(|r| r.map(|r| Event::Execution(Arc::new(r))))
         }
-        "nexus_agents" | "nexus_agent_metadata" => {
+        Notification::Agent(AgentNotification { agent_id })
+        | Notification::AgentMetadata(AgentNotification { agent_id }) => {
             let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.agent_id = $1::numeric");
             sqlx::query_as::<_, AgentRow>(sqlx::AssertSqlSafe(sql))
-                .bind(p.agent_id?)
+                .bind(Uint256(agent_id))
                 .fetch_optional(pool)
                 .await
                 .map(|r| r.map(|r| Event::Agent(Arc::new(r))))
         }
-        "nexus_execution_logs" => {
+        Notification::ExecutionLogs(n) => {
             /// Lines loaded per notification; the relayer writes at most 200 per INSERT.
             const MAX_LINES: i64 = 1000;
-            let first = p.seq?;
-            let last = p.last_seq.unwrap_or(first).min(first.saturating_add(MAX_LINES - 1));
+            let last = n.last().min(n.seq.saturating_add(MAX_LINES - 1));
             let sql = format!(
                 "SELECT {LOG_COLUMNS} FROM execution_logs l
                  WHERE l.request_id = $1::numeric AND l.attempt = $2 AND l.seq BETWEEN $3 AND $4
                  ORDER BY l.seq"
             );
             sqlx::query_as::<_, LogRow>(sqlx::AssertSqlSafe(sql))
-                .bind(p.request_id?)
-                .bind(p.attempt?)
-                .bind(first)
+                .bind(Uint256(n.request_id))
+                .bind(n.attempt)
+                .bind(n.seq)
                 .bind(last)
                 .fetch_all(pool)
                 .await
                 .map(|rows| (!rows.is_empty()).then(|| Event::Logs(Arc::new(rows))))
         }
-        "nexus_blocks" => Ok(p.block.map(Event::Block)),
-        "nexus_reorg" => Ok(Some(Event::Reorg)),
-        _ => Ok(None),
+        Notification::Block(n) => Ok(i64::try_from(n.block).ok().map(Event::Block)),
+        Notification::Reorg(_) => Ok(Some(Event::Reorg)),
+        // Not listened to (nothing here shows balances live).
+        Notification::Balance(_) => Ok(None),
     };
     match result {
         Ok(event) => event,
@@ -252,28 +240,28 @@ impl SubscriptionRoot {
         let pool = ctx.data::<PgPool>()?.clone();
         // Subscribe before reading the current state, so no change can fall in between.
         let rx = notifier.subscribe();
-        let current = ExecutionRow::fetch(&pool, &id).await.db()?.map(Arc::new);
-        let key = id.decimal();
-        let last = Arc::new(std::sync::Mutex::new(current.as_ref().map(|r| r.status.clone())));
+        let current = ExecutionRow::fetch(&pool, id.0).await.db()?.map(Arc::new);
+        let key = id.0;
+        let last = Arc::new(std::sync::Mutex::new(current.as_ref().map(|r| r.status)));
         let initial = futures::stream::iter(current.map(Execution));
         let updates = receiver_stream(rx).filter_map(move |event| {
-            let (pool, key, last) = (pool.clone(), key.clone(), last.clone());
+            let (pool, last) = (pool.clone(), last.clone());
             async move {
                 let row = match event {
                     Event::Execution(row) if row.request_id == key => Some(row),
                     Event::Reorg => {
-                        let row = ExecutionRow::fetch(&pool, &BigInt::from_db(&key)).await.ok()??;
+                        let row = ExecutionRow::fetch(&pool, key).await.ok()??;
                         let mut seen = last.lock().ok()?;
-                        if seen.as_deref() == Some(row.status.as_str()) {
+                        if *seen == Some(row.status) {
                             return None;
                         }
-                        *seen = Some(row.status.clone());
+                        *seen = Some(row.status);
                         return Some(Execution(Arc::new(row)));
                     }
                     _ => None,
                 }?;
                 if let Ok(mut seen) = last.lock() {
-                    *seen = Some(row.status.clone());
+                    *seen = Some(row.status);
                 }
                 Some(Execution(row))
             }
@@ -291,8 +279,8 @@ impl SubscriptionRoot {
         let notifier = ctx.data::<Notifier>()?;
         let pool = ctx.data::<PgPool>()?.clone();
         let rx = notifier.subscribe();
-        let row = ExecutionRow::fetch(&pool, &id).await.db()?.ok_or_else(|| bad_input("no such execution"))?;
-        require_requester(ctx, row.requester())?;
+        let row = ExecutionRow::fetch(&pool, id.0).await.db()?.ok_or_else(|| bad_input("no such execution"))?;
+        require_requester(ctx, row.requester)?;
         /// Backlog sent on subscribe; the rest is available through `Execution.logs`.
         const BACKLOG: i64 = 1000;
         let sql = format!(
@@ -302,13 +290,13 @@ impl SubscriptionRoot {
         let backlog: Vec<LogRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id.decimal()).bind(BACKLOG).fetch_all(&pool).await.db()?;
         let mut high = backlog.last().map(|r| (r.attempt, r.seq));
-        let key = id.decimal();
+        let key = id.0;
         let initial = futures::stream::iter(backlog.into_iter().map(ExecutionLog::from));
         let updates = receiver_stream(rx).flat_map(move |event| {
             let mut out = Vec::new();
             if let Event::Logs(lines) = event {
                 // Lines at or below the backlog's last one were already sent.
-                for line in lines.iter().filter(|l| l.request_id == key) {
+                for line in lines.iter().filter(|l| l.request_id.0 == key) {
                     if high.is_none_or(|h| (line.attempt, line.seq) > h) {
                         high = Some((line.attempt, line.seq));
                         out.push(ExecutionLog::from(line.clone()));
@@ -327,7 +315,7 @@ impl SubscriptionRoot {
         requester: Address,
     ) -> async_graphql::Result<impl Stream<Item = Execution> + use<>> {
         let rx = ctx.data::<Notifier>()?.subscribe();
-        let who = requester.bytes();
+        let who = requester.0;
         Ok(receiver_stream(rx).filter_map(move |event| {
             let out = match event {
                 Event::Execution(row) if row.requester == who => Some(Execution(row)),
@@ -345,10 +333,10 @@ impl SubscriptionRoot {
         id: Option<BigInt>,
     ) -> async_graphql::Result<impl Stream<Item = Agent> + use<>> {
         let rx = ctx.data::<Notifier>()?.subscribe();
-        let key = id.map(|i| i.decimal());
+        let key = id.map(|i| i.0);
         Ok(receiver_stream(rx).filter_map(move |event| {
             let out = match event {
-                Event::Agent(row) if key.as_deref().is_none_or(|k| k == row.agent_id()) => Some(Agent((*row).clone())),
+                Event::Agent(row) if key.is_none_or(|k| k == row.agent_id()) => Some(Agent((*row).clone())),
                 _ => None,
             };
             async move { out }

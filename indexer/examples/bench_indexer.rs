@@ -14,6 +14,7 @@
 //!
 //! Bars (issue 3): backfill ≥ 25,000 events/s; live lag p50 < 50 ms.
 
+use nexus_store::{Channel, Notification};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,7 +70,7 @@ async fn main() -> Result<()> {
     let mut indexer = Indexer::connect(live_config).await?;
     let committed: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let mut listener = PgListener::connect(&config.database_url).await?;
-    listener.listen("nexus_blocks").await?;
+    listener.listen(Channel::Blocks.name()).await?;
     let mined: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let heads = ProviderBuilder::new().connect(&devnet.ws_url()).await?;
     let mut stream = heads.subscribe_blocks().await?.into_stream();
@@ -86,9 +87,10 @@ async fn main() -> Result<()> {
     let listening = tokio::spawn(async move {
         while let Ok(n) = listener.recv().await {
             let at = Instant::now();
-            let block = serde_json::from_str::<serde_json::Value>(n.payload()).ok().and_then(|v| v["block"].as_u64());
-            if let (Some(block), Ok(mut seen)) = (block, seen.lock()) {
-                seen.insert(block, at);
+            if let (Ok(Notification::Block(b)), Ok(mut seen)) =
+                (Notification::parse(n.channel(), n.payload()), seen.lock())
+            {
+                seen.insert(b.block, at);
             }
         }
     });

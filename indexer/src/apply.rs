@@ -33,6 +33,8 @@ use nexus_bindings::agent::{Category, Status};
 use nexus_bindings::credit_id;
 use nexus_bindings::marketplace::AgentMarketplace as M;
 use nexus_bindings::registry::AgentRegistry as R;
+use nexus_store::ExecutionStatus;
+use nexus_store::codec;
 use sqlx::{PgConnection, Postgres};
 
 use crate::IndexerError;
@@ -65,6 +67,8 @@ fn q(sql: &'static str) -> Query<'static> {
     sqlx::query(sql)
 }
 
+/// Decimal text for a `$n::numeric` parameter (uint96 prices included; see
+/// `nexus_store::codec` for the reading side).
 fn num(v: impl ToString) -> String {
     v.to_string()
 }
@@ -103,7 +107,7 @@ struct NewExecution {
 
 /// A request's terminal transition (settle or reclaim).
 struct Close {
-    status: &'static str,
+    status: ExecutionStatus,
     success: Option<bool>,
     output_hash: Option<B256>,
     payee: Address,
@@ -265,7 +269,7 @@ impl Batch {
             }
             M::ExecutionSettled::SIGNATURE_HASH => {
                 let e: M::ExecutionSettled = decode(log)?;
-                let status = if e.success { "Succeeded" } else { "Failed" };
+                let status = if e.success { ExecutionStatus::Succeeded } else { ExecutionStatus::Failed };
                 self.close(
                     e.requestId,
                     Close {
@@ -289,7 +293,7 @@ impl Batch {
                 self.close(
                     e.requestId,
                     Close {
-                        status: "Reclaimed",
+                        status: ExecutionStatus::Reclaimed,
                         success: None,
                         output_hash: None,
                         payee: e.requester,
@@ -379,7 +383,8 @@ impl Batch {
             return Ok(t);
         }
         let t: Vec<u8> = sqlx::query_scalar("SELECT treasury::bytea FROM marketplace_config").fetch_one(conn).await?;
-        let t = Address::from_slice(&t);
+        let t =
+            codec::address(&t).map_err(|e| IndexerError::Inconsistent(format!("marketplace_config.treasury: {e}")))?;
         self.treasury = Some(t);
         Ok(t)
     }
@@ -394,7 +399,9 @@ impl Batch {
                 .fetch_optional(conn)
                 .await?;
         let t = t
-            .map(|t| Address::from_slice(&t))
+            .map(|t| codec::address(&t))
+            .transpose()
+            .map_err(|e| IndexerError::Inconsistent(format!("agents.payment_token: {e}")))?
             .ok_or_else(|| IndexerError::Inconsistent(format!("credits of unknown agent {agent_id} cancelled")))?;
         self.agent_tokens.insert(agent_id, t);
         Ok(t)
@@ -588,7 +595,7 @@ async fn write_new_executions(
     .bind(col(&rows, |r| num(r.e.unitPrice)))
     .bind(col(&rows, |r| bytes(r.e.inputHash)))
     .bind(col(&rows, |r| secs(r.e.deadline.to::<u64>())))
-    .bind(col(&rows, |r| close(r).map_or("Requested", |c| c.status)))
+    .bind(col(&rows, |r| close(r).map_or(ExecutionStatus::Requested, |c| c.status).as_str()))
     .bind(col(&rows, |r| close(r).and_then(|c| c.success)))
     .bind(col(&rows, |r| close(r).and_then(|c| c.output_hash.map(bytes))))
     .bind(col(&rows, |r| close(r).map(|c| bytes(c.payee))))
@@ -624,7 +631,7 @@ async fn close_executions(conn: &mut PgConnection, closed: BTreeMap<U256, Close>
     let (mut block, mut tx, mut at) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for (id, c) in &closed {
         ids.push(num(id));
-        status.push(c.status);
+        status.push(c.status.as_str());
         success.push(c.success);
         output.push(c.output_hash.map(bytes));
         payee.push(bytes(c.payee));

@@ -2,8 +2,8 @@
 //!
 //! # How it runs
 //!
-//! The schema lives in the repository's `migrations/` (embedded here with `sqlx::migrate!` and
-//! applied by [`migrate`]). [`Indexer::run`] loops over [`Indexer::step`], which does one of:
+//! The schema lives in `store/migrations/` and is applied by `nexus_store::migrate` (the store
+//! crate also holds the typed statuses, codecs and NOTIFY payloads used below). [`Indexer::run`] loops over [`Indexer::step`], which does one of:
 //!
 //! * **Backfill** (blocks at least `max_reorg_depth` behind the head, i.e. final): one
 //!   `eth_getLogs` over a block range for the registry and the marketplace, all logs applied in
@@ -28,7 +28,8 @@
 //! is not open, spending credits not held) aborts the transaction instead of being papered over.
 //!
 //! After each commit the indexer has issued, inside the same transaction (so only committed
-//! changes are announced), `NOTIFY`s on these channels:
+//! changes are announced), `NOTIFY`s on these channels (`nexus_store::notify`: one `Channel`
+//! variant and one serde payload struct each, which the listeners decode with):
 //!
 //! | channel | payload |
 //! | --- | --- |
@@ -78,6 +79,9 @@ use alloy::primitives::B256;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{Filter, Log};
 use nexus_bindings::Deployments;
+use nexus_store::notify::{
+    AgentNotification, BalanceNotification, BlockNotification, ExecutionNotification, Notification, ReorgNotification,
+};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -119,6 +123,8 @@ pub enum IndexerError {
     MissingBlock(u64),
     #[error("projection inconsistent with the chain: {0}")]
     Inconsistent(String),
+    #[error("could not encode a notification payload: {0}")]
+    Notification(#[source] serde_json::Error),
     #[error("database was indexed for chain {found}, this is chain {expected}")]
     WrongChain { expected: u64, found: u64 },
     #[error(
@@ -162,12 +168,6 @@ impl Config {
             poll_interval: Duration::from_millis(100),
         }
     }
-}
-
-/// Applies the shared schema (idempotent).
-pub async fn migrate(pool: &PgPool) -> Result<(), IndexerError> {
-    sqlx::migrate!("../migrations").run(pool).await?;
-    Ok(())
 }
 
 /// Every projection table: what a clean index of the same chain must reproduce exactly
@@ -274,7 +274,7 @@ impl Indexer {
 
     /// Like [`Indexer::connect`] with an existing provider (for `config.rpc_url`) and pool.
     pub async fn new(provider: DynProvider, pool: PgPool, config: Config) -> Result<Self, IndexerError> {
-        migrate(&pool).await?;
+        nexus_store::migrate(&pool).await?;
         let chain_id = provider.get_chain_id().await?;
         if chain_id != config.deployments.chain_id {
             return Err(IndexerError::WrongChain { expected: config.deployments.chain_id, found: chain_id });
@@ -636,8 +636,12 @@ impl Indexer {
                     sqlx::query("DELETE FROM chain_cursor").execute(&mut *tx).await?;
                 }
             }
-            let payload = format!(r#"{{"ancestor": {to}, "depth": {}}}"#, from as i64 - to);
-            sqlx::query("SELECT pg_notify('nexus_reorg', $1)").bind(payload).execute(&mut *tx).await?;
+            let reorg = Notification::Reorg(ReorgNotification { ancestor: to, depth: from as i64 - to });
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(reorg.channel().name())
+                .bind(reorg.payload().map_err(IndexerError::Notification)?)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             info!(undone, "rolled back");
             Ok(Progress::RolledBack(ancestor.unwrap_or(0)))
@@ -806,20 +810,22 @@ fn position_in(log: &Log, block_time: u64) -> Result<Position, IndexerError> {
 }
 
 async fn notify(conn: &mut PgConnection, header: &Header, changes: &Changes) -> Result<(), IndexerError> {
-    let block = format!(r#"{{"block": {}, "hash": "{}", "events": {}}}"#, header.number, header.hash, changes.events);
-    let mut channels = vec!["nexus_blocks"];
-    let mut payloads = vec![block];
-    for id in &changes.executions {
-        channels.push("nexus_executions");
-        payloads.push(format!(r#"{{"requestId": "{id}"}}"#));
-    }
-    for id in &changes.agents {
-        channels.push("nexus_agents");
-        payloads.push(format!(r#"{{"agentId": "{id}"}}"#));
-    }
-    for (token, account) in &changes.balances {
-        channels.push("nexus_balances");
-        payloads.push(format!(r#"{{"token": "{token}", "account": "{account}"}}"#));
+    let block = BlockNotification { block: header.number, hash: header.hash, events: changes.events };
+    let all = std::iter::once(Notification::Block(block))
+        .chain(
+            changes.executions.iter().map(|&request_id| Notification::Execution(ExecutionNotification { request_id })),
+        )
+        .chain(changes.agents.iter().map(|&agent_id| Notification::Agent(AgentNotification { agent_id })))
+        .chain(
+            changes
+                .balances
+                .iter()
+                .map(|&(token, account)| Notification::Balance(BalanceNotification { token, account })),
+        );
+    let (mut channels, mut payloads) = (Vec::new(), Vec::new());
+    for n in all {
+        channels.push(n.channel().name());
+        payloads.push(n.payload().map_err(IndexerError::Notification)?);
     }
     // One statement for all of them: a backfill batch can announce tens of thousands of
     // executions, and a round trip each cost seconds.

@@ -25,6 +25,8 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tracing::{debug, warn};
 
+use nexus_store::MetadataStatus;
+
 use crate::IndexerError;
 
 /// How remote metadata is fetched.
@@ -66,7 +68,7 @@ pub async fn resolve_pending(
             Ok(resolved) => resolved,
             Err(error) => {
                 debug!(agent_id, uri, error, "metadata fetch failed");
-                Resolved { status: "failed", error: Some(error), ..Default::default() }
+                Resolved { status: MetadataStatus::Failed, error: Some(error), ..Default::default() }
             }
         };
         sqlx::query(
@@ -143,8 +145,7 @@ async fn fetch(http: &reqwest::Client, config: &ResolverConfig, uri: &str) -> Re
 /// What is known about an agent's metadata after looking at its URI.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resolved {
-    /// `pending`, `ok` or `failed` (the `agents.metadata_status` check constraint).
-    pub status: &'static str,
+    pub status: MetadataStatus,
     pub name: Option<String>,
     pub description: Option<String>,
     pub tags: Vec<String>,
@@ -171,11 +172,11 @@ pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 /// Resolves `data:` URIs now; anything else is left `pending` for the resolver.
 pub fn resolve_inline(uri: &str) -> Resolved {
     let Some(rest) = uri.strip_prefix("data:") else {
-        return Resolved { status: "pending", ..Default::default() };
+        return Resolved { status: MetadataStatus::Pending, ..Default::default() };
     };
     match decode_data_uri(rest).and_then(|bytes| parse(&bytes)) {
         Ok(resolved) => resolved,
-        Err(error) => Resolved { status: "failed", error: Some(error), ..Default::default() },
+        Err(error) => Resolved { status: MetadataStatus::Failed, error: Some(error), ..Default::default() },
     }
 }
 
@@ -195,7 +196,7 @@ pub fn parse(bytes: &[u8]) -> Result<Resolved, String> {
         refuse_controls("description", description, true)?;
     }
     Ok(Resolved {
-        status: "ok",
+        status: MetadataStatus::Ok,
         // Postgres text cannot hold NUL bytes (refused above for these fields; kept as a guard).
         name: doc.name.map(|s| s.replace('\0', "")),
         description: doc.description.map(|s| s.replace('\0', "")),
@@ -272,7 +273,7 @@ mod tests {
     fn data_uris() {
         let r =
             resolve_inline(r#"data:application/json,{"name":"Echo","tags":["a","b"],"inputSchema":{"type":"object"}}"#);
-        assert_eq!(r.status, "ok");
+        assert_eq!(r.status, MetadataStatus::Ok);
         assert_eq!(r.name.as_deref(), Some("Echo"));
         assert_eq!(r.tags, vec!["a", "b"]);
         assert_eq!(r.input_schema.as_deref(), Some(r#"{"type":"object"}"#));
@@ -280,8 +281,8 @@ mod tests {
         assert_eq!(r.name.as_deref(), Some("X"));
         let r = resolve_inline("data:application/json,%7B%22name%22%3A%22Y%22%7D");
         assert_eq!(r.name.as_deref(), Some("Y"));
-        assert_eq!(resolve_inline("data:,not json").status, "failed");
-        assert_eq!(resolve_inline("ipfs://bafy").status, "pending");
+        assert_eq!(resolve_inline("data:,not json").status, MetadataStatus::Failed);
+        assert_eq!(resolve_inline("ipfs://bafy").status, MetadataStatus::Pending);
     }
 
     #[test]
@@ -308,7 +309,7 @@ mod tests {
         assert!(parse(br#"{"name":"Echo","description":"\u001b[2J fake"}"#).is_err());
         // Inline, the agent is recorded as failed and unnamed, with the reason.
         let r = resolve_inline(r#"data:application/json,{"name":"Echo\u001b]0;pwned\u0007"}"#);
-        assert_eq!((r.status, r.name.as_deref()), ("failed", None));
+        assert_eq!((r.status, r.name.as_deref()), (MetadataStatus::Failed, None));
         assert!(r.error.as_deref().unwrap_or_default().contains("U+001B"), "{r:?}");
     }
 }

@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256, keccak256};
+use nexus_store::codec::{Uint256, numeric};
+use nexus_store::{EXECUTION_COLUMNS, ExecutionRow, ExecutionStatus, Outcome};
 use sqlx::PgPool;
 
 use crate::RelayerError;
@@ -28,7 +30,7 @@ pub struct Claim {
 /// `ON CONFLICT ... WHERE` guard is the final word: a claim only lands where no live lease or
 /// completion exists, whatever two transactions saw in their snapshots.
 pub async fn claim(pool: &PgPool, owner: &str, lease: Duration) -> Result<Option<Claim>, RelayerError> {
-    let row: Option<(String, i32)> = sqlx::query_as(
+    let row: Option<(Uint256, i32)> = sqlx::query_as(
         "WITH candidate AS (
              SELECT e.request_id FROM executions e
              LEFT JOIN relayer_claims c ON c.request_id = e.request_id
@@ -51,7 +53,7 @@ pub async fn claim(pool: &PgPool, owner: &str, lease: Duration) -> Result<Option
     .fetch_optional(pool)
     .await?;
     let claimed_at = std::time::Instant::now();
-    row.map(|(id, attempt)| Ok(Claim { request_id: parse_u256(&id)?, attempt, claimed_at })).transpose()
+    Ok(row.map(|(id, attempt)| Claim { request_id: id.0, attempt, claimed_at }))
 }
 
 /// Extends our lease; `false` when the claim is no longer ours (taken over after expiry).
@@ -60,7 +62,7 @@ pub async fn renew(pool: &PgPool, claim: Claim, owner: &str, lease: Duration) ->
         "UPDATE relayer_claims SET lease_until = now() + make_interval(secs => $3), updated_at = now()
          WHERE request_id = $1::numeric AND owner = $2 AND done_at IS NULL",
     )
-    .bind(claim.request_id.to_string())
+    .bind(numeric(claim.request_id))
     .bind(owner)
     .bind(lease.as_secs_f64())
     .execute(pool)
@@ -83,7 +85,7 @@ pub async fn release(
              attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END, updated_at = now()
          WHERE request_id = $1::numeric AND owner = $2 AND done_at IS NULL",
     )
-    .bind(claim.request_id.to_string())
+    .bind(numeric(claim.request_id))
     .bind(owner)
     .bind(retry_after.as_secs_f64())
     .bind(uncount)
@@ -93,12 +95,12 @@ pub async fn release(
 }
 
 /// Marks the request finished for every relayer.
-pub async fn complete(pool: &PgPool, claim: Claim, owner: &str, outcome: &str) -> Result<(), RelayerError> {
+pub async fn complete(pool: &PgPool, claim: Claim, owner: &str, outcome: &Outcome) -> Result<(), RelayerError> {
     sqlx::query(
         "UPDATE relayer_claims SET owner = NULL, done_at = now(), outcome = $3, updated_at = now()
          WHERE request_id = $1::numeric AND owner = $2 AND done_at IS NULL",
     )
-    .bind(claim.request_id.to_string())
+    .bind(numeric(claim.request_id))
     .bind(owner)
     .bind(outcome)
     .execute(pool)
@@ -113,7 +115,7 @@ pub async fn holds_lease(pool: &PgPool, request_id: U256, owner: &str) -> Result
         "SELECT EXISTS (SELECT 1 FROM relayer_claims
                         WHERE request_id = $1::numeric AND owner = $2 AND done_at IS NULL AND lease_until > now())",
     )
-    .bind(request_id.to_string())
+    .bind(numeric(request_id))
     .bind(owner)
     .fetch_one(pool)
     .await?)
@@ -130,7 +132,8 @@ pub async fn queue_depth(pool: &PgPool) -> Result<i64, RelayerError> {
     .await?)
 }
 
-/// The indexed request: what `settle` needs back, plus the agent and input.
+/// The indexed request: what `settle` needs back, plus the agent and input (read as the
+/// store's [`ExecutionRow`], the row graphql serves too).
 #[derive(Debug, Clone)]
 pub struct Execution {
     pub request_id: U256,
@@ -144,44 +147,47 @@ pub struct Execution {
     pub deadline: u64,
     /// Unix seconds (block timestamp of the request).
     pub requested_at: u64,
-    pub status: String,
+    pub status: ExecutionStatus,
     /// The agent's declared output schema (its resolved metadata), if any.
     pub output_schema: Option<serde_json::Value>,
 }
 
-type ExecutionRow = (String, Vec<u8>, Vec<u8>, Vec<u8>, String, Vec<u8>, i64, i64, String, Option<String>);
+/// [`ExecutionRow`] plus the agent's output schema, in one round trip.
+#[derive(sqlx::FromRow)]
+struct ExecutionWithSchema {
+    #[sqlx(flatten)]
+    row: ExecutionRow,
+    output_schema: Option<String>,
+}
 
 pub async fn execution(pool: &PgPool, request_id: U256) -> Result<Option<Execution>, RelayerError> {
     // The agent's output schema comes along in the same round trip: a LEFT JOIN, since an agent
     // row always exists for an indexed request but its metadata may not be resolved yet.
-    let row: Option<ExecutionRow> = sqlx::query_as(
-        "SELECT e.agent_id::text, e.requester::bytea, e.developer::bytea, e.token::bytea, e.credit_id::text,
-                e.input_hash::bytea, extract(epoch FROM e.deadline)::bigint,
-                extract(epoch FROM e.requested_at)::bigint, e.status, a.output_schema::text
+    let sql = format!(
+        "SELECT {EXECUTION_COLUMNS}, a.output_schema::text AS output_schema
          FROM executions e LEFT JOIN agents a ON a.agent_id = e.agent_id
-         WHERE e.request_id = $1::numeric",
-    )
-    .bind(request_id.to_string())
-    .fetch_optional(pool)
-    .await?;
-    let Some((agent, requester, developer, token, credit, input, deadline, requested_at, status, schema)) = row else {
+         WHERE e.request_id = $1::numeric"
+    );
+    let row: Option<ExecutionWithSchema> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(numeric(request_id)).fetch_optional(pool).await?;
+    let Some(ExecutionWithSchema { row, output_schema }) = row else {
         return Ok(None);
     };
-    let output_schema = schema
+    let output_schema = output_schema
         .map(|text| serde_json::from_str(&text))
         .transpose()
         .map_err(|e| RelayerError::Data(format!("agents.output_schema is not JSON: {e}")))?;
     Ok(Some(Execution {
         request_id,
-        agent_id: parse_u256(&agent)?,
-        requester: address(&requester)?,
-        developer: address(&developer)?,
-        token: address(&token)?,
-        credit_id: parse_u256(&credit)?,
-        input_hash: B256::try_from(input.as_slice()).map_err(|_| RelayerError::Data("input_hash length".into()))?,
-        deadline: u64::try_from(deadline).unwrap_or(0),
-        requested_at: u64::try_from(requested_at).unwrap_or(0),
-        status,
+        agent_id: row.agent_id,
+        requester: row.requester,
+        developer: row.developer,
+        token: row.token,
+        credit_id: row.credit_id,
+        input_hash: row.input_hash,
+        deadline: u64::try_from(row.deadline).unwrap_or(0),
+        requested_at: u64::try_from(row.requested_at).unwrap_or(0),
+        status: row.status,
         output_schema,
     }))
 }
@@ -228,19 +234,11 @@ pub async fn append_logs(
               (SELECT coalesce(max(seq) + 1, 0) AS next FROM execution_logs
                WHERE request_id = $1::numeric AND attempt = $2) base",
     )
-    .bind(request_id.to_string())
+    .bind(numeric(request_id))
     .bind(attempt)
     .bind(&streams)
     .bind(&texts)
     .execute(pool)
     .await?;
     Ok(())
-}
-
-fn parse_u256(s: &str) -> Result<U256, RelayerError> {
-    s.parse().map_err(|_| RelayerError::Data(format!("not a uint256: {s}")))
-}
-
-fn address(b: &[u8]) -> Result<Address, RelayerError> {
-    Address::try_from(b).map_err(|_| RelayerError::Data("address length".into()))
 }

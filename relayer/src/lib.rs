@@ -1,6 +1,7 @@
 //! The AgentNexus relayer: requested executions → locked-down containers → `settle` on-chain.
 //!
-//! The indexer records `ExecutionRequested` in PostgreSQL and NOTIFYs `nexus_executions`; the
+//! The indexer records `ExecutionRequested` in PostgreSQL and NOTIFYs `nexus_executions`
+//! (`nexus_store::Channel::Executions`); the
 //! relayer wakes on that (and sweeps every [`Config::sweep_interval`], which also picks up
 //! expired leases of crashed relayers), claims requests with a lease ([`db::claim`]), checks the
 //! request on-chain and its input blob, runs the agent's pinned image ([`docker::run`]), stores
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use alloy::primitives::{B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use nexus_bindings::Deployments;
+use nexus_store::{Channel, ExecutionStatus, Outcome};
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
@@ -129,12 +131,6 @@ pub fn parse_key(hex: &str) -> Result<PrivateKeySigner, RelayerError> {
     hex.trim().parse().map_err(|_| RelayerError::Config("the relayer key is not a hex private key".into()))
 }
 
-/// Applies the shared schema (idempotent).
-pub async fn migrate(pool: &PgPool) -> Result<(), RelayerError> {
-    sqlx::migrate!("../migrations").run(pool).await?;
-    Ok(())
-}
-
 /// `tracing` target of the per-run timing event (`claim_to_exit_us`, `run_us`), kept apart so a
 /// benchmark or a profiler can subscribe to it alone.
 pub const TIMING_TARGET: &str = "nexus_relayer::timing";
@@ -174,7 +170,7 @@ impl Relayer {
             .max_connections((config.concurrency as u32) * 2 + 2)
             .connect(&config.database_url)
             .await?;
-        migrate(&pool).await?;
+        nexus_store::migrate(&pool).await?;
         let c = &config.deployments.contracts;
         let chain = Chain::new(
             &config.rpc_url,
@@ -217,7 +213,7 @@ impl Relayer {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), RelayerError> {
         let s = self.shared.clone();
         let mut listener = PgListener::connect_with(&s.pool).await?;
-        listener.listen("nexus_executions").await?;
+        listener.listen(Channel::Executions.name()).await?;
         s.metrics.ready.store(true, Ordering::Relaxed);
         let orphan_sweeper = {
             let s = s.clone();
@@ -344,7 +340,7 @@ async fn remove_orphans(s: &Shared) -> Result<usize, RelayerError> {
 
 /// Whether a job ends the request, hands it back, or lost it.
 enum Step {
-    Done(String),
+    Done(Outcome),
     Release {
         retry_after: Duration,
         uncount: bool,
@@ -392,8 +388,8 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
             renew.abort();
             let result = match &step {
                 Step::Done(outcome) => {
-                    s.metrics.outcome(outcome);
-                    tracing::info!(outcome, "request done");
+                    s.metrics.outcome(&outcome.as_str());
+                    tracing::info!(outcome = %outcome, "request done");
                     db::complete(&s.pool, claim, &s.config.owner, outcome).await
                 }
                 Step::Release { retry_after, uncount } => {
@@ -421,8 +417,8 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
         // Rolled back by a reorg meanwhile: nothing to do until it is indexed again.
         return Ok(Step::Release { retry_after: cfg.retry_delay, uncount: true });
     };
-    if e.status != "Requested" {
-        return Ok(Step::Done("already-settled".into()));
+    if e.status != ExecutionStatus::Requested {
+        return Ok(Step::Done(Outcome::AlreadySettled));
     }
     // Independent reads, at once: each is a round trip, and they sit on every request's path
     // between the claim and the container start.
@@ -433,7 +429,7 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
         s.chain.agent(e.agent_id),
     )?;
     if !open {
-        return Ok(Step::Done("already-settled".into()));
+        return Ok(Step::Done(Outcome::AlreadySettled));
     }
     let now = chain_now.max(unix_now());
     if now + cfg.settle_margin.as_secs() >= e.deadline {
@@ -574,10 +570,10 @@ async fn settle(
         Settled::Mined { tx, latency } => {
             s.metrics.settle_seconds.observe(latency);
             tracing::info!(%tx, success, "settled");
-            Ok(Step::Done(if success { "succeeded".into() } else { format!("failed:{label}") }))
+            Ok(Step::Done(if success { Outcome::Succeeded } else { Outcome::Failed(label.to_string()) }))
         }
-        Settled::AlreadyClosed => Ok(Step::Done("already-settled".into())),
-        Settled::Expired => Ok(Step::Done("expired".into())),
+        Settled::AlreadyClosed => Ok(Step::Done(Outcome::AlreadySettled)),
+        Settled::Expired => Ok(Step::Done(Outcome::Expired)),
     }
 }
 
