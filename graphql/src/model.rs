@@ -42,7 +42,10 @@ pub enum MetadataStatus {
     Failed,
 }
 
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+/// Also `Deserialize` from the schema's names (`SUCCEEDED`, ...), so clients in this workspace
+/// (the `nexus` CLI) read the status the API sends as this type instead of comparing strings.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
     Requested,
     Succeeded,

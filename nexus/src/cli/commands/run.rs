@@ -8,6 +8,7 @@ use anyhow::Context;
 use nexus_accounts::{Call, SmartAccount};
 use nexus_bindings::AgentMarketplace;
 use nexus_bindings::credit_id;
+use nexus_graphql::model::ExecutionStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -154,7 +155,7 @@ pub(super) async fn run(
     };
     let session = sign_in(api, &chain, &signer, smart.as_ref()).await?;
     let settled = follow(api, &session, id, timeout).await?;
-    let outcome = if settled.status == "SUCCEEDED" {
+    let outcome = if settled.status == ExecutionStatus::Succeeded {
         print_output(api, id, &session).await?;
         eprintln!("execution {id} succeeded");
         Outcome::Done
@@ -164,7 +165,7 @@ pub(super) async fn run(
             print_bytes(&bytes);
         }
         let refund = settled.payout.as_deref().and_then(|p| p.parse::<U256>().ok()).unwrap_or(agent.price);
-        let verb = if settled.status == "RECLAIMED" { "reclaimed" } else { "failed" };
+        let verb = if settled.status == ExecutionStatus::Reclaimed { "reclaimed" } else { "failed" };
         eprintln!(
             "execution {id} {verb}: {} refunded to your marketplace balance (`nexus withdraw` to take it)",
             token.format(refund)
@@ -176,7 +177,7 @@ pub(super) async fn run(
 
 /// The execution's final state as the API reports it.
 pub(super) struct Settled {
-    status: String,
+    status: ExecutionStatus,
     payout: Option<String>,
 }
 
@@ -191,7 +192,7 @@ pub(super) async fn follow(api: &Api, session: &str, id: U256, timeout: Duration
     let mut subs = Subscriptions::connect(&api.ws_url(), Some(session)).await?;
     let vars = json!({ "id": id.to_string() });
     subs.subscribe("execution", EXECUTION_UPDATED, vars.clone()).await?;
-    let (mut status, mut logs_on, mut last_seq): (Option<String>, bool, Option<i64>) = (None, false, None);
+    let (mut status, mut logs_on, mut last_seq): (Option<ExecutionStatus>, bool, Option<i64>) = (None, false, None);
     let last = loop {
         let next = tokio::time::timeout_at(give_up, subs.next()).await.map_err(|_| {
             anyhow::anyhow!(
@@ -202,17 +203,19 @@ pub(super) async fn follow(api: &Api, session: &str, id: U256, timeout: Duration
         match next {
             Event::Next { id: sub, data } if sub == "execution" => {
                 let e = &data["executionUpdated"];
-                let now = e["status"].as_str().unwrap_or("UNKNOWN").to_string();
-                if status.as_deref() != Some(now.as_str()) {
-                    eprintln!("status: {}", Untrusted(&now));
+                let now = ExecutionStatus::deserialize(&e["status"]).map_err(|err| {
+                    anyhow::anyhow!("the API sent execution {id} an unknown status {}: {err}", Untrusted(&e["status"]))
+                })?;
+                if status != Some(now) {
+                    eprintln!("status: {}", Untrusted(&e["status"].as_str().unwrap_or_default()));
                 }
-                status = Some(now.clone());
+                status = Some(now);
                 // Log lines are requester-only and need the execution indexed: ask once it is.
                 if !logs_on {
                     subs.subscribe("logs", EXECUTION_LOGS, vars.clone()).await?;
                     logs_on = true;
                 }
-                if now != "REQUESTED" {
+                if now != ExecutionStatus::Requested {
                     break Settled { status: now, payout: e["payout"].as_str().map(str::to_string) };
                 }
             }
