@@ -67,26 +67,24 @@
 
 mod apply;
 pub mod metadata;
+mod rpc;
 pub mod status;
+mod store;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use std::time::Duration;
 
-use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::B256;
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::{Filter, Log};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::Filter;
 use nexus_bindings::Deployments;
-use nexus_store::notify::{
-    AgentNotification, BalanceNotification, BlockNotification, ExecutionNotification, Notification, ReorgNotification,
-};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use apply::{Batch, Changes, Position};
+use rpc::{Prefetch, fetch_logs};
+use store::Cursor;
+pub use store::{PROJECTION_TABLES, projection_dump};
 
 /// Logs per backfill batch the range is sized for. Large enough that a batch's fixed cost (a
 /// transaction, a dozen statements, a header) is noise; small enough that fetching the next batch
@@ -170,34 +168,6 @@ impl Config {
     }
 }
 
-/// Every projection table: what a clean index of the same chain must reproduce exactly
-/// (`chain_blocks`, `chain_cursor` and `reorg_journal` depend on how the chain was reached).
-pub const PROJECTION_TABLES: &[&str] = &[
-    "chain_events",
-    "marketplace_config",
-    "agents",
-    "purchases",
-    "credit_cancellations",
-    "entitlements",
-    "executions",
-    "balances",
-    "withdrawals",
-];
-
-/// Every projection as canonical JSON (rows sorted), table by table: two databases index the
-/// same chain identically exactly when their dumps are equal. For tests and audits.
-pub async fn projection_dump(pool: &PgPool) -> Result<Vec<(String, String)>, IndexerError> {
-    let mut out = Vec::new();
-    for table in PROJECTION_TABLES {
-        let sql = format!(
-            "SELECT coalesce(jsonb_agg(x ORDER BY x::text), '[]')::text FROM (SELECT to_jsonb(t) AS x FROM {table} t) s"
-        );
-        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await?;
-        out.push((table.to_string(), rows));
-    }
-    Ok(out)
-}
-
 /// What one [`Indexer::step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -224,54 +194,7 @@ pub struct Indexer {
     metrics: Arc<status::Metrics>,
 }
 
-struct Prefetch {
-    from: u64,
-    to: u64,
-    logs: tokio::task::JoinHandle<Result<Vec<Log>, IndexerError>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Cursor {
-    number: u64,
-    hash: B256,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Header {
-    number: u64,
-    hash: B256,
-    parent_hash: B256,
-    timestamp: u64,
-}
-
 impl Indexer {
-    /// Connects to the node (the first endpoint that answers) and the database, migrates the
-    /// schema and checks the chain id.
-    pub async fn connect(config: Config) -> Result<Self, IndexerError> {
-        let pool = PgPoolOptions::new().max_connections(4).connect(&config.database_url).await?;
-        let endpoints = config.endpoints();
-        let mut last = None;
-        for (i, url) in endpoints.iter().enumerate() {
-            // An http(s) provider connects lazily: ask it something to know it answers.
-            let answering = match connect_endpoint(url).await {
-                Ok(provider) => provider.get_chain_id().await.map(|_| provider).map_err(IndexerError::from),
-                Err(e) => Err(e),
-            };
-            match answering {
-                Ok(provider) => {
-                    let mut indexer = Self::new(provider, pool, config).await?;
-                    indexer.endpoint = i;
-                    return Ok(indexer);
-                }
-                Err(e) => {
-                    warn!(rpc = %url, error = %e, "RPC endpoint unavailable");
-                    last = Some(e);
-                }
-            }
-        }
-        Err(last.unwrap_or_else(|| IndexerError::Inconsistent("no RPC endpoint configured".into())))
-    }
-
     /// Like [`Indexer::connect`] with an existing provider (for `config.rpc_url`) and pool.
     pub async fn new(provider: DynProvider, pool: PgPool, config: Config) -> Result<Self, IndexerError> {
         nexus_store::migrate(&pool).await?;
@@ -386,44 +309,6 @@ impl Indexer {
         }
     }
 
-    /// The URL of the endpoint in use.
-    fn endpoint_url(&self) -> &str {
-        self.config.endpoint(self.endpoint)
-    }
-
-    /// Moves to the next endpoint that connects and serves the same chain; false when there is
-    /// no other endpoint or none of them does (the current one is kept and retried).
-    async fn fail_over(&mut self) -> bool {
-        let endpoints = self.config.endpoints();
-        for offset in 1..endpoints.len() {
-            let i = (self.endpoint + offset) % endpoints.len();
-            let url = &endpoints[i];
-            let provider = match connect_endpoint(url).await {
-                Ok(p) => p,
-                Err(e) => {
-                    warn!(rpc = %url, error = %e, "fallback RPC endpoint unavailable");
-                    continue;
-                }
-            };
-            match provider.get_chain_id().await {
-                Ok(id) if id == self.config.deployments.chain_id => {
-                    warn!(from = %endpoints[self.endpoint], to = %url, "RPC failover");
-                    if let Some(p) = self.prefetch.take() {
-                        p.logs.abort();
-                    }
-                    self.provider = provider;
-                    self.endpoint = i;
-                    self.rpc_failures = 0;
-                    self.metrics.failovers.fetch_add(1, Ordering::Relaxed);
-                    return true;
-                }
-                Ok(id) => warn!(rpc = %url, chain_id = id, "fallback RPC endpoint serves another chain; skipped"),
-                Err(e) => warn!(rpc = %url, error = %e, "fallback RPC endpoint unavailable"),
-            }
-        }
-        false
-    }
-
     /// One unit of work: a backfill batch, one followed block, a rollback, or a tip check.
     pub async fn step(&mut self) -> Result<Progress, IndexerError> {
         let result = self.step_inner().await;
@@ -526,21 +411,7 @@ impl Indexer {
                 self.prefetch = Some(Prefetch { from: next_from, to: next_to, logs });
             }
             let last = self.header(to).await?.ok_or(IndexerError::MissingBlock(to))?;
-            let mut tx = self.pool.begin().await?;
-            if cursor.is_none() {
-                self.seed_config(&mut tx).await?;
-            }
-            sqlx::query("SELECT set_config('nexus.journal_block', '', true)").execute(&mut *tx).await?;
-            let mut batch = Batch::new();
-            let mut times = self.block_times(&logs).await?;
-            for log in &logs {
-                let pos = self.position(log, &mut times).await?;
-                batch.apply(&mut tx, log, pos).await?;
-            }
-            let changes = batch.flush(&mut tx).await?;
-            self.record_block(&mut tx, &last).await?;
-            notify(&mut tx, &last, &changes).await?;
-            tx.commit().await?;
+            let changes = self.write_backfill(&logs, &last, cursor).await?;
             self.metrics.events.fetch_add(changes.events, Ordering::Relaxed);
             debug!(events = changes.events, "backfilled");
             Ok(Progress::Applied(to))
@@ -563,24 +434,7 @@ impl Indexer {
                 return self.rewind(c.number).await;
             }
             let logs = self.logs(Filter::new().at_block_hash(header.hash)).await?;
-            let mut tx = self.pool.begin().await?;
-            if cursor.is_none() {
-                self.seed_config(&mut tx).await?;
-            }
-            sqlx::query("SELECT set_config('nexus.journal_block', $1, true)")
-                .bind(number.to_string())
-                .execute(&mut *tx)
-                .await?;
-            let mut batch = Batch::new();
-            for log in &logs {
-                let pos = position_in(log, header.timestamp)?;
-                batch.apply(&mut tx, log, pos).await?;
-            }
-            let changes = batch.flush(&mut tx).await?;
-            sqlx::query("SELECT set_config('nexus.journal_block', '', true)").execute(&mut *tx).await?;
-            self.record_block(&mut tx, &header).await?;
-            notify(&mut tx, &header, &changes).await?;
-            tx.commit().await?;
+            let changes = self.write_block(number, &header, &logs, cursor).await?;
             self.metrics.events.fetch_add(changes.events, Ordering::Relaxed);
             if changes.events > 0 {
                 debug!(events = changes.events, "applied");
@@ -590,249 +444,4 @@ impl Indexer {
         .instrument(span)
         .await
     }
-
-    /// Finds the common ancestor at or below `from` and rolls every projection back to it.
-    async fn rewind(&mut self, from: u64) -> Result<Progress, IndexerError> {
-        let limit = self.config.max_reorg_depth;
-        let mut number = from;
-        let ancestor = loop {
-            if from - number > limit {
-                return Err(IndexerError::ReorgTooDeep { from, limit });
-            }
-            match self.stored_hash(number).await? {
-                Some(stored) => {
-                    if self.header(number).await?.map(|h| h.hash) == Some(stored) {
-                        break Some(number);
-                    }
-                }
-                None if number < self.config.deployment_block() => break None,
-                None => return Err(IndexerError::ReorgTooDeep { from, limit }),
-            }
-            if number == 0 {
-                break None;
-            }
-            number -= 1;
-        };
-        let span = info_span!("rollback", from, ancestor = ancestor.map(|a| a as i64).unwrap_or(-1));
-        async {
-            let to = ancestor.map_or(-1, |a| a as i64);
-            let mut tx = self.pool.begin().await?;
-            let undone: i64 = sqlx::query_scalar("SELECT nexus_rollback($1)").bind(to).fetch_one(&mut *tx).await?;
-            sqlx::query("DELETE FROM chain_blocks WHERE block_number > $1").bind(to).execute(&mut *tx).await?;
-            match ancestor {
-                Some(a) => {
-                    let hash: Vec<u8> =
-                        sqlx::query_scalar("SELECT block_hash::bytea FROM chain_blocks WHERE block_number = $1")
-                            .bind(a as i64)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    sqlx::query("UPDATE chain_cursor SET block_number = $1, block_hash = $2, updated_at = now()")
-                        .bind(a as i64)
-                        .bind(hash)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM chain_cursor").execute(&mut *tx).await?;
-                }
-            }
-            let reorg = Notification::Reorg(ReorgNotification { ancestor: to, depth: from as i64 - to });
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(reorg.channel().name())
-                .bind(reorg.payload().map_err(IndexerError::Notification)?)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            info!(undone, "rolled back");
-            Ok(Progress::RolledBack(ancestor.unwrap_or(0)))
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// `filter` narrowed to the AgentNexus contracts.
-    fn filter(&self, filter: Filter) -> Filter {
-        let c = &self.config.deployments.contracts;
-        filter.address(vec![c.agent_registry, c.agent_marketplace])
-    }
-
-    async fn logs(&self, filter: Filter) -> Result<Vec<Log>, IndexerError> {
-        fetch_logs(&self.provider, &self.filter(filter)).await
-    }
-
-    async fn header(&self, number: u64) -> Result<Option<Header>, IndexerError> {
-        let block = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await?;
-        Ok(block.map(|b| Header {
-            number: b.header.number,
-            hash: b.header.hash,
-            parent_hash: b.header.parent_hash,
-            timestamp: b.header.timestamp,
-        }))
-    }
-
-    /// Block times of the blocks whose logs lack `blockTimestamp`, fetched concurrently.
-    async fn block_times(&self, logs: &[Log]) -> Result<std::collections::HashMap<u64, u64>, IndexerError> {
-        use futures::{StreamExt, TryStreamExt};
-        let mut missing: Vec<u64> =
-            logs.iter().filter(|l| l.block_timestamp.is_none()).filter_map(|l| l.block_number).collect();
-        missing.dedup();
-        futures::stream::iter(missing)
-            .map(|n| async move {
-                let header = self.header(n).await?.ok_or(IndexerError::MissingBlock(n))?;
-                Ok::<_, IndexerError>((n, header.timestamp))
-            })
-            .buffer_unordered(16)
-            .try_collect()
-            .await
-    }
-
-    /// A backfilled log's position; its block time comes from the log when the node includes it,
-    /// else from the block header (prefetched by `block_times`, or fetched here).
-    async fn position(
-        &self,
-        log: &Log,
-        times: &mut std::collections::HashMap<u64, u64>,
-    ) -> Result<Position, IndexerError> {
-        let number = log.block_number.ok_or(IndexerError::IncompleteLog("block number"))?;
-        let time = match (log.block_timestamp, times.get(&number)) {
-            (Some(t), _) => t,
-            (None, Some(&t)) => t,
-            (None, None) => {
-                let t = self.header(number).await?.ok_or(IndexerError::MissingBlock(number))?.timestamp;
-                times.insert(number, t);
-                t
-            }
-        };
-        position_in(log, time)
-    }
-
-    /// The marketplace's configuration row as the deployment left it, written with the first
-    /// batch (in its transaction, so it can never be lost while a cursor exists). The treasury
-    /// before any TreasuryUpdated is the constructor's, which the deploy script records; fee and
-    /// grace are restated by their events and only informational here.
-    async fn seed_config(&self, conn: &mut PgConnection) -> Result<(), IndexerError> {
-        sqlx::query(
-            "INSERT INTO marketplace_config (treasury, fee_bps, settlement_grace, paused) VALUES ($1, 250, 300, FALSE)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(self.config.deployments.roles.treasury.0.to_vec())
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn record_block(&self, conn: &mut PgConnection, header: &Header) -> Result<(), IndexerError> {
-        let number = header.number as i64;
-        sqlx::query(
-            "INSERT INTO chain_blocks (block_number, block_hash, parent_hash, block_time)
-             VALUES ($1, $2, $3, to_timestamp($4))",
-        )
-        .bind(number)
-        .bind(header.hash.0.to_vec())
-        .bind(header.parent_hash.0.to_vec())
-        .bind(header.timestamp as i64)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO chain_cursor (chain_id, block_number, block_hash) VALUES ($1, $2, $3)
-             ON CONFLICT (singleton) DO UPDATE SET block_number = EXCLUDED.block_number,
-                 block_hash = EXCLUDED.block_hash, updated_at = now()",
-        )
-        .bind(self.config.deployments.chain_id as i64)
-        .bind(number)
-        .bind(header.hash.0.to_vec())
-        .execute(&mut *conn)
-        .await?;
-        // Older than the reorg limit: final, nothing to undo or compare any more.
-        let keep_from = number - self.config.max_reorg_depth as i64;
-        sqlx::query("DELETE FROM reorg_journal WHERE block_number < $1").bind(keep_from).execute(&mut *conn).await?;
-        sqlx::query("DELETE FROM chain_blocks WHERE block_number < $1").bind(keep_from).execute(&mut *conn).await?;
-        Ok(())
-    }
-
-    async fn load_cursor(&self) -> Result<Option<Cursor>, IndexerError> {
-        let row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT block_number, block_hash::bytea FROM chain_cursor")
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|(n, h)| Cursor { number: n as u64, hash: B256::from_slice(&h) }))
-    }
-
-    async fn stored_hash(&self, number: u64) -> Result<Option<B256>, IndexerError> {
-        let hash: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT block_hash::bytea FROM chain_blocks WHERE block_number = $1")
-                .bind(number as i64)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(hash.map(|h| B256::from_slice(&h)))
-    }
-}
-
-impl Config {
-    /// `rpc_url` then the fallbacks.
-    pub fn endpoints(&self) -> Vec<String> {
-        std::iter::once(self.rpc_url.clone()).chain(self.fallback_rpc_urls.iter().cloned()).collect()
-    }
-
-    /// Endpoint `i` of [`Config::endpoints`], without building the list.
-    fn endpoint(&self, i: usize) -> &str {
-        if i == 0 { &self.rpc_url } else { &self.fallback_rpc_urls[i - 1] }
-    }
-
-    fn deployment_block(&self) -> u64 {
-        self.deployments.deployment_block
-    }
-}
-
-async fn connect_endpoint(url: &str) -> Result<DynProvider, IndexerError> {
-    Ok(ProviderBuilder::new().connect(url).await?.erased())
-}
-
-/// The logs `filter` selects, checked and in block order.
-async fn fetch_logs(provider: &DynProvider, filter: &Filter) -> Result<Vec<Log>, IndexerError> {
-    let mut logs = provider.get_logs(filter).await?;
-    if logs.iter().any(|l| l.removed) {
-        return Err(IndexerError::Inconsistent("node returned a removed log".into()));
-    }
-    // Block order is law: sort explicitly rather than trust the node.
-    logs.sort_by_key(|l| (l.block_number, l.transaction_index, l.log_index));
-    Ok(logs)
-}
-
-fn position_in(log: &Log, block_time: u64) -> Result<Position, IndexerError> {
-    Ok(Position {
-        block_number: log.block_number.ok_or(IndexerError::IncompleteLog("block number"))?,
-        block_time,
-        log_index: log.log_index.ok_or(IndexerError::IncompleteLog("log index"))?,
-        tx_index: log.transaction_index.ok_or(IndexerError::IncompleteLog("transaction index"))?,
-        tx_hash: log.transaction_hash.ok_or(IndexerError::IncompleteLog("transaction hash"))?,
-        block_hash: log.block_hash.ok_or(IndexerError::IncompleteLog("block hash"))?,
-    })
-}
-
-async fn notify(conn: &mut PgConnection, header: &Header, changes: &Changes) -> Result<(), IndexerError> {
-    let block = BlockNotification { block: header.number, hash: header.hash, events: changes.events };
-    let all = std::iter::once(Notification::Block(block))
-        .chain(
-            changes.executions.iter().map(|&request_id| Notification::Execution(ExecutionNotification { request_id })),
-        )
-        .chain(changes.agents.iter().map(|&agent_id| Notification::Agent(AgentNotification { agent_id })))
-        .chain(
-            changes
-                .balances
-                .iter()
-                .map(|&(token, account)| Notification::Balance(BalanceNotification { token, account })),
-        );
-    let (mut channels, mut payloads) = (Vec::new(), Vec::new());
-    for n in all {
-        channels.push(n.channel().name());
-        payloads.push(n.payload().map_err(IndexerError::Notification)?);
-    }
-    // One statement for all of them: a backfill batch can announce tens of thousands of
-    // executions, and a round trip each cost seconds.
-    sqlx::query("SELECT count(pg_notify(c, p)) FROM UNNEST($1::text[], $2::text[]) AS t(c, p)")
-        .bind(channels)
-        .bind(payloads)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
