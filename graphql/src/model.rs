@@ -42,8 +42,9 @@ pub enum MetadataStatus {
     Failed,
 }
 
-/// Also `Deserialize` from the schema's names (`SUCCEEDED`, ...), so clients in this workspace
-/// (the `nexus` CLI) read the status the API sends as this type instead of comparing strings.
+// Not a doc comment: those become the schema's descriptions. Also `Deserialize` from the
+// schema's names (`SUCCEEDED`, ...), so clients in this workspace (the `nexus` CLI) read the
+// status the API sends as this type instead of comparing strings.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
