@@ -9,13 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, Uint};
+use alloy::primitives::Address;
 use alloy::transports::http::reqwest;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use nexus_bindings::agent::Category;
-use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_indexer::metadata::{ResolverConfig, resolve_pending};
 use nexus_testkit::{Devnet, Postgres};
 
@@ -47,7 +45,6 @@ async fn resolves_http_and_ipfs_and_retries_failures() {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
     for uri in [
         format!("{base}/agent.json"),
         "ipfs://bafyabc/meta.json".to_string(),
@@ -55,22 +52,7 @@ async fn resolves_http_and_ipfs_and_retries_failures() {
         format!("{base}/big.json"),
         "ftp://example/meta.json".to_string(),
     ] {
-        curator
-            .registerAgent(IAgentRegistry::AgentParams {
-                developer: devnet.signer(6).address(),
-                paymentToken: Address::ZERO,
-                price: Uint::from(1000u64),
-                maxDuration: 30,
-                category: Category::General.into(),
-                imageDigest: B256::repeat_byte(4),
-                metadataURI: uri,
-            })
-            .send()
-            .await
-            .expect("send")
-            .get_receipt()
-            .await
-            .expect("receipt");
+        devnet.register_agent(devnet.signer(6).address(), Address::ZERO, 1000, &uri).await.expect("registered");
     }
     let mut indexer = common::indexer(&devnet, &pg, "meta", |_| {}).await;
     indexer.sync().await.expect("sync");
@@ -131,7 +113,6 @@ async fn names_with_control_characters_are_refused_and_indexing_goes_on() {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let curator = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
     for uri in [
         // Clear screen, then a window title, inline; bidi override in a tag; a remote OSC 52.
         r#"data:application/json,{"name":"\u001b[2JSummarizer"}"#.to_string(),
@@ -140,22 +121,7 @@ async fn names_with_control_characters_are_refused_and_indexing_goes_on() {
         format!("{base}/clipboard.json"),
         r#"data:application/json,{"name":"Honest","description":"two\nlines"}"#.to_string(),
     ] {
-        curator
-            .registerAgent(IAgentRegistry::AgentParams {
-                developer: devnet.signer(6).address(),
-                paymentToken: Address::ZERO,
-                price: Uint::from(1000u64),
-                maxDuration: 30,
-                category: Category::General.into(),
-                imageDigest: B256::repeat_byte(5),
-                metadataURI: uri,
-            })
-            .send()
-            .await
-            .expect("send")
-            .get_receipt()
-            .await
-            .expect("receipt");
+        devnet.register_agent(devnet.signer(6).address(), Address::ZERO, 1000, &uri).await.expect("registered");
     }
     let mut indexer = common::indexer(&devnet, &pg, "controls", |_| {}).await;
     indexer.sync().await.expect("sync goes through hostile metadata");
