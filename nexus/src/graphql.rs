@@ -3,163 +3,165 @@
 //! is given. The two crates stay apart (the API reads, the sponsor signs and writes); this is
 //! where they are composed.
 //!
-//! Kept out of main.rs so the services' options do not tangle; configured like the indexer:
-//! the `[graphql]` table of the TOML file, overridden by `NEXUS_GRAPHQL_*` variables and flags.
-//!
-//! ```toml
-//! [graphql]
-//! listen = "127.0.0.1:4000"          # /graphql, /graphql/ws, /v1/blobs, /health, /ready, /metrics
-//! development = true                 # GraphiQL at GET /graphql
-//! cors_origins = ["*"]
-//! siwe_domain = "localhost:4000"     # the domain EIP-4361 sign-in messages must name
-//! token_secret = "at least 16 bytes" # HMAC key for bearer tokens (random per process if unset)
-//! token_ttl_secs = 900
-//! blob_max_bytes = 1048576
-//! blob_rate_per_second = 5.0
-//! blob_burst = 20.0
-//! request_timeout_ms = 10000
-//! max_connections = 16
-//! # ERC-7677 sponsorship service at POST /v1/paymaster, on only when a sponsor key is given
-//! # (NEXUS_SPONSOR_KEY or --sponsor-key: the deployments' roles.sponsor key; never put in a file
-//! # that is committed). Caps: operations and wei per account per UTC day, total wei, most one
-//! # operation may cost; requests per client address (a token bucket).
-//! sponsor_daily_ops = 100
-//! sponsor_daily_wei = "50000000000000000"
-//! sponsor_budget_wei = "5000000000000000000"
-//! sponsor_max_op_wei = "10000000000000000"
-//! sponsor_client_rate_per_second = 1.0
-//! sponsor_client_burst = 60.0
-//! ```
+//! Configured by [`GraphqlSettings`] (the `[graphql]` table, `NEXUS_GRAPHQL_*`, the
+//! subcommand's flags; every key with its default is in `nexus.example.toml`). The sponsorship
+//! service at `POST /v1/paymaster` is on only when a sponsor key is given
+//! (`sponsor_key_file`, or `NEXUS_SPONSOR_KEY` for development).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
+use nexus_bindings::Deployments;
+use serde::{Deserialize, Serialize};
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Address to serve on.
-    #[arg(long, env = "NEXUS_GRAPHQL_LISTEN")]
-    listen: Option<String>,
-    /// Serve GraphiQL at GET /graphql.
-    #[arg(long, env = "NEXUS_GRAPHQL_DEVELOPMENT")]
-    development: Option<bool>,
-    /// Allowed CORS origins, comma-separated (`*` for any).
-    #[arg(long, env = "NEXUS_GRAPHQL_CORS_ORIGINS", value_delimiter = ',')]
-    cors_origins: Option<Vec<String>>,
-    /// Domain that Sign-In with Ethereum messages must name.
-    #[arg(long, env = "NEXUS_GRAPHQL_SIWE_DOMAIN")]
-    siwe_domain: Option<String>,
-    /// HMAC secret for bearer tokens.
-    #[arg(long, env = "NEXUS_GRAPHQL_TOKEN_SECRET", hide_env_values = true)]
-    token_secret: Option<String>,
-    /// Largest blob accepted by PUT /v1/blobs, in bytes.
-    #[arg(long, env = "NEXUS_GRAPHQL_BLOB_MAX_BYTES")]
-    blob_max_bytes: Option<usize>,
-    /// Sponsor key (hex) for the ERC-7677 sponsorship service at /v1/paymaster; off without one.
-    #[arg(long, env = "NEXUS_SPONSOR_KEY", hide_env_values = true)]
-    sponsor_key: Option<String>,
-}
+use crate::config::secret::{self, Secret};
+use crate::config::{Section, Settings};
 
-#[derive(Deserialize, Default, Debug)]
+/// The GraphQL server's settings, with the sponsorship service's.
+#[derive(clap::Args, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    listen: Option<String>,
-    development: Option<bool>,
-    cors_origins: Option<Vec<String>>,
-    siwe_domain: Option<String>,
-    token_secret: Option<String>,
-    token_ttl_secs: Option<u64>,
-    blob_max_bytes: Option<usize>,
-    blob_rate_per_second: Option<f64>,
-    blob_burst: Option<f64>,
-    graphql_max_bytes: Option<usize>,
-    request_timeout_ms: Option<u64>,
-    statement_timeout_ms: Option<u64>,
-    max_connections: Option<u32>,
-    sponsor_daily_ops: Option<u32>,
-    sponsor_daily_wei: Option<String>,
-    sponsor_budget_wei: Option<String>,
-    sponsor_max_op_wei: Option<String>,
-    sponsor_client_rate_per_second: Option<f64>,
-    sponsor_client_burst: Option<f64>,
+pub struct GraphqlSettings {
+    /// Address to serve on: /graphql, /graphql/ws, /v1/blobs, /health, /ready, /metrics.
+    #[arg(long, default_value = "127.0.0.1:4000")]
+    pub listen: String,
+    /// Serve GraphiQL at GET /graphql.
+    #[arg(long, action = clap::ArgAction::Set, default_value_t = true)]
+    pub development: bool,
+    /// Allowed CORS origins, comma-separated (`*` for any).
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub cors_origins: Vec<String>,
+    /// Domain that Sign-In with Ethereum (EIP-4361) messages must name.
+    #[arg(long, default_value = "localhost:4000")]
+    pub siwe_domain: String,
+    /// HMAC key for bearer tokens, at least 16 bytes (random per process if unset: tokens then
+    /// die with the process and replicas do not accept each other's).
+    #[arg(long)]
+    pub token_secret: Option<Secret>,
+    /// File holding token_secret.
+    #[arg(long)]
+    pub token_secret_file: Option<PathBuf>,
+    /// Seconds a bearer token stays valid.
+    #[arg(long, default_value_t = 900)]
+    pub token_ttl_secs: u64,
+    /// Largest blob accepted by PUT /v1/blobs, in bytes.
+    #[arg(long, default_value_t = 1_048_576)]
+    pub blob_max_bytes: usize,
+    /// Blob uploads per second per client address (refill rate).
+    #[arg(long, default_value_t = 5.0)]
+    pub blob_rate_per_second: f64,
+    /// Blob uploads one client address may make in a burst.
+    #[arg(long, default_value_t = 20.0)]
+    pub blob_burst: f64,
+    /// Largest GraphQL request body, in bytes.
+    #[arg(long, default_value_t = 262_144)]
+    pub graphql_max_bytes: usize,
+    /// Milliseconds a GraphQL request may run.
+    #[arg(long, default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Milliseconds one SQL statement may run.
+    #[arg(long, default_value_t = 5_000)]
+    pub statement_timeout_ms: u64,
+    /// Database connections in the pool.
+    #[arg(long, default_value_t = 16)]
+    pub max_connections: u32,
+    /// The deployments' roles.sponsor key (hex); the sponsorship service is off without one.
+    #[arg(long)]
+    pub sponsor_key: Option<Secret>,
+    /// File holding sponsor_key.
+    #[arg(long)]
+    pub sponsor_key_file: Option<PathBuf>,
+    /// Sponsored operations per account per UTC day.
+    #[arg(long, default_value_t = nexus_sponsor::DEFAULT_DAILY_OPS)]
+    pub sponsor_daily_ops: u32,
+    /// Wei one account may have sponsored per UTC day (decimal).
+    #[arg(long, default_value_t = nexus_sponsor::DEFAULT_DAILY_WEI.to_string())]
+    pub sponsor_daily_wei: String,
+    /// Wei the service may ever reserve in total (decimal).
+    #[arg(long, default_value_t = nexus_sponsor::DEFAULT_BUDGET_WEI.to_string())]
+    pub sponsor_budget_wei: String,
+    /// Most wei one sponsored operation may cost (decimal).
+    #[arg(long, default_value_t = nexus_sponsor::DEFAULT_MAX_OP_WEI.to_string())]
+    pub sponsor_max_op_wei: String,
+    /// Requests per second one client address may make to /v1/paymaster (refill rate).
+    #[arg(long, default_value_t = nexus_sponsor::DEFAULT_CLIENT_RATE)]
+    pub sponsor_client_rate_per_second: f64,
+    /// Requests to /v1/paymaster one client address may make in a burst.
+    #[arg(long, default_value_t = nexus_sponsor::DEFAULT_CLIENT_BURST)]
+    pub sponsor_client_burst: f64,
 }
 
-pub async fn run(
-    args: Args,
-    file: FileConfig,
-    rpc_url: String,
-    database_url: String,
-    deployments: &Path,
-) -> anyhow::Result<()> {
-    let mut config = nexus_graphql::Config::local(database_url);
-    config.rpc_url = Some(rpc_url);
-    // Sign-in messages must name this chain; without a deployments file any chain id is accepted.
-    config.chain_id = nexus_bindings::Deployments::load(deployments).ok().map(|d| d.chain_id);
-    if let Some(v) = args.development.or(file.development) {
-        config.development = v;
+impl Section for GraphqlSettings {
+    const TABLE: Option<&'static str> = Some("graphql");
+    /// The sponsor key's variable predates the `[graphql]` table.
+    const ENV_ALIASES: &'static [(&'static str, &'static str)] = &[("sponsor_key", "NEXUS_SPONSOR_KEY")];
+}
+
+impl GraphqlSettings {
+    /// The server's configuration: these settings over the crate's local defaults.
+    fn config(
+        &self,
+        database_url: &str,
+        rpc_url: &str,
+        chain_id: Option<u64>,
+    ) -> anyhow::Result<nexus_graphql::Config> {
+        let mut config = nexus_graphql::Config::local(database_url);
+        config.rpc_url = Some(rpc_url.to_owned());
+        config.chain_id = chain_id;
+        config.development = self.development;
+        config.cors_origins = self.cors_origins.clone();
+        config.siwe_domain = self.siwe_domain.clone();
+        config.token_secret =
+            secret::resolve("token_secret", self.token_secret.as_ref(), self.token_secret_file.as_deref())?
+                .map(|s| s.expose().as_bytes().to_vec());
+        config.token_ttl = Duration::from_secs(self.token_ttl_secs);
+        config.blob_max_bytes = self.blob_max_bytes;
+        config.blob_rate_per_second = self.blob_rate_per_second;
+        config.blob_burst = self.blob_burst;
+        config.graphql_max_bytes = self.graphql_max_bytes;
+        config.request_timeout = Duration::from_millis(self.request_timeout_ms);
+        config.statement_timeout = Duration::from_millis(self.statement_timeout_ms);
+        config.max_connections = self.max_connections;
+        Ok(config)
     }
-    if let Some(v) = args.cors_origins.or(file.cors_origins) {
-        config.cors_origins = v;
-    }
-    if let Some(v) = args.siwe_domain.or(file.siwe_domain) {
-        config.siwe_domain = v;
-    }
-    if let Some(v) = args.token_secret.or(file.token_secret) {
-        config.token_secret = Some(v.into_bytes());
-    }
-    if let Some(v) = args.blob_max_bytes.or(file.blob_max_bytes) {
-        config.blob_max_bytes = v;
-    }
-    if let Some(v) = file.token_ttl_secs {
-        config.token_ttl = Duration::from_secs(v);
-    }
-    if let Some(v) = file.blob_rate_per_second {
-        config.blob_rate_per_second = v;
-    }
-    if let Some(v) = file.blob_burst {
-        config.blob_burst = v;
-    }
-    if let Some(v) = file.graphql_max_bytes {
-        config.graphql_max_bytes = v;
-    }
-    if let Some(v) = file.request_timeout_ms {
-        config.request_timeout = Duration::from_millis(v);
-    }
-    if let Some(v) = file.statement_timeout_ms {
-        config.statement_timeout = Duration::from_millis(v);
-    }
-    if let Some(v) = file.max_connections {
-        config.max_connections = v;
-    }
-    let sponsor = match args.sponsor_key.filter(|k| !k.is_empty()) {
-        Some(key) => {
-            let deployments =
-                nexus_bindings::Deployments::load(deployments).context("the sponsor needs the deployments")?;
-            let sponsor = nexus_sponsor::SponsorConfig::from_deployments_and_key(&deployments, &key)?;
-            let limits = nexus_sponsor::SponsorLimits {
-                daily_ops: file.sponsor_daily_ops,
-                daily_wei: file.sponsor_daily_wei,
-                budget_wei: file.sponsor_budget_wei,
-                max_op_wei: file.sponsor_max_op_wei,
-                client_rate_per_second: file.sponsor_client_rate_per_second,
-                client_burst: file.sponsor_client_burst,
-            };
-            Some(sponsor.with_limits(&limits)?)
+
+    fn sponsor_limits(&self) -> nexus_sponsor::SponsorLimits {
+        nexus_sponsor::SponsorLimits {
+            daily_ops: Some(self.sponsor_daily_ops),
+            daily_wei: Some(self.sponsor_daily_wei.clone()),
+            budget_wei: Some(self.sponsor_budget_wei.clone()),
+            max_op_wei: Some(self.sponsor_max_op_wei.clone()),
+            client_rate_per_second: Some(self.sponsor_client_rate_per_second),
+            client_burst: Some(self.sponsor_client_burst),
         }
-        None => None,
-    };
-    let listen = args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4000".into());
+    }
+
+    /// The sponsor, when a key is given (an empty key is none, as `NEXUS_SPONSOR_KEY=` always was).
+    fn sponsor(&self, deployments: &Path) -> anyhow::Result<Option<nexus_sponsor::SponsorConfig>> {
+        let key = secret::resolve("sponsor_key", self.sponsor_key.as_ref(), self.sponsor_key_file.as_deref())?;
+        let Some(key) = key.filter(|k| !k.expose().is_empty()) else { return Ok(None) };
+        let deployments = Deployments::load(deployments).context("the sponsor needs the deployments")?;
+        let sponsor = nexus_sponsor::SponsorConfig::from_deployments_and_key(&deployments, key.expose())?;
+        Ok(Some(sponsor.with_limits(&self.sponsor_limits())?))
+    }
+}
+
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let shared = &settings.shared;
+    let graphql = &settings.graphql;
+    // Sign-in messages must name this chain; without a deployments file any chain id is accepted.
+    let chain_id = Deployments::load(&shared.deployments).ok().map(|d| d.chain_id);
+    let config = graphql.config(shared.database_url()?.expose(), &shared.rpc_url, chain_id)?;
+    let sponsor = graphql.sponsor(&shared.deployments)?;
+    let listen = &graphql.listen;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let shutdown = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let server = nexus_graphql::start(config, shutdown(stopped.clone())).await?;
     let app = nexus_sponsor::router(&server, sponsor).merge(nexus_graphql::router(server));
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("binding the GraphQL address {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding the GraphQL address {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(url = %format!("http://{addr}/graphql"), "serving GraphQL (ws: /graphql/ws, blobs: /v1/blobs)");
     println!("GraphQL API: http://{addr}/graphql");
@@ -173,17 +175,32 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::FileConfig;
+    use super::*;
+    use crate::config::tests::defaults;
 
-    /// The `[graphql]` table in the module docs is the reference users copy: it must parse, every
-    /// key it shows must exist (unknown keys are refused), and the values must land.
+    /// The built-in defaults are the crates' own: applying them changes nothing, so moving a
+    /// default here did not change what an unconfigured server or sponsor does.
     #[test]
-    fn documented_table_parses() {
-        let table = crate::documented_table(include_str!("graphql.rs"), "graphql");
-        let file: FileConfig = toml::from_str(&table).expect("documented [graphql] table");
-        assert_eq!(file.blob_burst, Some(20.0));
-        assert_eq!(file.sponsor_max_op_wei.as_deref(), Some("10000000000000000"));
-        assert_eq!(file.sponsor_client_rate_per_second, Some(1.0));
-        assert!(toml::from_str::<FileConfig>("no_such_option = 1").is_err(), "unknown keys are refused");
+    fn defaults_are_the_crates_own() {
+        let settings = defaults().graphql;
+        let mut local = nexus_graphql::Config::local("postgres://db");
+        local.chain_id = Some(31337);
+        let configured = settings.config("postgres://db", "http://127.0.0.1:8545", Some(31337)).expect("config");
+        assert_eq!(format!("{configured:?}"), format!("{local:?}"));
+
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        let (a, b) = (alloy::primitives::Address::repeat_byte(1), alloy::primitives::Address::repeat_byte(2));
+        let sponsor = nexus_sponsor::SponsorConfig::new(signer, 31337, a, a, b, b);
+        let limited = sponsor.clone().with_limits(&settings.sponsor_limits()).expect("default limits");
+        assert_eq!(format!("{limited:?}"), format!("{sponsor:?}"));
+    }
+
+    #[test]
+    fn the_sponsor_is_off_without_a_key_and_with_an_empty_one() {
+        let settings = defaults().graphql;
+        let nowhere = Path::new("/nonexistent/deployments.json");
+        assert!(settings.sponsor(nowhere).expect("no key, no sponsor").is_none());
+        let empty = GraphqlSettings { sponsor_key: Some(Secret::from(String::new())), ..settings };
+        assert!(empty.sponsor(nowhere).expect("empty key, no sponsor").is_none());
     }
 }

@@ -1,111 +1,108 @@
 //! `nexus relayer`: runs requested executions in locked-down containers and settles them
 //! (nexus-relayer).
 //!
-//! Kept out of main.rs like `graphql`: the `[relayer]` table of the TOML file, overridden by
-//! `NEXUS_RELAYER_*` variables and flags. The key comes from `NEXUS_RELAYER_KEY` (hex) or a
-//! file (`--key-file`, `NEXUS_RELAYER_KEY_FILE`, or `key_file` in the TOML), never from the TOML
-//! itself, so a configuration file can be shared without leaking the key.
-//!
-//! ```toml
-//! [relayer]
-//! key_file = "/run/secrets/relayer.key"  # hex private key holding RELAYER_ROLE only
-//! concurrency = 4
-//! lease_secs = 30
-//! input_grace_secs = 30
-//! settle_margin_secs = 15
-//! memory_mib = 256
-//! stdout_max_bytes = 1048576
-//! max_attempts = 3                       # claims of one request (its relayer died) before it fails
-//! warm_start = true                      # pre-start containers for agents that just succeeded
-//! settle_resend_secs = 20                # resend a settle with bumped fees when not mined by then
-//! status_addr = "127.0.0.1:9103"         # /health, /ready, /metrics
-//! ```
+//! Configured by [`RelayerSettings`] (the `[relayer]` table, `NEXUS_RELAYER_*`, the
+//! subcommand's flags; every key with its default is in `nexus.example.toml`). The key holds
+//! RELAYER_ROLE only; give it as a file (`key_file`, `NEXUS_RELAYER_KEY_FILE`, `--key-file`), or
+//! as `NEXUS_RELAYER_KEY` for development.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// File holding the relayer's private key (hex).
-    #[arg(long, env = "NEXUS_RELAYER_KEY_FILE")]
-    key_file: Option<PathBuf>,
-    /// Requests worked on at once.
-    #[arg(long, env = "NEXUS_RELAYER_CONCURRENCY")]
-    concurrency: Option<usize>,
-    /// Where `/health`, `/ready` and `/metrics` are served.
-    #[arg(long, env = "NEXUS_RELAYER_STATUS_ADDR")]
-    status_addr: Option<String>,
-}
+use crate::config::secret::{self, Secret};
+use crate::config::{ConfigError, Section, Settings};
 
-#[derive(Deserialize, Default, Debug)]
+/// The relayer's settings.
+#[derive(clap::Args, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    key_file: Option<PathBuf>,
-    concurrency: Option<usize>,
-    lease_secs: Option<u64>,
-    input_grace_secs: Option<u64>,
-    settle_margin_secs: Option<u64>,
-    memory_mib: Option<i64>,
-    stdout_max_bytes: Option<usize>,
-    max_attempts: Option<i32>,
-    warm_start: Option<bool>,
-    settle_resend_secs: Option<u64>,
-    status_addr: Option<String>,
+pub struct RelayerSettings {
+    /// The relayer's private key (hex).
+    #[arg(long)]
+    pub key: Option<Secret>,
+    /// File holding the relayer's private key (hex).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Requests worked on at once (at least 1).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds a claim is leased for, renewed every third of it (at least 3).
+    #[arg(long, default_value_t = 30)]
+    pub lease_secs: u64,
+    /// Seconds a missing input blob is waited for after the request.
+    #[arg(long, default_value_t = 30)]
+    pub input_grace_secs: u64,
+    /// Seconds kept before the request's deadline for the settle transaction.
+    #[arg(long, default_value_t = 15)]
+    pub settle_margin_secs: u64,
+    /// Memory limit of an agent's container, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub memory_mib: i64,
+    /// Bytes of an agent's stdout accepted as its output.
+    #[arg(long, default_value_t = 1_048_576)]
+    pub stdout_max_bytes: usize,
+    /// Claims of one request (its relayer died each time) before it is settled as failed (at
+    /// least 1).
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: i32,
+    /// Pre-start containers for agents whose last run succeeded.
+    #[arg(long, action = clap::ArgAction::Set, default_value_t = true)]
+    pub warm_start: bool,
+    /// Seconds before a settle that is not mined is resent with bumped fees (at least 2).
+    #[arg(long, default_value_t = 20)]
+    pub settle_resend_secs: u64,
+    /// Where /health, /ready and /metrics are served.
+    #[arg(long, default_value = "127.0.0.1:9103")]
+    pub status_addr: String,
 }
 
-pub async fn run(
-    args: Args,
-    file: FileConfig,
-    rpc_url: String,
-    database_url: String,
-    deployments_path: &Path,
-) -> anyhow::Result<()> {
-    let key_file = args.key_file.clone().or(file.key_file.clone());
-    let key_hex = match (std::env::var("NEXUS_RELAYER_KEY"), key_file) {
-        (Ok(hex), _) => hex,
-        (Err(_), Some(path)) => {
-            std::fs::read_to_string(&path).with_context(|| format!("reading the relayer key {}", path.display()))?
-        }
-        (Err(_), None) => anyhow::bail!("no relayer key: set NEXUS_RELAYER_KEY or NEXUS_RELAYER_KEY_FILE (--key-file)"),
-    };
-    let key = nexus_relayer::parse_key(&key_hex)?;
-    let deployments = nexus_bindings::Deployments::load(deployments_path)?;
-    let mut config = nexus_relayer::Config::local(deployments, rpc_url, database_url, key);
-    if let Some(v) = args.concurrency.or(file.concurrency) {
-        config.concurrency = v.max(1);
-    }
-    if let Some(v) = file.lease_secs {
-        config.lease = Duration::from_secs(v.max(3));
-    }
-    if let Some(v) = file.input_grace_secs {
-        config.input_grace = Duration::from_secs(v);
-    }
-    if let Some(v) = file.settle_margin_secs {
-        config.settle_margin = Duration::from_secs(v);
-    }
-    if let Some(v) = file.memory_mib {
-        config.limits.memory_bytes = v << 20;
-    }
-    if let Some(v) = file.stdout_max_bytes {
-        config.limits.stdout_bytes = v;
-    }
-    if let Some(v) = file.max_attempts {
-        config.max_attempts = v.max(1);
-    }
-    if let Some(v) = file.warm_start {
-        config.warm_start = v;
-    }
-    if let Some(v) = file.settle_resend_secs {
+impl Section for RelayerSettings {
+    const TABLE: Option<&'static str> = Some("relayer");
+}
+
+impl RelayerSettings {
+    /// The relayer's configuration: these settings over the crate's local defaults, each clamped
+    /// to the least value that works.
+    fn config(
+        &self,
+        deployments: nexus_bindings::Deployments,
+        rpc_url: &str,
+        database_url: &str,
+        key: alloy::signers::local::PrivateKeySigner,
+    ) -> nexus_relayer::Config {
+        let mut config = nexus_relayer::Config::local(deployments, rpc_url, database_url, key);
+        config.concurrency = self.concurrency.max(1);
+        config.lease = Duration::from_secs(self.lease_secs.max(3));
+        config.input_grace = Duration::from_secs(self.input_grace_secs);
+        config.settle_margin = Duration::from_secs(self.settle_margin_secs);
+        config.limits.memory_bytes = self.memory_mib << 20;
+        config.limits.stdout_bytes = self.stdout_max_bytes;
+        config.max_attempts = self.max_attempts.max(1);
+        config.warm_start = self.warm_start;
         // Below a couple of seconds every slow block would trigger a replacement.
-        config.chain.stuck_after = Duration::from_secs(v.max(2));
+        config.chain.stuck_after = Duration::from_secs(self.settle_resend_secs.max(2));
+        config
     }
-    let status_addr = args.status_addr.or(file.status_addr).unwrap_or_else(|| "127.0.0.1:9103".into());
+
+    /// The key, from `key_file` or `key` (whichever the highest layer gave).
+    fn key(&self) -> anyhow::Result<alloy::signers::local::PrivateKeySigner> {
+        let key = secret::resolve("key", self.key.as_ref(), self.key_file.as_deref())?
+            .ok_or_else(|| ConfigError::missing(Self::TABLE, "key"))?;
+        Ok(nexus_relayer::parse_key(key.expose())?)
+    }
+}
+
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let shared = &settings.shared;
+    let key = settings.relayer.key()?;
+    let deployments = nexus_bindings::Deployments::load(&shared.deployments)?;
+    let config = settings.relayer.config(deployments, &shared.rpc_url, shared.database_url()?.expose(), key);
+    let status_addr = &settings.relayer.status_addr;
     tracing::info!(rpc = %config.rpc_url, owner = %config.owner, concurrency = config.concurrency, "starting relayer");
     let relayer = nexus_relayer::Relayer::connect(config).await?;
-    let listener = tokio::net::TcpListener::bind(&status_addr)
+    let listener = tokio::net::TcpListener::bind(status_addr)
         .await
         .with_context(|| format!("binding the status address {status_addr}"))?;
     tracing::info!(addr = %status_addr, "serving /health, /ready, /metrics");
@@ -116,18 +113,41 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::FileConfig;
+    use super::*;
+    use crate::config::tests::{defaults, deployments};
 
-    /// The `[relayer]` table in the module docs is the reference users copy: it must parse,
-    /// every key it shows must exist (unknown keys are refused), and the values must land.
+    /// The built-in defaults are the crate's own: applying them changes nothing, so moving a
+    /// default here did not change what an unconfigured relayer does.
     #[test]
-    fn documented_table_parses() {
-        let table = crate::documented_table(include_str!("relayer.rs"), "relayer");
-        let file: FileConfig = toml::from_str(&table).expect("documented [relayer] table");
-        assert_eq!(file.concurrency, Some(4));
-        assert_eq!(file.warm_start, Some(true));
-        assert_eq!(file.settle_resend_secs, Some(20));
-        assert_eq!(file.max_attempts, Some(3));
-        assert!(toml::from_str::<FileConfig>("no_such_option = 1").is_err(), "unknown keys are refused");
+    fn defaults_are_the_crates_own() {
+        let key = alloy::signers::local::PrivateKeySigner::random();
+        let local = nexus_relayer::Config::local(deployments(), "http://rpc", "postgres://db", key.clone());
+        let mut configured = defaults().relayer.config(deployments(), "http://rpc", "postgres://db", key);
+        // The owner name is unique per Config::local call.
+        configured.owner = local.owner.clone();
+        assert_eq!(format!("{configured:?}"), format!("{local:?}"));
+    }
+
+    #[test]
+    fn values_below_the_least_that_works_are_raised() {
+        let settings = RelayerSettings {
+            concurrency: 0,
+            lease_secs: 1,
+            max_attempts: 0,
+            settle_resend_secs: 0,
+            ..defaults().relayer
+        };
+        let key = alloy::signers::local::PrivateKeySigner::random();
+        let config = settings.config(deployments(), "r", "d", key);
+        assert_eq!(config.concurrency, 1);
+        assert_eq!(config.lease, Duration::from_secs(3));
+        assert_eq!(config.max_attempts, 1);
+        assert_eq!(config.chain.stuck_after, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn no_key_is_an_error_naming_the_variables() {
+        let error = defaults().relayer.key().expect_err("no key given").to_string();
+        assert!(error.contains("NEXUS_RELAYER_KEY_FILE") && error.contains("NEXUS_RELAYER_KEY"), "{error}");
     }
 }
