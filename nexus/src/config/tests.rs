@@ -315,3 +315,17 @@ fn help_names_the_environment_variables() {
     assert!(help.contains("NEXUS_GRAPHQL_REQUEST_TIMEOUT_MS"), "{help}");
     assert!(help.contains("NEXUS_GRAPHQL_SPONSOR_KEY, NEXUS_SPONSOR_KEY"), "{help}");
 }
+
+/// A variable that is read and is not UTF-8 is an error rather than a silently different value;
+/// one that is not read does not matter.
+#[test]
+fn a_read_variable_must_be_utf8() {
+    use std::os::unix::ffi::OsStringExt;
+    let matches = crate::command().try_get_matches_from(["nexus", "indexer"]).expect("parses");
+    let flags = Flags::from_matches(&matches).expect("flags");
+    let bad = || OsString::from_vec(vec![b'h', 0xff]);
+    let env: Environment = [("NEXUS_RPC_URL", bad())].into_iter().collect();
+    assert!(matches!(load(None, &env, &flags), Err(ConfigError::NotUnicode { name }) if name == "NEXUS_RPC_URL"));
+    let env: Environment = [("NEXUS_SOMETHING_ELSE", bad())].into_iter().collect();
+    assert!(load(None, &env, &flags).is_ok());
+}
