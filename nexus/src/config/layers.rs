@@ -76,8 +76,8 @@ impl Sections {
     pub(super) fn file_layer(&self, path: &Path) -> Result<Layer, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.into(), source })?;
-        let mut data: Dict =
-            toml::from_str(&text).map_err(|source| ConfigError::ParseFile { path: path.into(), source })?;
+        let mut data: Dict = toml::from_str(&text)
+            .map_err(|source| ConfigError::ParseFile { path: path.into(), source: Box::new(source) })?;
         self.settle_secret_pairs(&mut data, &path.display().to_string())?;
         Ok(Layer { metadata: Metadata::from("configuration file", path).interpolater(dotted), data })
     }

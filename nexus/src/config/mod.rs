@@ -83,7 +83,7 @@ pub enum ConfigError {
     ParseFile {
         path: PathBuf,
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     #[error("unknown key `{key}` in {origin}")]
     UnknownKey { key: String, origin: String },
@@ -100,9 +100,10 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// A value of the wrong type; figment's message names the key and its source.
+    /// A value of the wrong type; figment's message names the key and its source. Boxed: a
+    /// figment error is large, and every function here returns this type.
     #[error(transparent)]
-    Invalid(#[from] figment::Error),
+    Invalid(Box<figment::Error>),
     /// clap could not build a settings struct (a `default_value` that does not parse): a
     /// mistake in the declaration, which the tests catch.
     #[error("the `{table}` settings do not match their declaration")]
@@ -111,6 +112,12 @@ pub enum ConfigError {
         #[source]
         source: clap::Error,
     },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        ConfigError::Invalid(Box::new(error))
+    }
 }
 
 impl ConfigError {
