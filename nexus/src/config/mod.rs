@@ -22,7 +22,9 @@
 //! the file could not sit between environment and flags, and a test could only feed it the
 //! process environment, which parallel tests share); figment's `Env` provider (it scans the
 //! process environment by prefix, so the CLI's `NEXUS_GRAPHQL_URL` would read as an unknown
-//! `[graphql] url` key); a macro generating a TOML struct and an all-`Option` clap struct from
+//! `[graphql] url` key); figment's `Toml` provider (a file it cannot find silently gives
+//! nothing, where a `--config` naming no file must be an error; the `toml` crate parses it
+//! here); a macro generating a TOML struct and an all-`Option` clap struct from
 //! one list (two types per service again, and docs and defaults behind a macro). Here the flags
 //! layer keeps only the values clap reports as typed on the command line
 //! ([`clap::parser::ValueSource::CommandLine`]), so one struct with plain types serves all three.

@@ -329,3 +329,54 @@ fn a_read_variable_must_be_utf8() {
     let env: Environment = [("NEXUS_SOMETHING_ELSE", bad())].into_iter().collect();
     assert!(load(None, &env, &flags).is_ok());
 }
+
+/// Every variable the binary read before the settings were declared once (`scripts/dev.sh`
+/// and the tests use most of them) lands on its key. `NEXUS_RELAYER_KEY_FILE` is in
+/// `secrets_come_from_files_and_the_highest_layer_wins` (with `NEXUS_RELAYER_KEY` set too it is
+/// now an error, see `both_forms_of_a_secret_in_one_layer_are_refused`).
+#[test]
+fn every_variable_read_before_still_lands() {
+    let env = [
+        ("NEXUS_RPC_URL", "ws://127.0.0.1:8546"),
+        ("NEXUS_DATABASE_URL", "postgres://postgres@127.0.0.1:5433/dev"),
+        ("NEXUS_DEPLOYMENTS", "/tmp/31337.json"),
+        ("NEXUS_RECEIPT_TIMEOUT", "30"),
+        ("NEXUS_INDEXER_CONFIRMATIONS", "2"),
+        ("NEXUS_INDEXER_MAX_REORG_DEPTH", "3"),
+        ("NEXUS_INDEXER_MAX_BLOCK_RANGE", "2"),
+        ("NEXUS_INDEXER_POLL_INTERVAL_MS", "20"),
+        ("NEXUS_INDEXER_STATUS_ADDR", "127.0.0.1:0"),
+        ("NEXUS_INDEXER_FALLBACK_RPC_URLS", "http://backup:8545"),
+        ("NEXUS_IPFS_GATEWAY", "http://gateway/ipfs"),
+        ("NEXUS_GRAPHQL_LISTEN", "127.0.0.1:4001"),
+        ("NEXUS_GRAPHQL_DEVELOPMENT", "true"),
+        ("NEXUS_GRAPHQL_CORS_ORIGINS", "http://localhost:3000"),
+        ("NEXUS_GRAPHQL_SIWE_DOMAIN", "example.org"),
+        ("NEXUS_GRAPHQL_TOKEN_SECRET", "0123456789abcdef"),
+        ("NEXUS_GRAPHQL_BLOB_MAX_BYTES", "2048"),
+        ("NEXUS_SPONSOR_KEY", "0xsponsor"),
+        ("NEXUS_RELAYER_KEY", "0xrelayer"),
+        ("NEXUS_RELAYER_CONCURRENCY", "2"),
+        ("NEXUS_RELAYER_STATUS_ADDR", "127.0.0.1:0"),
+    ];
+    let s = load_with(None, &env, &["nexus", "relayer"]).expect("loads");
+    let secret = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+    assert_eq!(s.shared.rpc_url, "ws://127.0.0.1:8546");
+    assert_eq!(s.shared.database_url().expect("url").expose(), "postgres://postgres@127.0.0.1:5433/dev");
+    assert_eq!(s.shared.deployments, Path::new("/tmp/31337.json"));
+    assert_eq!(s.shared.receipt_timeout_secs, 30);
+    let i = &s.indexer;
+    assert_eq!((i.confirmations, i.max_reorg_depth, i.max_block_range, i.poll_interval_ms), (2, 3, 2, 20));
+    assert_eq!((i.status_addr.as_str(), i.ipfs_gateway.as_str()), ("127.0.0.1:0", "http://gateway/ipfs"));
+    assert_eq!(i.fallback_rpc_urls, ["http://backup:8545"]);
+    let g = &s.graphql;
+    assert_eq!((g.listen.as_str(), g.development, g.siwe_domain.as_str()), ("127.0.0.1:4001", true, "example.org"));
+    assert_eq!((g.cors_origins.as_slice(), g.blob_max_bytes), (&["http://localhost:3000".to_owned()][..], 2048));
+    assert_eq!(secret(&g.token_secret).as_deref(), Some("0123456789abcdef"));
+    assert_eq!(secret(&g.sponsor_key).as_deref(), Some("0xsponsor"));
+    let r = &s.relayer;
+    assert_eq!(
+        (secret(&r.key).as_deref(), r.concurrency, r.status_addr.as_str()),
+        (Some("0xrelayer"), 2, "127.0.0.1:0")
+    );
+}
