@@ -87,3 +87,61 @@ pub async fn serve<S: Status>(
 ) -> std::io::Result<()> {
     axum::serve(listener, router(status)).with_graceful_shutdown(shutdown).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Ready once `up` is set; one counter.
+    struct Fake {
+        up: AtomicBool,
+        registry: Registry,
+    }
+
+    impl Status for Fake {
+        async fn ready(&self) -> Result<(), NotReady> {
+            if self.up.load(Ordering::Relaxed) { Ok(()) } else { Err("warming up".into()) }
+        }
+
+        fn render(&self) -> String {
+            self.registry.render()
+        }
+    }
+
+    /// One HTTP/1.1 exchange over a plain socket: (status line, headers and body).
+    async fn get(addr: std::net::SocketAddr, path: &'static str) -> String {
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+            write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").expect("write");
+            let mut response = String::new();
+            stream.read_to_string(&mut response).expect("read");
+            response
+        })
+        .await
+        .expect("join")
+    }
+
+    #[tokio::test]
+    async fn routes_answer_liveness_readiness_with_reason_and_metrics() {
+        let status = Arc::new(Fake { up: AtomicBool::new(false), registry: Registry::new() });
+        status.registry.counter("nexus_test_total", "A test counter.", &[]).increment(4);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(serve(listener, status.clone(), std::future::pending()));
+
+        let health = get(addr, "/health").await;
+        assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("\r\n\r\nok\n"), "{health}");
+        let ready = get(addr, "/ready").await;
+        assert!(ready.starts_with("HTTP/1.1 503") && ready.ends_with("\r\n\r\nwarming up\n"), "{ready}");
+        status.up.store(true, Ordering::Relaxed);
+        let ready = get(addr, "/ready").await;
+        assert!(ready.starts_with("HTTP/1.1 200") && ready.ends_with("\r\n\r\nready\n"), "{ready}");
+        let metrics = get(addr, "/metrics").await;
+        assert!(metrics.contains("content-type: text/plain; version=0.0.4\r\n"), "{metrics}");
+        assert!(metrics.contains("\nnexus_test_total 4\n"), "{metrics}");
+        assert!(metrics.contains("\nprocess_open_fds "), "{metrics}");
+    }
+}
