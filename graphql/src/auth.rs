@@ -370,7 +370,7 @@ impl MutationRoot {
         if let Ok(ClientIp(ip)) = ctx.data::<ClientIp>()
             && !state.challenge_limiter.allow(*ip)
         {
-            state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.metrics.rate_limited.increment(1);
             return Err(crate::error::rate_limited("too many sign-in challenges from this address; retry shortly"));
         }
         let auth = &state.auth;

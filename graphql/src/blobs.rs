@@ -6,8 +6,6 @@
 //! size limit and a per-client token bucket ([`crate::rate_limit`]) keep one client from filling the
 //! database.
 
-use std::sync::atomic::Ordering;
-
 use alloy::primitives::keccak256;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -30,14 +28,14 @@ pub async fn put_blob(
     let state = &server.state;
     let metrics = &state.metrics;
     if !state.blob_limiter.allow(peer.ip()) {
-        metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        metrics.rate_limited.increment(1);
         return json_error(StatusCode::TOO_MANY_REQUESTS, "too many uploads from this address; retry shortly");
     }
     let limit = state.config.blob_max_bytes;
     let body = match body {
         Ok(b) => b,
         Err(e) => {
-            metrics.blobs_rejected.fetch_add(1, Ordering::Relaxed);
+            metrics.blobs_rejected.increment(1);
             let status = e.status();
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 format!("blob larger than the limit of {limit} bytes")
@@ -48,7 +46,7 @@ pub async fn put_blob(
         }
     };
     if body.is_empty() {
-        metrics.blobs_rejected.fetch_add(1, Ordering::Relaxed);
+        metrics.blobs_rejected.increment(1);
         return json_error(StatusCode::BAD_REQUEST, "empty blob");
     }
     let media_type = headers
@@ -72,7 +70,7 @@ pub async fn put_blob(
         Ok(created) => {
             let created = created.is_some();
             let counter = if created { &metrics.blobs_stored } else { &metrics.blobs_existing };
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.increment(1);
             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
             let body = json!({ "hash": hash.to_string(), "size": body.len(), "created": created });
             (status, axum::Json(body)).into_response()

@@ -1,6 +1,6 @@
 //! The HTTP surface: `POST /graphql`, `GET /graphql/ws` (graphql-transport-ws), GraphiQL at
-//! `GET /graphql` in development, `PUT /v1/blobs`, `GET /v1/executions/{id}/output`, `/health`,
-//! `/ready`, `/metrics`.
+//! `GET /graphql` in development, `PUT /v1/blobs`, `GET /v1/executions/{id}/output`, and
+//! `nexus-status`'s `/health`, `/ready`, `/metrics` (over `status.rs`).
 //!
 //! The GraphQL handler reads the body itself rather than through async-graphql's extractor so
 //! every hostile input gets a specific, JSON-shaped answer: an oversized body is 413 with the
@@ -8,6 +8,7 @@
 //! downgrade to anonymous, which would make "why is my output null" hard to debug).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::NexusSchema;
 use crate::auth::Viewer;
 use crate::state::{AppState, ClientIp};
+use crate::status::ApiStatus;
 use nexus_store::ExecutionRow;
 
 /// Router state: the shared state and the executable schema.
@@ -61,12 +63,10 @@ pub fn router(server: Server) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/v1/blobs", put(crate::blobs::put_blob).layer(blob_limit))
         .route("/v1/executions/{id}/output", get(execution_output))
-        .route("/health", get(|| async { "ok\n" }))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+        .with_state(server.clone())
+        .merge(nexus_status::router(Arc::new(ApiStatus(server.state))))
         .layer(axum::middleware::from_fn(request_span))
         .layer(cors)
-        .with_state(server)
 }
 
 /// Request ids: every request runs in a span carrying one, and the response names it in
@@ -124,7 +124,7 @@ async fn graphql_post(
 ) -> Response {
     let state = &server.state;
     let reject = |status, message: &str| {
-        state.metrics.rejected_requests.fetch_add(1, Ordering::Relaxed);
+        state.metrics.rejected_requests.increment(1);
         json_error(status, message)
     };
     let body = match body {
@@ -141,7 +141,7 @@ async fn graphql_post(
     let viewer = match viewer(state, &headers) {
         Ok(v) => v,
         Err(response) => {
-            state.metrics.rejected_requests.fetch_add(1, Ordering::Relaxed);
+            state.metrics.rejected_requests.increment(1);
             return *response;
         }
     };
@@ -171,7 +171,7 @@ async fn graphql_post(
     {
         Ok(r) => r,
         Err(_) => {
-            state.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+            state.metrics.timeouts.increment(1);
             state.metrics.observe(&operation, started.elapsed(), true);
             let message = format!("request timed out after {} ms", timeout.as_millis());
             return json_error(StatusCode::GATEWAY_TIMEOUT, &message);
@@ -282,23 +282,4 @@ async fn execution_output(State(server): State<Server>, Path(id): Path<String>, 
             json_error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable; retry")
         }
     }
-}
-
-/// Ready: the database answers and the notification listener is connected.
-async fn ready(State(server): State<Server>) -> Response {
-    /// A readiness probe must answer quickly even when the database hangs.
-    const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-    let state = &server.state;
-    let db = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pool)).await;
-    match db {
-        Ok(Ok(_)) if state.notifier.is_connected() => (StatusCode::OK, "ready\n").into_response(),
-        Ok(Ok(_)) => (StatusCode::SERVICE_UNAVAILABLE, "notification listener not connected\n").into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
-    }
-}
-
-async fn metrics(State(server): State<Server>) -> Response {
-    let state = &server.state;
-    let text = state.metrics.render(state.notifier.subscribers(), state.notifier.is_connected());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

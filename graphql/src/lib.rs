@@ -37,6 +37,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod scalars;
 pub mod state;
+mod status;
 pub mod subscriptions;
 
 use std::str::FromStr;

@@ -327,11 +327,11 @@ impl Indexer {
             }
             Ok(Progress::RolledBack(n)) => {
                 m.cursor.store(*n, Ordering::Relaxed);
-                m.reorgs.fetch_add(1, Ordering::Relaxed);
+                m.reorgs.increment(1);
                 m.caught_up.store(false, Ordering::Relaxed);
             }
             Err(_) => {
-                m.errors.fetch_add(1, Ordering::Relaxed);
+                m.errors.increment(1);
             }
         }
         result
@@ -412,7 +412,7 @@ impl Indexer {
             }
             let last = self.header(to).await?.ok_or(IndexerError::MissingBlock(to))?;
             let changes = self.write_backfill(&logs, &last, cursor).await?;
-            self.metrics.events.fetch_add(changes.events, Ordering::Relaxed);
+            self.metrics.events.increment(changes.events);
             debug!(events = changes.events, "backfilled");
             Ok(Progress::Applied(to))
         }
@@ -435,7 +435,7 @@ impl Indexer {
             }
             let logs = self.logs(Filter::new().at_block_hash(header.hash)).await?;
             let changes = self.write_block(number, &header, &logs, cursor).await?;
-            self.metrics.events.fetch_add(changes.events, Ordering::Relaxed);
+            self.metrics.events.increment(changes.events);
             if changes.events > 0 {
                 debug!(events = changes.events, "applied");
             }

@@ -5,8 +5,6 @@
 //! order", while everything about *how* the node is asked (endpoint choice, address filter,
 //! block-order sorting, header fallbacks for missing `blockTimestamp`) lives here.
 
-use std::sync::atomic::Ordering;
-
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::B256;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -89,7 +87,7 @@ impl Indexer {
                     self.provider = provider;
                     self.endpoint = i;
                     self.rpc_failures = 0;
-                    self.metrics.failovers.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.failovers.increment(1);
                     return true;
                 }
                 Ok(id) => warn!(rpc = %url, chain_id = id, "fallback RPC endpoint serves another chain; skipped"),

@@ -238,9 +238,9 @@ impl Relayer {
                     Ok(Some(claim)) => {
                         let (s, freed) = (s.clone(), freed.clone());
                         tokio::spawn(async move {
-                            s.metrics.running.fetch_add(1, Ordering::Relaxed);
+                            s.metrics.running.increment(1.0);
                             work(&s, claim).await;
-                            s.metrics.running.fetch_sub(1, Ordering::Relaxed);
+                            s.metrics.running.decrement(1.0);
                             drop(permit);
                             freed.notify_one();
                         });
@@ -248,13 +248,13 @@ impl Relayer {
                     Ok(None) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "claim failed");
-                        s.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        s.metrics.errors.increment(1);
                         break;
                     }
                 }
             }
             if let Ok(depth) = db::queue_depth(&s.pool).await {
-                s.metrics.queue_depth.store(depth, Ordering::Relaxed);
+                s.metrics.queue_depth.set(depth as f64);
             }
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -381,7 +381,7 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
                     // for requests whose relayers keep dying): it is retried until it succeeds
                     // or its deadline comes close, when it settles as a failure.
                     tracing::warn!(error = %e, "request failed on the relayer side; releasing for a retry");
-                    s.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    s.metrics.errors.increment(1);
                     Step::Release { retry_after: s.config.retry_delay, uncount: true }
                 }
             };
@@ -505,7 +505,7 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
             return Ok(Step::LeaseLost);
         }
     };
-    s.metrics.run_seconds.observe(started.elapsed());
+    s.metrics.run_seconds.record(started.elapsed());
     // Read by the relayer benchmark (relayer.container_overhead_ms): claim → container exited.
     tracing::debug!(
         target: TIMING_TARGET,
@@ -568,7 +568,7 @@ async fn settle(
     };
     match s.chain.settle(e, success, output_hash).await? {
         Settled::Mined { tx, latency } => {
-            s.metrics.settle_seconds.observe(latency);
+            s.metrics.settle_seconds.record(latency);
             tracing::info!(%tx, success, "settled");
             Ok(Step::Done(if success { Outcome::Succeeded } else { Outcome::Failed(label.to_string()) }))
         }

@@ -42,9 +42,7 @@ pub fn router(server: &Server, config: Option<SponsorConfig>) -> Router {
         .allow_origin(allow_origin(&state.config.cors_origins));
     let limiter = Arc::new(RateLimiter::new(config.client_rate_per_second, config.client_burst));
     let sponsor = Arc::new(Sponsor::new(config, state.pool.clone(), state.provider.clone()));
-    let metrics = Arc::new(SponsorMetrics::default());
-    let shown = metrics.clone();
-    state.metrics.register(move |out: &mut String| shown.render(out));
+    let metrics = Arc::new(SponsorMetrics::new(state.metrics.registry()));
     reconcile::spawn(sponsor.clone(), metrics.clone());
     Router::new()
         .route("/v1/paymaster", post(rpc))

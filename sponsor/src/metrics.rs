@@ -1,77 +1,67 @@
-//! The service's counters, shown on the API's `/metrics` (the service registers
-//! [`SponsorMetrics::render`] there when it is mounted). The names keep their `nexus_graphql_`
-//! prefix from when the service lived inside the API, so dashboards built on them still work.
+//! The service's counters, registered in the API's metrics registry when the service is mounted
+//! ([`nexus_graphql::metrics::Metrics::registry`]), so the API's `/metrics` shows them. The names
+//! keep their `nexus_graphql_` prefix from when the service lived inside the API, so dashboards
+//! built on them still work.
 //!
 //! Both labels of the request counter come from fixed sets (see [`crate::http`]): clients choose
 //! method names, and a label per invented name would grow the scrape without bound.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use nexus_status::{Counter, Registry};
 
-use nexus_graphql::metrics::write_counter;
+const REQUESTS: &str = "nexus_graphql_paymaster_requests_total";
+const REQUESTS_HELP: &str = "Sponsorship (ERC-7677) requests by method and outcome.";
 
 /// Requests by (method, outcome) and failed reconciliation rounds.
-#[derive(Default)]
 pub struct SponsorMetrics {
-    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    reconcile_errors: AtomicU64,
+    registry: Registry,
+    reconcile_errors: Counter,
 }
 
 impl SponsorMetrics {
+    /// The service's counters in `registry` (the API server's).
+    pub fn new(registry: &Registry) -> Self {
+        let reconcile_errors = registry.counter(
+            "nexus_graphql_paymaster_reconcile_errors_total",
+            "Sponsorship reconciliation rounds that failed (retried next interval).",
+            &[],
+        );
+        Self { registry: registry.clone(), reconcile_errors }
+    }
+
     /// Records one request: `method` is one of the two ERC-7677 methods or `other`, `outcome` one
-    /// of `sponsored`, `refused`, `invalid`, `error`, `limited`.
+    /// of `sponsored`, `refused`, `invalid`, `error`, `limited`. The series is looked up per call
+    /// (the registry keeps it): the labels form a fixed set of fifteen, and a sponsorship request
+    /// costs a database round trip and a signature anyway.
     pub fn request(&self, method: &'static str, outcome: &'static str) {
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((method, outcome)).or_default() += 1;
-        }
+        self.registry.counter(REQUESTS, REQUESTS_HELP, &[("method", method), ("outcome", outcome)]).increment(1);
     }
 
     /// Records a reconciliation round that failed.
     pub fn reconcile_error(&self) {
-        self.reconcile_errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Appends the exposition text (Prometheus text format 0.0.4) to `out`.
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write;
-        out.push_str(
-            "# HELP nexus_graphql_paymaster_requests_total Sponsorship (ERC-7677) requests by method and outcome.\n\
-             # TYPE nexus_graphql_paymaster_requests_total counter\n",
-        );
-        let requests = self.requests.lock().map(|m| m.clone()).unwrap_or_default();
-        for ((method, outcome), n) in &requests {
-            let _ = writeln!(
-                out,
-                "nexus_graphql_paymaster_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        write_counter(
-            out,
-            "nexus_graphql_paymaster_reconcile_errors_total",
-            "Sponsorship reconciliation rounds that failed (retried next interval).",
-            self.reconcile_errors.load(Ordering::Relaxed),
-        );
+        self.reconcile_errors.increment(1);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nexus_status::sample;
 
     #[test]
-    fn renders_requests_by_label_and_reconcile_errors() {
-        let m = SponsorMetrics::default();
+    fn counts_requests_by_label_and_reconcile_errors() {
+        let registry = Registry::new();
+        let m = SponsorMetrics::new(&registry);
         m.request("pm_getPaymasterData", "sponsored");
         m.request("pm_getPaymasterData", "sponsored");
         m.request("other", "invalid");
         m.reconcile_error();
-        let mut out = String::new();
-        m.render(&mut out);
-        assert!(out.contains(
-            "nexus_graphql_paymaster_requests_total{method=\"pm_getPaymasterData\",outcome=\"sponsored\"} 2\n"
-        ));
-        assert!(out.contains("nexus_graphql_paymaster_requests_total{method=\"other\",outcome=\"invalid\"} 1\n"));
-        assert!(out.contains("nexus_graphql_paymaster_reconcile_errors_total 1\n"), "{out}");
+        let out = registry.render();
+        let requests = |method: &str, outcome: &str| {
+            sample(&out, &format!("{REQUESTS}{{method=\"{method}\",outcome=\"{outcome}\"}}"))
+        };
+        assert_eq!(requests("pm_getPaymasterData", "sponsored"), Some(2.0), "{out}");
+        assert_eq!(requests("other", "invalid"), Some(1.0), "{out}");
+        assert_eq!(sample(&out, "nexus_graphql_paymaster_reconcile_errors_total"), Some(1.0), "{out}");
+        assert!(out.contains(&format!("# TYPE {REQUESTS} counter\n")), "{out}");
     }
 }
