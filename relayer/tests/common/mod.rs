@@ -215,6 +215,18 @@ impl Stack {
         id
     }
 
+    /// Waits until the indexer has recorded `request`; returns it as the relayer reads it.
+    pub async fn indexed(&self, request: U256, timeout: Duration) -> nexus_relayer::db::Request {
+        let start = Instant::now();
+        loop {
+            if let Some(r) = nexus_relayer::db::request(&self.pool, request).await.expect("request") {
+                return r;
+            }
+            assert!(start.elapsed() < timeout, "request {request} never indexed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the indexed execution is no longer `Requested`; returns (status, output hash).
     pub async fn settled(&self, request: U256, timeout: Duration) -> (String, Option<B256>) {
         let start = Instant::now();
