@@ -67,6 +67,8 @@ pub enum Settled {
 }
 
 /// A chain read or a settlement that failed; [`ChainError::rpc_kind`] says what the node said.
+/// alloy's errors are boxed: they are large, and every `Result` on the relayer's paths carries
+/// this type.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     /// A provider request (block, nonce, fees, receipt).
@@ -74,14 +76,14 @@ pub enum ChainError {
     Rpc {
         call: &'static str,
         #[source]
-        source: TransportError,
+        source: Box<TransportError>,
     },
     /// A contract call, gas estimate or transaction send through the bindings.
     #[error("{call}: {source}")]
     Contract {
         call: &'static str,
         #[source]
-        source: alloy::contract::Error,
+        source: Box<alloy::contract::Error>,
     },
     #[error("the node has no latest block")]
     NoLatestBlock,
@@ -95,11 +97,11 @@ pub enum ChainError {
 
 impl ChainError {
     fn rpc(call: &'static str) -> impl FnOnce(TransportError) -> ChainError {
-        move |source| ChainError::Rpc { call, source }
+        move |source| ChainError::Rpc { call, source: Box::new(source) }
     }
 
     fn contract(call: &'static str) -> impl FnOnce(alloy::contract::Error) -> ChainError {
-        move |source| ChainError::Contract { call, source }
+        move |source| ChainError::Contract { call, source: Box::new(source) }
     }
 
     /// What the node said, for a request it failed.
@@ -228,7 +230,7 @@ impl Chain {
                 if let Some(settled) = expected_refusal(&source) {
                     return Ok(settled);
                 }
-                let error = ChainError::Contract { call: "estimate settle", source };
+                let error = ChainError::contract("estimate settle")(source);
                 return self.explain_revert(request_id, execution, error).await;
             }
         };
@@ -244,7 +246,7 @@ impl Chain {
             match send {
                 Ok(pending) => sent.push(*pending.tx_hash()),
                 Err(source) => {
-                    let error = ChainError::Contract { call: "send settle", source };
+                    let error = ChainError::contract("send settle")(source);
                     if sent.is_empty() {
                         // Nothing of ours is pending: our nonce view is stale (another process
                         // sends with this key, or a send was lost). Resynchronise and retry.
@@ -355,8 +357,7 @@ mod tests {
         assert_eq!(expected_refusal(&reverted(RequestMismatch { requestId: id })), None);
         let gone: alloy::contract::Error = alloy::transports::TransportErrorKind::backend_gone().into();
         assert_eq!(expected_refusal(&gone), None);
-        let error =
-            ChainError::Contract { call: "estimate settle", source: reverted(RequestMismatch { requestId: id }) };
+        let error = ChainError::contract("estimate settle")(reverted(RequestMismatch { requestId: id }));
         assert_eq!(error.rpc_kind(), Some(RpcErrorKind::Reverted));
         assert!(!error.is_retryable());
         assert!(ChainError::NotMined { request_id: id, waited: Duration::from_secs(1) }.is_retryable());

@@ -17,7 +17,7 @@
 use alloy::primitives::U256;
 use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 
-pub use crate::chain::ChainError;
+use crate::chain::ChainError;
 
 /// Why the relayer could not do its part for a request (or could not start).
 #[derive(Debug, thiserror::Error)]

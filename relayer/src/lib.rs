@@ -26,10 +26,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures::TryFutureExt;
-
 use alloy::primitives::{B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
+use futures::TryFutureExt;
 use nexus_bindings::Deployments;
 use nexus_store::{Channel, ExecutionStatus, Outcome};
 use sqlx::PgPool;
@@ -374,7 +373,7 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
                     if e.is_retryable() {
                         tracing::warn!(error = %e, "request failed on the relayer side; releasing for a retry");
                     } else {
-                        tracing::error!(error = %e, "request failed on the relayer side and will until fixed; releasing for a retry");
+                        tracing::error!(error = %e, "request failed on the relayer side in a way that needs an operator; releasing for a retry");
                     }
                     s.metrics.errors.fetch_add(1, Ordering::Relaxed);
                     Step::Release { retry_after: s.config.retry_delay, uncount: true }
