@@ -279,27 +279,20 @@ async fn two_relayers_never_double_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stuck_settlement_is_replaced_with_bumped_fees() {
     use alloy::providers::Provider;
-    use nexus_relayer::{Chain, ChainConfig, Settled};
+    use nexus_relayer::{ChainConfig, Settled};
 
     let stack = Stack::start("relayer_stuck").await;
-    let echo = stack.register("echo", 60).await;
-    let credit = stack.buy(echo, 1).await;
-    let input = stack.upload(br#"{"n": 1}"#).await;
-    let id = stack.request(credit, input).await;
-    let request = stack.indexed(id, SETTLE_TIMEOUT).await;
+    let request = stack.echo_requests(1).await.remove(0);
+    let id = request.request_id;
 
     let provider = stack.devnet.dev_provider(0);
-    let key = stack.signer(1);
-    let relayer = key.address();
-    let d = &stack.devnet.deployments.contracts;
     let config = ChainConfig {
         stuck_after: Duration::from_millis(300),
         confirm_timeout: Duration::from_secs(30),
         poll: Duration::from_millis(25),
     };
-    let chain = std::sync::Arc::new(
-        Chain::new(&stack.devnet.rpc_url(), key, d.agent_marketplace, d.agent_registry, config).expect("chain"),
-    );
+    let chain = std::sync::Arc::new(stack.chain(config));
+    let relayer = chain.address();
     let suggested = provider.estimate_eip1559_fees().await.expect("fees");
     let nonce = provider.get_transaction_count(relayer).await.expect("nonce");
 
@@ -346,22 +339,14 @@ async fn stuck_settlement_is_replaced_with_bumped_fees() {
 async fn stale_nonce_is_resynchronised() {
     use alloy::network::TransactionBuilder;
     use alloy::providers::Provider;
-    use nexus_relayer::{Chain, ChainConfig, Settled};
+    use nexus_relayer::{ChainConfig, Settled};
 
     let stack = Stack::start("relayer_nonce").await;
-    let echo = stack.register("echo", 60).await;
-    let credit = stack.buy(echo, 2).await;
-    let input = stack.upload(br#"{"n": 1}"#).await;
-    let (first, second) = (stack.request(credit, input).await, stack.request(credit, input).await);
-    let (first_request, second_request) =
-        (stack.indexed(first, SETTLE_TIMEOUT).await, stack.indexed(second, SETTLE_TIMEOUT).await);
-
-    let key = stack.signer(1);
-    let relayer = key.address();
-    let d = &stack.devnet.deployments.contracts;
-    let chain = Chain::new(&stack.devnet.rpc_url(), key, d.agent_marketplace, d.agent_registry, ChainConfig::default())
-        .expect("chain");
-    let settled = chain.settle(first, &first_request.execution, true, B256::repeat_byte(7)).await;
+    let [first, second]: [nexus_relayer::db::Request; 2] =
+        stack.echo_requests(2).await.try_into().expect("two requests");
+    let chain = stack.chain(ChainConfig::default());
+    let relayer = chain.address();
+    let settled = chain.settle(first.request_id, &first.execution, true, B256::repeat_byte(7)).await;
     assert!(matches!(settled, Ok(Settled::Mined { .. })), "first settlement: {settled:?}");
     // The relayer now counts the key's nonces itself; another sender takes the next one.
     let other = stack.devnet.dev_provider(1);
@@ -370,12 +355,12 @@ async fn stale_nonce_is_resynchronised() {
     let receipt = other.send_transaction(tx).await.expect("send").get_receipt().await.expect("receipt");
     assert!(receipt.status(), "the other sender's transaction");
 
-    let settled = chain.settle(second, &second_request.execution, true, B256::repeat_byte(7)).await;
+    let settled = chain.settle(second.request_id, &second.execution, true, B256::repeat_byte(7)).await;
     let Ok(Settled::Mined { tx, .. }) = settled else { panic!("expected a mined settlement, got {settled:?}") };
     let mined = stack.devnet.dev_provider(0).get_transaction_by_hash(tx).await.expect("tx").expect("mined tx");
     use alloy::consensus::Transaction as _;
     assert_eq!(mined.nonce(), nonce + 1, "settled with the nonce after the other sender's");
-    assert!(!chain.is_open(second).await.expect("isOpen"), "settled");
+    assert!(!chain.is_open(second.request_id).await.expect("isOpen"), "settled");
     stack.stop().await;
 }
 
