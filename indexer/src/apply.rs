@@ -383,8 +383,8 @@ impl Batch {
             return Ok(t);
         }
         let t: Vec<u8> = sqlx::query_scalar("SELECT treasury::bytea FROM marketplace_config").fetch_one(conn).await?;
-        let t =
-            codec::address(&t).map_err(|e| IndexerError::Inconsistent(format!("marketplace_config.treasury: {e}")))?;
+        let t = codec::address(&t)
+            .map_err(|source| IndexerError::Column { column: "marketplace_config.treasury", source })?;
         self.treasury = Some(t);
         Ok(t)
     }
@@ -401,7 +401,7 @@ impl Batch {
         let t = t
             .map(|t| codec::address(&t))
             .transpose()
-            .map_err(|e| IndexerError::Inconsistent(format!("agents.payment_token: {e}")))?
+            .map_err(|source| IndexerError::Column { column: "agents.payment_token", source })?
             .ok_or_else(|| IndexerError::Inconsistent(format!("credits of unknown agent {agent_id} cancelled")))?;
         self.agent_tokens.insert(agent_id, t);
         Ok(t)
@@ -428,9 +428,7 @@ impl Batch {
 /// not fit what is stored, which no retry can fix.
 fn consistency(e: sqlx::Error) -> IndexerError {
     match &e {
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("23")) => {
-            IndexerError::Inconsistent(format!("a projection constraint refused the batch: {db}"))
-        }
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("23")) => IndexerError::Constraint(e),
         _ => IndexerError::Db(e),
     }
 }

@@ -66,6 +66,7 @@
 //! indexer with [`IndexerError::ReorgTooDeep`]: an operator must look before anything is undone.
 
 mod apply;
+mod error;
 pub mod metadata;
 mod rpc;
 pub mod status;
@@ -82,6 +83,7 @@ use nexus_bindings::Deployments;
 use sqlx::PgPool;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+pub use error::IndexerError;
 use rpc::{Prefetch, fetch_logs};
 use store::Cursor;
 pub use store::{PROJECTION_TABLES, projection_dump};
@@ -101,36 +103,6 @@ pub const INITIAL_BLOCK_RANGE: u64 = 64;
 /// endpoint. Two, not one: a single timeout or dropped connection is usually transient and the
 /// retry (with backoff) on the same endpoint is cheaper than reconnecting elsewhere.
 pub const FAILOVER_AFTER: u32 = 2;
-
-/// Why the indexer stopped or a step failed.
-#[derive(Debug, thiserror::Error)]
-pub enum IndexerError {
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("RPC error: {0}")]
-    Rpc(#[from] alloy::transports::TransportError),
-    #[error("cannot decode {event}: {source}")]
-    Decode { event: &'static str, source: alloy::sol_types::Error },
-    #[error(transparent)]
-    Enum(nexus_bindings::agent::UnknownVariant),
-    #[error("log without {0} (pending block?)")]
-    IncompleteLog(&'static str),
-    #[error("the node has no block {0}")]
-    MissingBlock(u64),
-    #[error("projection inconsistent with the chain: {0}")]
-    Inconsistent(String),
-    #[error("could not encode a notification payload: {0}")]
-    Notification(#[source] serde_json::Error),
-    #[error("database was indexed for chain {found}, this is chain {expected}")]
-    WrongChain { expected: u64, found: u64 },
-    #[error(
-        "reorg deeper than the limit of {limit} blocks below block {from}: no common ancestor found; \
-         refusing to continue (re-index from scratch or raise max_reorg_depth)"
-    )]
-    ReorgTooDeep { from: u64, limit: u64 },
-}
 
 /// What the indexer needs; the defaults run against the local stack.
 #[derive(Debug, Clone)]
@@ -228,7 +200,9 @@ impl Indexer {
     }
 
     /// Runs until `shutdown` resolves or a fatal error. Transient RPC and database errors are
-    /// retried with backoff; [`IndexerError::ReorgTooDeep`] and inconsistencies are fatal.
+    /// retried with backoff; [`IndexerError::ReorgTooDeep`] and inconsistencies are fatal (see
+    /// [`IndexerError::is_retryable`]); [`FAILOVER_AFTER`] steps in a row failing on the node
+    /// ([`IndexerError::is_rpc_failure`]) move to the next endpoint.
     ///
     /// On a websocket endpoint a `newHeads` subscription wakes the loop as soon as a block is
     /// mined; polling every `poll_interval` stays on as the fallback (and is all there is over
@@ -259,16 +233,12 @@ impl Indexer {
                     backoff = Duration::from_millis(100);
                     continue;
                 }
-                Err(
-                    e @ (IndexerError::ReorgTooDeep { .. }
-                    | IndexerError::Inconsistent(_)
-                    | IndexerError::WrongChain { .. }),
-                ) => {
+                Err(e) if !e.is_retryable() => {
                     tracing::error!(error = %e, "indexer stopped");
                     return Err(e);
                 }
                 Err(e) => {
-                    if matches!(e, IndexerError::Rpc(_)) {
+                    if e.is_rpc_failure() {
                         self.rpc_failures += 1;
                         if self.rpc_failures >= FAILOVER_AFTER && self.fail_over().await {
                             // The subscription belonged to the old endpoint.
@@ -381,7 +351,7 @@ impl Indexer {
                 // end inside the final range is a valid batch.
                 Some(p) if p.from == from && p.to <= to => match p.logs.await {
                     Ok(result) => (p.to, result),
-                    Err(join) => (p.to, Err(IndexerError::Inconsistent(format!("log prefetch panicked: {join}")))),
+                    Err(join) => (p.to, Err(IndexerError::Prefetch(join))),
                 },
                 stale => {
                     if let Some(p) = stale {

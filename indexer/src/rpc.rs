@@ -56,7 +56,7 @@ impl Indexer {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| IndexerError::Inconsistent("no RPC endpoint configured".into())))
+        Err(last.unwrap_or(IndexerError::NoEndpoint))
     }
 
     /// The URL of the endpoint in use.

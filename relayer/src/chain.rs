@@ -13,13 +13,15 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::TransportError;
 use nexus_bindings::AgentMarketplace;
-use nexus_bindings::marketplace::IAgentMarketplace;
+use nexus_bindings::marketplace::AgentMarketplace::AgentMarketplaceErrors;
+use nexus_bindings::marketplace::IAgentMarketplace::Execution;
 use nexus_bindings::registry::AgentRegistry;
 use tokio::sync::Mutex;
 
 use crate::RelayerError;
-use crate::db::Execution;
+use crate::error::RpcErrorKind;
 
 /// Replacement transactions must raise both fee fields by at least 10% (geth's and anvil's
 /// txpool rule); 25% gets out of a rising base fee faster.
@@ -64,6 +66,66 @@ pub enum Settled {
     Expired,
 }
 
+/// A chain read or a settlement that failed; [`ChainError::rpc_kind`] says what the node said.
+/// alloy's errors are boxed: they are large, and every `Result` on the relayer's paths carries
+/// this type.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A provider request (block, nonce, fees, receipt).
+    #[error("{call}: {source}")]
+    Rpc {
+        call: &'static str,
+        #[source]
+        source: Box<TransportError>,
+    },
+    /// A contract call, gas estimate or transaction send through the bindings.
+    #[error("{call}: {source}")]
+    Contract {
+        call: &'static str,
+        #[source]
+        source: Box<alloy::contract::Error>,
+    },
+    #[error("the node has no latest block")]
+    NoLatestBlock,
+    /// Mined and reverted while the request is open and before its deadline: neither of the
+    /// refusals `settle` expects (see [`Chain::settle`]).
+    #[error("settle of request {request_id} reverted in {tx}")]
+    Reverted { request_id: U256, tx: B256 },
+    #[error("settle of request {request_id} not mined within {waited:?}")]
+    NotMined { request_id: U256, waited: Duration },
+}
+
+impl ChainError {
+    fn rpc(call: &'static str) -> impl FnOnce(TransportError) -> ChainError {
+        move |source| ChainError::Rpc { call, source: Box::new(source) }
+    }
+
+    fn contract(call: &'static str) -> impl FnOnce(alloy::contract::Error) -> ChainError {
+        move |source| ChainError::Contract { call, source: Box::new(source) }
+    }
+
+    /// What the node said, for a request it failed.
+    pub fn rpc_kind(&self) -> Option<RpcErrorKind> {
+        match self {
+            ChainError::Rpc { source, .. } => Some(RpcErrorKind::of(source)),
+            ChainError::Contract { source, .. } => Some(RpcErrorKind::of_contract(source)),
+            ChainError::NoLatestBlock | ChainError::Reverted { .. } | ChainError::NotMined { .. } => None,
+        }
+    }
+
+    /// A node that did not answer or asked us to wait, a chain that did not mine our
+    /// transaction in time: yes. A revert or a refusal: no.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ChainError::Rpc { .. } | ChainError::Contract { .. } => {
+                self.rpc_kind().is_some_and(RpcErrorKind::is_retryable)
+            }
+            ChainError::NoLatestBlock | ChainError::NotMined { .. } => true,
+            ChainError::Reverted { .. } => false,
+        }
+    }
+}
+
 /// Registry facts the relayer needs about an agent.
 #[derive(Debug, Clone)]
 pub struct AgentInfo {
@@ -87,10 +149,6 @@ fn bumped(fee: u128) -> u128 {
     (fee.saturating_mul(100 + FEE_BUMP_PERCENT) / 100).max(fee.saturating_add(1))
 }
 
-fn chain_err(e: impl std::fmt::Display) -> RelayerError {
-    RelayerError::Chain(e.to_string())
-}
-
 impl Chain {
     pub fn new(
         rpc_url: &str,
@@ -100,7 +158,7 @@ impl Chain {
         config: ChainConfig,
     ) -> Result<Self, RelayerError> {
         let from = key.address();
-        let url = rpc_url.parse().map_err(|e| RelayerError::Config(format!("rpc url {rpc_url}: {e}")))?;
+        let url = rpc_url.parse().map_err(|source| RelayerError::RpcUrl { url: rpc_url.to_string(), source })?;
         let provider = ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(url).erased();
         Ok(Self {
             market: AgentMarketplace::new(marketplace, provider.clone()),
@@ -116,31 +174,36 @@ impl Chain {
         self.from
     }
 
-    pub async fn is_open(&self, request_id: U256) -> Result<bool, RelayerError> {
-        self.market.isOpen(request_id).call().await.map_err(chain_err)
+    pub async fn is_open(&self, request_id: U256) -> Result<bool, ChainError> {
+        self.market.isOpen(request_id).call().await.map_err(ChainError::contract("isOpen"))
     }
 
-    pub async fn agent(&self, agent_id: U256) -> Result<AgentInfo, RelayerError> {
-        let a = self.registry.getAgent(agent_id).call().await.map_err(chain_err)?;
+    pub async fn agent(&self, agent_id: U256) -> Result<AgentInfo, ChainError> {
+        let a = self.registry.getAgent(agent_id).call().await.map_err(ChainError::contract("getAgent"))?;
         Ok(AgentInfo { image_digest: a.imageDigest, max_duration: Duration::from_secs(u64::from(a.terms.maxDuration)) })
     }
 
     /// Latest block timestamp (the clock `settle` checks the deadline against).
-    pub async fn now(&self) -> Result<u64, RelayerError> {
+    pub async fn now(&self) -> Result<u64, ChainError> {
         let block = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
-            .map_err(chain_err)?
-            .ok_or_else(|| chain_err("no latest block"))?;
+            .map_err(ChainError::rpc("eth_getBlockByNumber"))?
+            .ok_or(ChainError::NoLatestBlock)?;
         Ok(block.header.timestamp)
     }
 
-    async fn take_nonce(&self) -> Result<u64, RelayerError> {
+    async fn take_nonce(&self) -> Result<u64, ChainError> {
         let mut next = self.next_nonce.lock().await;
         let nonce = match *next {
             Some(n) => n,
-            None => self.provider.get_transaction_count(self.from).pending().await.map_err(chain_err)?,
+            None => self
+                .provider
+                .get_transaction_count(self.from)
+                .pending()
+                .await
+                .map_err(ChainError::rpc("eth_getTransactionCount"))?,
         };
         *next = Some(nonce + 1);
         Ok(nonce)
@@ -150,22 +213,28 @@ impl Chain {
         *self.next_nonce.lock().await = None;
     }
 
-    /// Sends `settle` and waits for it to be mined; see the module docs.
-    pub async fn settle(&self, e: &Execution, success: bool, output_hash: B256) -> Result<Settled, RelayerError> {
-        let execution = IAgentMarketplace::Execution {
-            requester: e.requester,
-            developer: e.developer,
-            token: e.token,
-            creditId: e.credit_id,
-            deadline: alloy::primitives::Uint::from(e.deadline),
-        };
-        let call = self.market.settle(e.request_id, execution, success, output_hash).from(self.from);
+    /// Sends `settle(request_id, execution, success, output_hash)` and waits for it to be
+    /// mined; see the module docs. `execution` is what the request committed to on-chain.
+    pub async fn settle(
+        &self,
+        request_id: U256,
+        execution: &Execution,
+        success: bool,
+        output_hash: B256,
+    ) -> Result<Settled, ChainError> {
+        let call = self.market.settle(request_id, execution.clone(), success, output_hash).from(self.from);
         // The estimate doubles as a dry run: a revert here (already settled, expired) costs no gas.
         let gas = match call.estimate_gas().await {
             Ok(g) => g * GAS_MARGIN_PERCENT / 100,
-            Err(err) => return self.explain_revert(e, err.to_string()).await,
+            Err(source) => {
+                if let Some(settled) = expected_refusal(&source) {
+                    return Ok(settled);
+                }
+                let error = ChainError::contract("estimate settle")(source);
+                return self.explain_revert(request_id, execution, error).await;
+            }
         };
-        let fees = self.provider.estimate_eip1559_fees().await.map_err(chain_err)?;
+        let fees = self.provider.estimate_eip1559_fees().await.map_err(ChainError::rpc("eth_feeHistory"))?;
         let (mut max_fee, mut tip) = (fees.max_fee_per_gas, fees.max_priority_fee_per_gas.max(1));
         let mut nonce = self.take_nonce().await?;
         let started = Instant::now();
@@ -176,21 +245,21 @@ impl Chain {
                 call.clone().nonce(nonce).gas(gas).max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip).send().await;
             match send {
                 Ok(pending) => sent.push(*pending.tx_hash()),
-                Err(err) => {
-                    let text = err.to_string();
+                Err(source) => {
+                    let error = ChainError::contract("send settle")(source);
                     if sent.is_empty() {
                         // Nothing of ours is pending: our nonce view is stale (another process
                         // sends with this key, or a send was lost). Resynchronise and retry.
                         self.forget_nonce().await;
-                        if text.contains("nonce too low") && resyncs < MAX_NONCE_RESYNCS {
+                        if error.rpc_kind() == Some(RpcErrorKind::NonceTooLow) && resyncs < MAX_NONCE_RESYNCS {
                             resyncs += 1;
-                            if !self.is_open(e.request_id).await? {
+                            if !self.is_open(request_id).await? {
                                 return Ok(Settled::AlreadyClosed);
                             }
                             nonce = self.take_nonce().await?;
                             continue;
                         }
-                        return Err(chain_err(text));
+                        return Err(error);
                     }
                     // A replacement failed ("nonce too low" once a version is mined, "already
                     // known", underpriced): the receipts below tell what happened.
@@ -199,34 +268,56 @@ impl Chain {
             let round = Instant::now();
             while round.elapsed() < self.config.stuck_after {
                 for hash in &sent {
-                    if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await.map_err(chain_err)? {
+                    let receipt = self
+                        .provider
+                        .get_transaction_receipt(*hash)
+                        .await
+                        .map_err(ChainError::rpc("eth_getTransactionReceipt"))?;
+                    if let Some(receipt) = receipt {
                         if receipt.status() {
                             return Ok(Settled::Mined { tx: *hash, latency: started.elapsed() });
                         }
-                        return self.explain_revert(e, format!("settle {hash} reverted")).await;
+                        let error = ChainError::Reverted { request_id, tx: *hash };
+                        return self.explain_revert(request_id, execution, error).await;
                     }
                 }
                 if started.elapsed() > self.config.confirm_timeout {
                     self.forget_nonce().await;
-                    return Err(chain_err(format!("settle of {} not mined in time", e.request_id)));
+                    return Err(ChainError::NotMined { request_id, waited: started.elapsed() });
                 }
                 tokio::time::sleep(self.config.poll).await;
             }
             (max_fee, tip) = (bumped(max_fee), bumped(tip));
-            tracing::warn!(request = %e.request_id, nonce, max_fee, tip, "settle not mined; resending with bumped fees");
+            tracing::warn!(request = %request_id, nonce, max_fee, tip, "settle not mined; resending with bumped fees");
         }
     }
 
-    /// A settle that would revert or did: closed already and past the deadline are outcomes,
-    /// anything else an error (retried later).
-    async fn explain_revert(&self, e: &Execution, reason: String) -> Result<Settled, RelayerError> {
-        if !self.is_open(e.request_id).await? {
+    /// A settle that would revert or did, without a revert reason we could decode (a mined
+    /// revert carries none): the chain's state says whether it was closed already or past the
+    /// deadline, which are outcomes; anything else is `error` (retried later).
+    async fn explain_revert(
+        &self,
+        request_id: U256,
+        execution: &Execution,
+        error: ChainError,
+    ) -> Result<Settled, ChainError> {
+        if !self.is_open(request_id).await? {
             return Ok(Settled::AlreadyClosed);
         }
-        if self.now().await? > e.deadline {
+        if self.now().await? > execution.deadline.to::<u64>() {
             return Ok(Settled::Expired);
         }
-        Err(chain_err(reason))
+        Err(error)
+    }
+}
+
+/// The two refusals `settle` expects, read from the revert's custom error: the request is
+/// closed already (settled by another relayer, or reclaimed) or past its deadline.
+fn expected_refusal(error: &alloy::contract::Error) -> Option<Settled> {
+    match error.as_decoded_interface_error::<AgentMarketplaceErrors>()? {
+        AgentMarketplaceErrors::RequestNotOpen(_) => Some(Settled::AlreadyClosed),
+        AgentMarketplaceErrors::RequestExpired(_) => Some(Settled::Expired),
+        _ => None,
     }
 }
 
@@ -244,5 +335,31 @@ mod tests {
         }
         assert_eq!(bumped(1_000_000_000), 1_250_000_000);
         assert_eq!(bumped(u128::MAX), u128::MAX, "saturates instead of overflowing");
+    }
+
+    /// An estimate that reverted with `error`, as anvil and geth answer it (code 3, the revert
+    /// data in `data`).
+    fn reverted(error: impl alloy::sol_types::SolError) -> alloy::contract::Error {
+        let data = alloy::hex::encode_prefixed(error.abi_encode());
+        let object = serde_json::json!({ "code": 3, "message": "execution reverted", "data": data });
+        TransportError::ErrorResp(serde_json::from_value(object).expect("an error object")).into()
+    }
+
+    #[test]
+    fn closed_and_expired_reverts_are_outcomes() {
+        use nexus_bindings::marketplace::AgentMarketplace::{RequestExpired, RequestMismatch, RequestNotOpen};
+        let id = U256::from(9);
+        let closed = reverted(RequestNotOpen { requestId: id });
+        assert_eq!(expected_refusal(&closed), Some(Settled::AlreadyClosed));
+        let expired = reverted(RequestExpired { requestId: id, deadline: alloy::primitives::aliases::U40::from(5) });
+        assert_eq!(expected_refusal(&expired), Some(Settled::Expired));
+        // Any other revert, or no revert at all, is for the chain's state to explain.
+        assert_eq!(expected_refusal(&reverted(RequestMismatch { requestId: id })), None);
+        let gone: alloy::contract::Error = alloy::transports::TransportErrorKind::backend_gone().into();
+        assert_eq!(expected_refusal(&gone), None);
+        let error = ChainError::contract("estimate settle")(reverted(RequestMismatch { requestId: id }));
+        assert_eq!(error.rpc_kind(), Some(RpcErrorKind::Reverted));
+        assert!(!error.is_retryable());
+        assert!(ChainError::NotMined { request_id: id, waited: Duration::from_secs(1) }.is_retryable());
     }
 }

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::primitives::aliases::U40;
+use alloy::primitives::{B256, U256, keccak256};
+use nexus_bindings::marketplace::IAgentMarketplace::Execution;
 use nexus_store::codec::{Uint256, numeric};
 use nexus_store::{EXECUTION_COLUMNS, ExecutionRow, ExecutionStatus, Outcome};
 use sqlx::PgPool;
@@ -132,24 +134,53 @@ pub async fn queue_depth(pool: &PgPool) -> Result<i64, RelayerError> {
     .await?)
 }
 
-/// The indexed request: what `settle` needs back, plus the agent and input (read as the
-/// store's [`ExecutionRow`], the row graphql serves too).
+/// An indexed request as the relayer works it: the on-chain commitment `settle` presents back
+/// (the bindings' `Execution`, converted from the store's [`ExecutionRow`] once, here), what
+/// running it needs, and the agent's declared output schema.
 #[derive(Debug, Clone)]
-pub struct Execution {
+pub struct Request {
     pub request_id: U256,
     pub agent_id: U256,
-    pub requester: Address,
-    pub developer: Address,
-    pub token: Address,
-    pub credit_id: U256,
+    /// Requester, developer, token, credit id and deadline, exactly as the request committed to
+    /// them (`settle` reverts with `RequestMismatch` on any other value).
+    pub execution: Execution,
     pub input_hash: B256,
-    /// Unix seconds.
-    pub deadline: u64,
     /// Unix seconds (block timestamp of the request).
     pub requested_at: u64,
     pub status: ExecutionStatus,
     /// The agent's declared output schema (its resolved metadata), if any.
     pub output_schema: Option<serde_json::Value>,
+}
+
+impl Request {
+    /// Unix seconds after which the request can no longer be settled.
+    pub fn deadline(&self) -> u64 {
+        self.execution.deadline.to()
+    }
+
+    /// Reads `row`'s commitment; a value outside its Solidity type (a negative time, a deadline
+    /// beyond uint40) is an error, never a default.
+    fn from_row(row: ExecutionRow, output_schema: Option<serde_json::Value>) -> Result<Self, RelayerError> {
+        let out_of_range = |column, value| RelayerError::OutOfRange { request_id: row.request_id, column, value };
+        let deadline = U40::try_from(row.deadline).map_err(|_| out_of_range("deadline", row.deadline))?;
+        let requested_at =
+            u64::try_from(row.requested_at).map_err(|_| out_of_range("requested_at", row.requested_at))?;
+        Ok(Request {
+            request_id: row.request_id,
+            agent_id: row.agent_id,
+            execution: Execution {
+                requester: row.requester,
+                developer: row.developer,
+                token: row.token,
+                creditId: row.credit_id,
+                deadline,
+            },
+            input_hash: row.input_hash,
+            requested_at,
+            status: row.status,
+            output_schema,
+        })
+    }
 }
 
 /// [`ExecutionRow`] plus the agent's output schema, in one round trip.
@@ -160,7 +191,8 @@ struct ExecutionWithSchema {
     output_schema: Option<String>,
 }
 
-pub async fn execution(pool: &PgPool, request_id: U256) -> Result<Option<Execution>, RelayerError> {
+/// The request `request_id`, if indexed.
+pub async fn request(pool: &PgPool, request_id: U256) -> Result<Option<Request>, RelayerError> {
     // The agent's output schema comes along in the same round trip: a LEFT JOIN, since an agent
     // row always exists for an indexed request but its metadata may not be resolved yet.
     let sql = format!(
@@ -176,20 +208,8 @@ pub async fn execution(pool: &PgPool, request_id: U256) -> Result<Option<Executi
     let output_schema = output_schema
         .map(|text| serde_json::from_str(&text))
         .transpose()
-        .map_err(|e| RelayerError::Data(format!("agents.output_schema is not JSON: {e}")))?;
-    Ok(Some(Execution {
-        request_id,
-        agent_id: row.agent_id,
-        requester: row.requester,
-        developer: row.developer,
-        token: row.token,
-        credit_id: row.credit_id,
-        input_hash: row.input_hash,
-        deadline: u64::try_from(row.deadline).unwrap_or(0),
-        requested_at: u64::try_from(row.requested_at).unwrap_or(0),
-        status: row.status,
-        output_schema,
-    }))
+        .map_err(|source| RelayerError::OutputSchema { agent_id: row.agent_id, source })?;
+    Request::from_row(row, output_schema).map(Some)
 }
 
 pub async fn blob(pool: &PgPool, hash: B256) -> Result<Option<Vec<u8>>, RelayerError> {
@@ -241,4 +261,64 @@ pub async fn append_logs(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::Address;
+
+    fn row(deadline: i64, requested_at: i64) -> ExecutionRow {
+        ExecutionRow {
+            request_id: U256::from(3),
+            agent_id: U256::from(1),
+            requester: Address::repeat_byte(1),
+            developer: Address::repeat_byte(2),
+            token: Address::repeat_byte(3),
+            credit_id: U256::from(77),
+            unit_price: U256::from(1_000_000),
+            input_hash: B256::repeat_byte(4),
+            deadline,
+            status: ExecutionStatus::Requested,
+            success: None,
+            output_hash: None,
+            payee: None,
+            payout: None,
+            fee: None,
+            requested_block: 10,
+            requested_tx: B256::repeat_byte(5),
+            requested_at,
+            settled_block: None,
+            settled_tx: None,
+            settled_at: None,
+        }
+    }
+
+    #[test]
+    fn the_row_becomes_the_commitment_settle_takes() {
+        let request = Request::from_row(row(1_800_000_000, 1_700_000_000), None).expect("in range");
+        assert_eq!(
+            request.execution,
+            Execution {
+                requester: Address::repeat_byte(1),
+                developer: Address::repeat_byte(2),
+                token: Address::repeat_byte(3),
+                creditId: U256::from(77),
+                deadline: U40::from(1_800_000_000u64),
+            }
+        );
+        assert_eq!(request.deadline(), 1_800_000_000);
+        assert_eq!(request.requested_at, 1_700_000_000);
+    }
+
+    #[test]
+    fn values_outside_their_solidity_types_are_errors() {
+        for (deadline, requested_at, column) in [(-1, 0, "deadline"), (1 << 40, 0, "deadline"), (5, -1, "requested_at")]
+        {
+            match Request::from_row(row(deadline, requested_at), None) {
+                Err(RelayerError::OutOfRange { column: c, .. }) => assert_eq!(c, column),
+                other => panic!("({deadline}, {requested_at}) gave {other:?}"),
+            }
+        }
+    }
 }

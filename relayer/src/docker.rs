@@ -24,7 +24,7 @@ use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use crate::RelayerError;
+pub use crate::error::DockerError;
 pub use crate::logs::{LogLine, LogSplitter};
 
 /// Resource limits for every container.
@@ -69,22 +69,32 @@ impl Default for Limits {
     }
 }
 
-/// Why a run failed, as the metrics label it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a run failed, as the metrics label it. Every failure but [`Failure::Engine`] is the
+/// agent's (it settles as failure, refunding the requester); an engine failure is ours and
+/// becomes a [`RelayerError::Docker`](crate::RelayerError::Docker), retried.
+#[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// The pinned image is not present locally (or its id differs).
+    #[error("image: {0}")]
     Image(String),
+    #[error("wall-clock limit reached")]
     Timeout,
+    #[error("out of memory")]
     OutOfMemory,
+    #[error("output larger than the cap")]
     OutputTooLarge,
+    #[error("exit code {0}")]
     ExitCode(i64),
     /// Exit 0 but stdout is not one JSON document.
+    #[error("output is not one JSON document: {0}")]
     InvalidOutput(String),
     /// One JSON document that breaks the agent's declared output schema (or a declared schema
     /// that cannot be used); see [`crate::schema`].
+    #[error("output does not match the agent's output schema: {0}")]
     OutputSchema(String),
-    /// The engine refused or failed (create, start, attach).
-    Engine(String),
+    /// The engine refused or failed (inspect, create, attach, start, wait).
+    #[error(transparent)]
+    Engine(#[from] DockerError),
 }
 
 impl Failure {
@@ -102,26 +112,11 @@ impl Failure {
     }
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Image(m) => write!(f, "image: {m}"),
-            Failure::Timeout => write!(f, "wall-clock limit reached"),
-            Failure::OutOfMemory => write!(f, "out of memory"),
-            Failure::OutputTooLarge => write!(f, "output larger than the cap"),
-            Failure::ExitCode(c) => write!(f, "exit code {c}"),
-            Failure::InvalidOutput(m) => write!(f, "output is not one JSON document: {m}"),
-            Failure::OutputSchema(m) => write!(f, "output does not match the agent's output schema: {m}"),
-            Failure::Engine(m) => write!(f, "docker: {m}"),
-        }
-    }
-}
-
 /// Connects to the local engine and negotiates the API version (Debian's Docker speaks 1.41,
 /// bollard defaults to 1.53).
-pub async fn connect() -> Result<Docker, RelayerError> {
-    let docker = Docker::connect_with_local_defaults().map_err(|e| RelayerError::Docker(e.to_string()))?;
-    docker.negotiate_version().await.map_err(|e| RelayerError::Docker(e.to_string()))
+pub async fn connect() -> Result<Docker, DockerError> {
+    let docker = Docker::connect_with_local_defaults().map_err(DockerError::api("connect"))?;
+    docker.negotiate_version().await.map_err(DockerError::api("negotiate version"))
 }
 
 /// Time allowed on top of the wall clock for the engine calls around a run (inspect, create,
@@ -229,11 +224,11 @@ pub struct Labelled {
 }
 
 /// Every container (running or not) carrying `label` (`key` or `key=value`).
-pub async fn labelled(docker: &Docker, label: &str) -> Result<Vec<Labelled>, RelayerError> {
+pub async fn labelled(docker: &Docker, label: &str) -> Result<Vec<Labelled>, DockerError> {
     let filters: std::collections::HashMap<String, Vec<String>> =
         [("label".to_string(), vec![label.to_string()])].into_iter().collect();
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-    let list = docker.list_containers(Some(options)).await.map_err(|e| RelayerError::Docker(e.to_string()))?;
+    let list = docker.list_containers(Some(options)).await.map_err(DockerError::api("list containers"))?;
     Ok(list
         .into_iter()
         .filter_map(|c| {
@@ -249,12 +244,12 @@ pub async fn labelled(docker: &Docker, label: &str) -> Result<Vec<Labelled>, Rel
 }
 
 /// Force-removes a container (kills it if running); a container already gone is fine.
-pub async fn remove(docker: &Docker, id: &str) -> Result<(), RelayerError> {
+pub async fn remove(docker: &Docker, id: &str) -> Result<(), DockerError> {
     let options = RemoveContainerOptionsBuilder::default().force(true).build();
     match tokio::time::timeout(ENGINE_CALL_TIMEOUT, docker.remove_container(id, Some(options))).await {
         Ok(Ok(())) | Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => Ok(()),
-        Ok(Err(e)) => Err(RelayerError::Docker(e.to_string())),
-        Err(_) => Err(RelayerError::Docker(format!("removing {id} timed out"))),
+        Ok(Err(source)) => Err(DockerError::Api { call: "remove container", source }),
+        Err(_) => Err(DockerError::TimedOut { call: "remove container" }),
     }
 }
 
@@ -307,7 +302,7 @@ pub async fn prestart(docker: &Docker, spec: &RunSpec<'_>, limits: &Limits, warm
         Err(_) => {
             let remove = RemoveContainerOptionsBuilder::default().force(true).build();
             let _ = tokio::time::timeout(ENGINE_SLACK, docker.remove_container(spec.name, Some(remove))).await;
-            Err(Failure::Engine("pre-starting a container timed out".into()))
+            Err(Failure::Engine(DockerError::TimedOut { call: "pre-start container" }))
         }
     }
 }
@@ -364,7 +359,7 @@ async fn create(
 ) -> Result<String, Failure> {
     let image_id = spec.image_id;
     if !spec.verified.contains(image_id) {
-        let inspected = docker.inspect_image(image_id).await.map_err(|e| Failure::Image(e.to_string()))?;
+        let inspected = docker.inspect_image(image_id).await.map_err(inspect_failure)?;
         if inspected.id.as_deref() != Some(image_id) {
             return Err(Failure::Image(format!(
                 "local image id {:?} differs from the pinned {image_id}",
@@ -417,19 +412,28 @@ async fn create(
             spec.verified.forget(image_id);
             return Err(Failure::Image(message));
         }
-        Err(e) => return Err(Failure::Engine(e.to_string())),
+        Err(source) => return Err(Failure::Engine(DockerError::Api { call: "create container", source })),
     };
     Ok(created.id)
 }
 
+/// An image inspect that failed: a 404 means the pinned image is not on this host (the agent
+/// cannot run here: the agent's failure); anything else is the engine's (retried), so an
+/// engine that is down or restarting never refunds a request as if its image were missing.
+fn inspect_failure(e: bollard::errors::Error) -> Failure {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, message } => Failure::Image(message),
+        source => Failure::Engine(DockerError::Api { call: "inspect image", source }),
+    }
+}
+
 /// Attaches to stdin, stdout and stderr (before the start, so no output is missed) and starts.
 async fn attach_start(docker: &Docker, id: &str) -> Result<bollard::container::AttachContainerResults, Failure> {
-    let engine = |e: bollard::errors::Error| Failure::Engine(e.to_string());
     let attach = AttachContainerOptionsBuilder::default().stdin(true).stdout(true).stderr(true).stream(true).build();
     let begun = Instant::now();
-    let attached = docker.attach_container(id, Some(attach)).await.map_err(engine)?;
+    let attached = docker.attach_container(id, Some(attach)).await.map_err(DockerError::api("attach container"))?;
     let attached_at = Instant::now();
-    docker.start_container(id, None).await.map_err(engine)?;
+    docker.start_container(id, None).await.map_err(DockerError::api("start container"))?;
     tracing::debug!(
         target: crate::TIMING_TARGET,
         attach_us = attached_at.duration_since(begun).as_micros() as u64,
@@ -448,8 +452,6 @@ async fn drive(
     wall_clock: Duration,
     logs: mpsc::Sender<LogLine>,
 ) -> Result<Vec<u8>, Failure> {
-    let engine = |e: bollard::errors::Error| Failure::Engine(e.to_string());
-
     // stdin is written concurrently with reading: an agent may start writing before it has
     // read everything, and a full pipe in both directions would deadlock.
     let mut input = attached.input;
@@ -494,8 +496,8 @@ async fn drive(
         match wait.next().await {
             Some(Ok(r)) => Ok(r.status_code),
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-            Some(Err(e)) => Err(engine(e)),
-            None => Err(Failure::Engine("wait stream ended".into())),
+            Some(Err(source)) => Err(Failure::Engine(DockerError::Api { call: "wait container", source })),
+            None => Err(Failure::Engine(DockerError::WaitEnded)),
         }
     };
 
@@ -538,4 +540,27 @@ async fn drive(
     }
     serde_json::from_slice::<serde_json::Value>(&stdout).map_err(|e| Failure::InvalidOutput(e.to_string()))?;
     Ok(stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_image_is_the_agents_failure() {
+        let missing = bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message: "No such image: sha256:ab".into(),
+        };
+        assert!(matches!(inspect_failure(missing), Failure::Image(m) if m.contains("No such image")));
+        // The engine down (its socket refusing) or failing must not look like a missing image.
+        let refused = bollard::errors::Error::IOError {
+            err: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"),
+        };
+        let failure = inspect_failure(refused);
+        assert!(matches!(&failure, Failure::Engine(e) if e.is_retryable()), "{failure:?}");
+        assert_eq!(failure.cause(), "engine");
+        let broken = bollard::errors::Error::DockerResponseServerError { status_code: 500, message: "boom".into() };
+        assert_eq!(inspect_failure(broken).cause(), "engine");
+    }
 }

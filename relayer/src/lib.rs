@@ -16,6 +16,7 @@
 pub mod chain;
 pub mod db;
 pub mod docker;
+pub mod error;
 pub mod logs;
 pub mod schema;
 pub mod status;
@@ -27,32 +28,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
+use futures::TryFutureExt;
 use nexus_bindings::Deployments;
 use nexus_store::{Channel, ExecutionStatus, Outcome};
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
-pub use chain::{Chain, ChainConfig, Settled};
+pub use chain::{Chain, ChainConfig, ChainError, Settled};
 pub use docker::{Failure, Limits};
+pub use error::{DockerError, RelayerError, RpcErrorKind};
 pub use status::Metrics;
 use warm::{WARM_GRACE_SECS, WARM_TTL, WarmSlot, discard, drop_warm, refill, take_warm};
-
-#[derive(Debug, thiserror::Error)]
-pub enum RelayerError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("chain: {0}")]
-    Chain(String),
-    #[error("docker: {0}")]
-    Docker(String),
-    #[error("configuration: {0}")]
-    Config(String),
-    #[error("unexpected data: {0}")]
-    Data(String),
-}
 
 /// Everything the relayer needs; [`Config::local`] gives defaults for the local stack.
 #[derive(Debug, Clone)]
@@ -128,7 +115,7 @@ fn unix_now() -> u64 {
 
 /// Parses a hex private key (with or without `0x`, surrounding whitespace ignored).
 pub fn parse_key(hex: &str) -> Result<PrivateKeySigner, RelayerError> {
-    hex.trim().parse().map_err(|_| RelayerError::Config("the relayer key is not a hex private key".into()))
+    hex.trim().parse().map_err(|_| RelayerError::Key)
 }
 
 /// `tracing` target of the per-run timing event (`claim_to_exit_us`, `run_us`), kept apart so a
@@ -379,8 +366,15 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
                 Err(e) => {
                     // Not the request's fault, so not counted towards `max_attempts` (which is
                     // for requests whose relayers keep dying): it is retried until it succeeds
-                    // or its deadline comes close, when it settles as a failure.
-                    tracing::warn!(error = %e, "request failed on the relayer side; releasing for a retry");
+                    // or its deadline comes close, when it settles as a failure. Retryable or
+                    // not, it is released: one that needs an operator (a revert we cannot
+                    // explain, a refused transaction, bad data) may be fixed before the
+                    // deadline, and it is logged as an error so that someone looks.
+                    if e.is_retryable() {
+                        tracing::warn!(error = %e, "request failed on the relayer side; releasing for a retry");
+                    } else {
+                        tracing::error!(error = %e, "request failed on the relayer side in a way that needs an operator; releasing for a retry");
+                    }
                     s.metrics.errors.increment(1);
                     Step::Release { retry_after: s.config.retry_delay, uncount: true }
                 }
@@ -413,7 +407,7 @@ async fn work(s: &Arc<Shared>, claim: db::Claim) {
 /// `lost` turns true when the lease renewal finds the claim taken over.
 async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bool>) -> Result<Step, RelayerError> {
     let cfg = &s.config;
-    let Some(e) = db::execution(&s.pool, claim.request_id).await? else {
+    let Some(e) = db::request(&s.pool, claim.request_id).await? else {
         // Rolled back by a reorg meanwhile: nothing to do until it is indexed again.
         return Ok(Step::Release { retry_after: cfg.retry_delay, uncount: true });
     };
@@ -423,16 +417,16 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
     // Independent reads, at once: each is a round trip, and they sit on every request's path
     // between the claim and the container start.
     let (open, chain_now, input, agent) = tokio::try_join!(
-        s.chain.is_open(e.request_id),
-        s.chain.now(),
+        s.chain.is_open(e.request_id).err_into::<RelayerError>(),
+        s.chain.now().err_into(),
         db::blob(&s.pool, e.input_hash),
-        s.chain.agent(e.agent_id),
+        s.chain.agent(e.agent_id).err_into(),
     )?;
     if !open {
         return Ok(Step::Done(Outcome::AlreadySettled));
     }
     let now = chain_now.max(unix_now());
-    if now + cfg.settle_margin.as_secs() >= e.deadline {
+    if now + cfg.settle_margin.as_secs() >= e.deadline() {
         // Too late to run; settle as failure while settling is still allowed.
         return settle(s, claim, &e, Err("deadline too close".into()), "deadline").await;
     }
@@ -455,15 +449,15 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
     if *s.shutdown.borrow() {
         return Ok(Step::Release { retry_after: Duration::ZERO, uncount: true });
     }
-    let left = Duration::from_secs(e.deadline.saturating_sub(now)).saturating_sub(cfg.settle_margin);
+    let left = Duration::from_secs(e.deadline().saturating_sub(now)).saturating_sub(cfg.settle_margin);
     let wall_clock = agent.max_duration.min(left);
     let envelope = serde_json::json!({
         "requestId": e.request_id.to_string(),
         "agentId": e.agent_id.to_string(),
-        "requester": e.requester.to_checksum(None),
+        "requester": e.execution.requester.to_checksum(None),
         "input": input_json,
     });
-    let stdin = serde_json::to_vec(&envelope).map_err(|err| RelayerError::Data(err.to_string()))?;
+    let stdin = serde_json::to_vec(&envelope).map_err(RelayerError::Envelope)?;
     let image = format!("sha256:{}", alloy::hex::encode(agent.image_digest));
 
     let (log_tx, log_rx) = mpsc::channel::<docker::LogLine>(256);
@@ -526,12 +520,12 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
     }
     let result = match run {
         Ok(stdout) => Ok(stdout),
-        Err(Failure::Engine(m)) => {
+        Err(Failure::Engine(engine)) => {
             // The engine, not the agent, failed: retry rather than refund.
             drop(log_tx);
             let _ = logger.await;
             s.metrics.container_failure("engine");
-            return Err(RelayerError::Docker(m));
+            return Err(RelayerError::Docker(engine));
         }
         Err(f) => {
             tracing::info!(cause = f.cause(), error = %f, elapsed = ?started.elapsed(), "container run failed");
@@ -555,7 +549,7 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
 async fn settle(
     s: &Arc<Shared>,
     _claim: db::Claim,
-    e: &db::Execution,
+    e: &db::Request,
     result: Result<Vec<u8>, String>,
     label: &str,
 ) -> Result<Step, RelayerError> {
@@ -566,7 +560,7 @@ async fn settle(
             (false, B256::ZERO)
         }
     };
-    match s.chain.settle(e, success, output_hash).await? {
+    match s.chain.settle(e.request_id, &e.execution, success, output_hash).await? {
         Settled::Mined { tx, latency } => {
             s.metrics.settle_seconds.record(latency);
             tracing::info!(%tx, success, "settled");

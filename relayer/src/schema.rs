@@ -61,7 +61,7 @@ mod tests {
 
     #[test]
     fn conforming_output_passes() {
-        assert_eq!(check(&schema(), br#"{"summary": "short"}"#), Ok(()));
+        check(&schema(), br#"{"summary": "short"}"#).expect("a conforming output passes");
     }
 
     #[test]

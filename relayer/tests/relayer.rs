@@ -279,42 +279,28 @@ async fn two_relayers_never_double_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stuck_settlement_is_replaced_with_bumped_fees() {
     use alloy::providers::Provider;
-    use nexus_relayer::{Chain, ChainConfig, Settled};
+    use nexus_relayer::{ChainConfig, Settled};
 
     let stack = Stack::start("relayer_stuck").await;
-    let echo = stack.register("echo", 60).await;
-    let credit = stack.buy(echo, 1).await;
-    let input = stack.upload(br#"{"n": 1}"#).await;
-    let id = stack.request(credit, input).await;
-    let started = Instant::now();
-    let execution = loop {
-        if let Some(e) = nexus_relayer::db::execution(&stack.pool, id).await.expect("execution") {
-            break e;
-        }
-        assert!(started.elapsed() < SETTLE_TIMEOUT, "request {id} never indexed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let request = stack.echo_requests(1).await.remove(0);
+    let id = request.request_id;
 
     let provider = stack.devnet.dev_provider(0);
-    let key = stack.signer(1);
-    let relayer = key.address();
-    let d = &stack.devnet.deployments.contracts;
     let config = ChainConfig {
         stuck_after: Duration::from_millis(300),
         confirm_timeout: Duration::from_secs(30),
         poll: Duration::from_millis(25),
     };
-    let chain = std::sync::Arc::new(
-        Chain::new(&stack.devnet.rpc_url(), key, d.agent_marketplace, d.agent_registry, config).expect("chain"),
-    );
+    let chain = std::sync::Arc::new(stack.chain(config));
+    let relayer = chain.address();
     let suggested = provider.estimate_eip1559_fees().await.expect("fees");
     let nonce = provider.get_transaction_count(relayer).await.expect("nonce");
 
     let _: serde_json::Value = provider.raw_request("evm_setAutomine".into(), (false,)).await.expect("automine off");
     let settling = {
         let chain = chain.clone();
-        let execution = execution.clone();
-        tokio::spawn(async move { chain.settle(&execution, true, B256::repeat_byte(7)).await })
+        let request = request.clone();
+        tokio::spawn(async move { chain.settle(id, &request.execution, true, B256::repeat_byte(7)).await })
     };
     // Long enough for the first send and at least two replacements.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
@@ -338,10 +324,43 @@ async fn stuck_settlement_is_replaced_with_bumped_fees() {
     assert!(!chain.is_open(id).await.expect("isOpen"), "settled");
     // The already-settled revert is an outcome, not an error.
     assert_eq!(
-        chain.settle(&execution, true, B256::repeat_byte(7)).await.expect("second settle"),
+        chain.settle(id, &request.execution, true, B256::repeat_byte(7)).await.expect("second settle"),
         Settled::AlreadyClosed
     );
     assert_eq!(stack.settled(id, SETTLE_TIMEOUT).await.0, "Succeeded");
+    stack.stop().await;
+}
+
+/// The relayer's nonce view goes stale when another sender uses its key (a second process, an
+/// operator's manual transaction): the node refuses the settlement's nonce as too low, and the
+/// relayer reads the nonce again and settles. anvil's own refusal is what the classifier
+/// (`nexus_relayer::error::is_nonce_too_low`) must recognise here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_nonce_is_resynchronised() {
+    use alloy::network::TransactionBuilder;
+    use alloy::providers::Provider;
+    use nexus_relayer::{ChainConfig, Settled};
+
+    let stack = Stack::start("relayer_nonce").await;
+    let [first, second]: [nexus_relayer::db::Request; 2] =
+        stack.echo_requests(2).await.try_into().expect("two requests");
+    let chain = stack.chain(ChainConfig::default());
+    let relayer = chain.address();
+    let settled = chain.settle(first.request_id, &first.execution, true, B256::repeat_byte(7)).await;
+    assert!(matches!(settled, Ok(Settled::Mined { .. })), "first settlement: {settled:?}");
+    // The relayer now counts the key's nonces itself; another sender takes the next one.
+    let other = stack.devnet.dev_provider(1);
+    let nonce = other.get_transaction_count(relayer).await.expect("nonce");
+    let tx = alloy::rpc::types::TransactionRequest::default().with_to(relayer).with_value(U256::ZERO);
+    let receipt = other.send_transaction(tx).await.expect("send").get_receipt().await.expect("receipt");
+    assert!(receipt.status(), "the other sender's transaction");
+
+    let settled = chain.settle(second.request_id, &second.execution, true, B256::repeat_byte(7)).await;
+    let Ok(Settled::Mined { tx, .. }) = settled else { panic!("expected a mined settlement, got {settled:?}") };
+    let mined = stack.devnet.dev_provider(0).get_transaction_by_hash(tx).await.expect("tx").expect("mined tx");
+    use alloy::consensus::Transaction as _;
+    assert_eq!(mined.nonce(), nonce + 1, "settled with the nonce after the other sender's");
+    assert!(!chain.is_open(second.request_id).await.expect("isOpen"), "settled");
     stack.stop().await;
 }
 

@@ -215,6 +215,39 @@ impl Stack {
         id
     }
 
+    /// `n` requests of the `echo` agent (registered for them), each returned once indexed, for
+    /// tests that drive [`nexus_relayer::Chain`] without a running relayer.
+    pub async fn echo_requests(&self, n: u64) -> Vec<nexus_relayer::db::Request> {
+        let echo = self.register("echo", 60).await;
+        let credit = self.buy(echo, n).await;
+        let input = self.upload(br#"{"n": 1}"#).await;
+        let mut requests = Vec::new();
+        for _ in 0..n {
+            let id = self.request(credit, input).await;
+            requests.push(self.indexed(id, Duration::from_secs(90)).await);
+        }
+        requests
+    }
+
+    /// The relayer's chain side with the relayer key (dev account 1, which holds RELAYER_ROLE).
+    pub fn chain(&self, config: nexus_relayer::ChainConfig) -> nexus_relayer::Chain {
+        let d = &self.devnet.deployments.contracts;
+        nexus_relayer::Chain::new(&self.devnet.rpc_url(), self.signer(1), d.agent_marketplace, d.agent_registry, config)
+            .expect("chain")
+    }
+
+    /// Waits until the indexer has recorded `request`; returns it as the relayer reads it.
+    pub async fn indexed(&self, request: U256, timeout: Duration) -> nexus_relayer::db::Request {
+        let start = Instant::now();
+        loop {
+            if let Some(r) = nexus_relayer::db::request(&self.pool, request).await.expect("request") {
+                return r;
+            }
+            assert!(start.elapsed() < timeout, "request {request} never indexed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the indexed execution is no longer `Requested`; returns (status, output hash).
     pub async fn settled(&self, request: U256, timeout: Duration) -> (String, Option<B256>) {
         let start = Instant::now();
