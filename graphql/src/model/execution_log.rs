@@ -1,6 +1,7 @@
 //! Execution log lines, as `Execution.logs` and the `executionLogs` subscription serve them.
 
 use async_graphql::SimpleObject;
+use nexus_store::LogStream;
 use nexus_store::codec::Uint256;
 
 use crate::scalars::{BigInt, DateTime};
@@ -13,7 +14,8 @@ pub struct LogRow {
     pub request_id: Uint256,
     pub attempt: i32,
     pub seq: i64,
-    pub stream: String,
+    /// Decoded through the store's enum: a value the schema does not allow fails the query.
+    pub stream: LogStream,
     pub line: String,
     pub logged_at: i64,
 }
@@ -26,6 +28,8 @@ pub struct ExecutionLog {
     pub attempt: i32,
     pub seq: i64,
     /// `stdout`, `stderr` or `system` (the relayer's own notes).
+    // Text, as the schema has always served it (a GraphQL enum would change the schema for
+    // clients); always a `LogStream` value, since it is built from a decoded `LogRow`.
     pub stream: String,
     pub line: String,
     pub logged_at: DateTime,
@@ -37,7 +41,7 @@ impl From<LogRow> for ExecutionLog {
             request_id: BigInt::from(r.request_id),
             attempt: r.attempt,
             seq: r.seq,
-            stream: r.stream,
+            stream: r.stream.as_str().to_owned(),
             line: r.line,
             logged_at: DateTime(r.logged_at),
         }
