@@ -24,10 +24,10 @@
 //! Layered: a module imports only the modules listed before it, so the import graph has no
 //! circle.
 //!
-//! 1. [`error`]: [`AccountError`];
-//! 2. [`sponsorship`]: who pays ([`Sponsorship`]), imports `error`;
-//! 3. [`account`]: [`SmartAccount`] and the one pipeline, imports `error` and `sponsorship`;
-//! 4. [`session`]: [`SessionKeySender`], and `SmartAccount::session_key` which makes one (the
+//! 1. [`error`] ([`AccountError`]);
+//! 2. [`sponsorship`] (who pays, [`Sponsorship`]), importing `error`;
+//! 3. [`account`] ([`SmartAccount`] and the one pipeline), importing `error` and `sponsorship`;
+//! 4. [`session`] ([`SessionKeySender`], and `SmartAccount::session_key` which makes one; the
 //!    session-key side sits on top of the pipeline, so the pipeline never imports it).
 //!
 //! # Example
