@@ -57,7 +57,7 @@ pub struct AuthConfig {
     pub secret: Vec<u8>,
     pub token_ttl: Duration,
     pub nonce_ttl: Duration,
-    /// The EIP-4361 `domain` messages must name (host[:port] of this API as users reach it).
+    /// The EIP-4361 `domain` messages must name (`host[:port]` of this API as users reach it).
     pub domain: String,
     /// The chain id messages must name; `None` accepts any.
     pub chain_id: Option<u64>,

@@ -2,7 +2,7 @@
 //! failure becomes an `async_graphql::Error` with a stable `extensions.code`, so clients can
 //! branch on the code and humans can read the message. Database details never reach clients:
 //! they are logged with the request's span and reported as `INTERNAL`. Plain HTTP handlers
-//! answer failures with the same `{"errors": [{"message": ...}]}` body ([`json_error`]), so a
+//! answer failures with the same `{"errors": [{"message": ...}]}` body (`json_error`), so a
 //! client reads every error of this server one way.
 
 use async_graphql::ErrorExtensions;
