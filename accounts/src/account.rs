@@ -19,7 +19,6 @@ use nexus_bundler_client::{
 };
 
 use crate::error::AccountError;
-use crate::session::SessionKeySender;
 use crate::sponsorship::Sponsorship;
 
 /// How long [`SmartAccount`] waits for an operation's inclusion by default: bundlers bundle
@@ -328,12 +327,6 @@ impl SmartAccount {
     /// The grant `key` currently holds (all zero when none).
     pub async fn session_key_grant(&self, key: Address) -> Result<INexusAccount::SessionKey, AccountError> {
         Ok(NexusAccount::new(self.address(), &self.inner.provider).sessionKey(key).call().await?)
-    }
-
-    /// A sender for operations signed by `key` instead of the owner (after
-    /// [`Self::grant_session_key`]).
-    pub fn session_key(&self, key: PrivateKeySigner) -> SessionKeySender {
-        SessionKeySender::new(self.clone(), key)
     }
 
     /// The pipeline: factory fields if not deployed, nonce, fees, paymaster stub, gas estimate

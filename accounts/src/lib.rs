@@ -19,6 +19,17 @@
 //!    or session key's signature of the v0.8 userOpHash;
 //! 5. send, wait for inclusion, and fail with [`AccountError::Reverted`] if the call reverted.
 //!
+//! # Modules
+//!
+//! Layered: a module imports only the modules listed before it, so the import graph has no
+//! circle.
+//!
+//! 1. [`error`] ([`AccountError`]);
+//! 2. [`sponsorship`] (who pays, [`Sponsorship`]), importing `error`;
+//! 3. [`account`] ([`SmartAccount`] and the one pipeline), importing `error` and `sponsorship`;
+//! 4. [`session`] ([`SessionKeySender`], and `SmartAccount::session_key` which makes one; the
+//!    session-key side sits on top of the pipeline, so the pipeline never imports it).
+//!
 //! # Example
 //!
 //! ```no_run

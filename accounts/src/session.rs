@@ -28,11 +28,17 @@ impl std::fmt::Debug for SessionKeySender {
     }
 }
 
-impl SessionKeySender {
-    pub(crate) fn new(account: SmartAccount, key: PrivateKeySigner) -> Self {
-        SessionKeySender { account, key }
+// The constructor lives here rather than in `account`: the session-key side depends on the
+// account's pipeline, never the other way round, so `account` does not import this module.
+impl SmartAccount {
+    /// A sender for operations signed by `key` instead of the owner (after
+    /// [`Self::grant_session_key`]).
+    pub fn session_key(&self, key: PrivateKeySigner) -> SessionKeySender {
+        SessionKeySender { account: self.clone(), key }
     }
+}
 
+impl SessionKeySender {
     /// The session key's address.
     pub fn key(&self) -> Address {
         self.key.address()

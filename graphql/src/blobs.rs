@@ -14,18 +14,18 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::http::{Server, json_error};
+use crate::error::json_error;
+use crate::state::AppState;
 
 /// Longest accepted `Content-Type`; anything longer is not a media type.
 const MAX_MEDIA_TYPE: usize = 100;
 
 pub async fn put_blob(
-    State(server): State<Server>,
+    State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let state = &server.state;
     let metrics = &state.metrics;
     if !state.blob_limiter.allow(peer.ip()) {
         metrics.rate_limited.increment(1);

@@ -1,9 +1,14 @@
 //! Errors. [`GraphqlError`] is what the library's fallible setup returns; inside resolvers every
 //! failure becomes an `async_graphql::Error` with a stable `extensions.code`, so clients can
 //! branch on the code and humans can read the message. Database details never reach clients:
-//! they are logged with the request's span and reported as `INTERNAL`.
+//! they are logged with the request's span and reported as `INTERNAL`. Plain HTTP handlers
+//! answer failures with the same `{"errors": [{"message": ...}]}` body (`json_error`), so a
+//! client reads every error of this server one way.
 
 use async_graphql::ErrorExtensions;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
 /// Why the server could not start or a service-level operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,4 +67,9 @@ impl<T> DbResult<T> for Result<T, sqlx::Error> {
     fn db(self) -> async_graphql::Result<T> {
         self.map_err(internal)
     }
+}
+
+/// An HTTP error response in the GraphQL errors shape.
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "errors": [{ "message": message }] }))).into_response()
 }

@@ -18,15 +18,15 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, put};
-use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::NexusSchema;
 use crate::auth::Viewer;
+use crate::error::json_error;
+use crate::schema::NexusSchema;
 use crate::state::{AppState, ClientIp};
 use crate::status::ApiStatus;
 use nexus_store::ExecutionRow;
@@ -38,14 +38,18 @@ pub struct Server {
     pub schema: NexusSchema,
 }
 
-pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({ "errors": [{ "message": message }] }))).into_response()
+/// Handlers that need only the shared state (`PUT /v1/blobs`) extract it alone, so they do not
+/// depend on this module's [`Server`].
+impl FromRef<Server> for AppState {
+    fn from_ref(server: &Server) -> AppState {
+        server.state.clone()
+    }
 }
 
 /// Largest websocket message accepted: subscription documents are small.
 const MAX_WS_MESSAGE: usize = 64 * 1024;
 
-/// The API alone, for [`crate::serve`].
+/// The API alone, as `nexus_graphql::serve` takes it.
 impl From<Server> for Router {
     fn from(server: Server) -> Router {
         router(server)

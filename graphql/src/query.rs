@@ -19,10 +19,10 @@ use nexus_store::ExecutionRow;
 use nexus_store::codec::Hash32;
 
 use crate::model::*;
+use crate::notifier::Notifier;
 use crate::pagination::{OffsetCursor, PageArgs, Window, page_complexity};
 use crate::scalars::{Address, BigInt, Bytes32, DateTime};
 use crate::state::AppState;
-use crate::subscriptions::Notifier;
 
 /// Pushes `FROM ... WHERE ...`; the flag says whether the query only counts (joins that add
 /// columns for ordering or display can then be left out).

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use alloy::providers::DynProvider;
 use sqlx::PgPool;
 
-use crate::Config;
 use crate::auth::AuthConfig;
+use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::notifier::Notifier;
 use crate::rate_limit::RateLimiter;
-use crate::subscriptions::Notifier;
 
 /// The client's address as the server sees it, put into every GraphQL request's data so that
 /// resolvers which write (`signInChallenge`) can rate-limit per client.

@@ -8,6 +8,7 @@
 
 use alloy::primitives::B256;
 use alloy::rpc::types::Log;
+use nexus_store::codec::Hash32;
 use nexus_store::notify::{
     AgentNotification, BalanceNotification, BlockNotification, ExecutionNotification, Notification, ReorgNotification,
 };
@@ -213,19 +214,19 @@ impl Indexer {
     }
 
     pub(crate) async fn load_cursor(&self) -> Result<Option<Cursor>, IndexerError> {
-        let row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT block_number, block_hash::bytea FROM chain_cursor")
+        let row: Option<(i64, Hash32)> = sqlx::query_as("SELECT block_number, block_hash::bytea FROM chain_cursor")
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|(n, h)| Cursor { number: n as u64, hash: B256::from_slice(&h) }))
+        Ok(row.map(|(n, Hash32(hash))| Cursor { number: n as u64, hash }))
     }
 
     pub(crate) async fn stored_hash(&self, number: u64) -> Result<Option<B256>, IndexerError> {
-        let hash: Option<Vec<u8>> =
+        let hash: Option<Hash32> =
             sqlx::query_scalar("SELECT block_hash::bytea FROM chain_blocks WHERE block_number = $1")
                 .bind(number as i64)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(hash.map(|h| B256::from_slice(&h)))
+        Ok(hash.map(B256::from))
     }
 }
 

@@ -240,12 +240,12 @@ pub async fn append_logs(
     pool: &PgPool,
     request_id: U256,
     attempt: i32,
-    lines: &[(&str, String)],
+    lines: &[(nexus_store::LogStream, String)],
 ) -> Result<(), RelayerError> {
     if lines.is_empty() {
         return Ok(());
     }
-    let streams: Vec<&str> = lines.iter().map(|(s, _)| *s).collect();
+    let streams: Vec<&str> = lines.iter().map(|(s, _)| s.as_str()).collect();
     let texts: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
     sqlx::query(
         "INSERT INTO execution_logs (request_id, attempt, seq, stream, line)

@@ -579,7 +579,7 @@ async fn write_logs(pool: PgPool, claim: db::Claim, mut rx: mpsc::Receiver<docke
     const LOG_BATCH: usize = 200;
     /// Longest a line waits before it is written.
     const LOG_FLUSH: Duration = Duration::from_millis(100);
-    let mut batch: Vec<(&str, String)> = Vec::new();
+    let mut batch: Vec<(nexus_store::LogStream, String)> = Vec::new();
     let mut open = true;
     while open {
         let deadline = tokio::time::sleep(LOG_FLUSH);

@@ -2,6 +2,8 @@
 //! [`LogLine`]s under the log caps of [`Limits`], which the relayer stores in
 //! `execution_logs` as the run goes.
 
+use nexus_store::LogStream;
+
 use crate::docker::Limits;
 
 /// One line of an execution's log, as `execution_logs.stream` records it.
@@ -16,10 +18,10 @@ pub enum LogLine {
 
 impl LogLine {
     /// `execution_logs.stream`.
-    pub fn stream(&self) -> &'static str {
+    pub fn stream(&self) -> LogStream {
         match self {
-            LogLine::Stderr(_) => "stderr",
-            LogLine::System(_) => "system",
+            LogLine::Stderr(_) => LogStream::Stderr,
+            LogLine::System(_) => LogStream::System,
         }
     }
 
@@ -30,7 +32,7 @@ impl LogLine {
     }
 
     /// (`stream`, text), as a row of `execution_logs` takes them.
-    pub fn into_parts(self) -> (&'static str, String) {
+    pub fn into_parts(self) -> (LogStream, String) {
         let stream = self.stream();
         match self {
             LogLine::Stderr(t) | LogLine::System(t) => (stream, t),
@@ -127,7 +129,7 @@ mod tests {
     }
 
     fn texts(lines: &[LogLine]) -> Vec<(&'static str, &str)> {
-        lines.iter().map(|l| (l.stream(), l.text())).collect()
+        lines.iter().map(|l| (l.stream().as_str(), l.text())).collect()
     }
 
     #[test]

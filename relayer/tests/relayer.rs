@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{B256, U256, keccak256};
 use common::{PRICE, Stack, summarizer_input};
+use nexus_store::LogStream;
 
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -133,7 +134,7 @@ async fn hostile_agents_are_contained() {
     let logs = |id: U256| {
         let pool = stack.pool.clone();
         async move {
-            let rows: Vec<(String, String)> = sqlx::query_as(
+            let rows: Vec<(LogStream, String)> = sqlx::query_as(
                 "SELECT stream, line FROM execution_logs WHERE request_id = $1::numeric ORDER BY attempt, seq",
             )
             .bind(id.to_string())
@@ -147,10 +148,10 @@ async fn hostile_agents_are_contained() {
     // The stderr flood: the log cap held (what was kept fits the cap; the rest was dropped and
     // said so), and the run ended by the wall clock.
     let flood = logs(id_of("stderr-flood")).await;
-    let kept: usize = flood.iter().filter(|(stream, _)| stream == "stderr").map(|(_, l)| l.len()).sum();
+    let kept: usize = flood.iter().filter(|(stream, _)| *stream == LogStream::Stderr).map(|(_, l)| l.len()).sum();
     assert!(kept > 0 && kept <= limits.log_bytes, "{kept} bytes of stderr kept, cap {}", limits.log_bytes);
     assert!(
-        flood.iter().any(|(stream, l)| stream == "system" && l.contains("log cap reached")),
+        flood.iter().any(|(stream, l)| *stream == LogStream::System && l.contains("log cap reached")),
         "the flood's log says the cap was reached"
     );
     // The escape attempts: each ran, reported every attempt refused, and failed (exit 1).

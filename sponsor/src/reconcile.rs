@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use nexus_bindings::IEntryPoint;
+use nexus_store::codec::{Addr, Hash32, Uint256};
 
 use crate::metrics::SponsorMetrics;
 use crate::service::Sponsor;
@@ -24,8 +25,8 @@ pub enum ReconcileError {
     Node(#[from] alloy::transports::TransportError),
 }
 
-/// A pending reservation: sender, nonce (decimal), userOpHash, window end, block at signing.
-type PendingRow = (Vec<u8>, String, Vec<u8>, i64, i64);
+/// A pending reservation: sender, nonce, userOpHash, window end, block at signing.
+type PendingRow = (Addr, Uint256, Hash32, i64, i64);
 
 /// Reservations looked at per reconciliation round.
 const RECONCILE_BATCH: i64 = 200;
@@ -52,13 +53,12 @@ impl Sponsor {
              WHERE chain_id = $1 AND paymaster = $2 AND included IS NULL ORDER BY signed_block LIMIT $3",
         )
         .bind(self.config.chain_id as i64)
-        .bind(self.config.paymaster.as_slice())
+        .bind(Addr(self.config.paymaster))
         .bind(RECONCILE_BATCH)
         .fetch_all(&self.pool)
         .await?;
         let mut settled = 0;
-        for (sender, nonce, hash, valid_until, from_block) in pending {
-            let hash = B256::try_from(hash.as_slice()).unwrap_or_default();
+        for (Addr(sender), Uint256(nonce), Hash32(hash), valid_until, from_block) in pending {
             let filter = Filter::new()
                 .address(self.config.entry_point)
                 .event_signature(IEntryPoint::UserOperationEvent::SIGNATURE_HASH)
@@ -75,7 +75,7 @@ impl Sponsor {
                 None if u64::try_from(valid_until).unwrap_or(u64::MAX) < now => (false, U256::ZERO),
                 None => continue,
             };
-            if self.settle(&sender, &nonce, hash, outcome).await? {
+            if self.settle(sender, nonce, hash, outcome).await? {
                 settled += 1;
             }
         }
@@ -85,19 +85,19 @@ impl Sponsor {
     /// Records one reservation's outcome and gives the budget back the difference to its maximum.
     async fn settle(
         &self,
-        sender: &[u8],
-        nonce: &str,
+        sender: Address,
+        nonce: U256,
         user_op_hash: B256,
         (included, cost): (bool, U256),
     ) -> Result<bool, sqlx::Error> {
-        let (chain, pm) = (self.config.chain_id as i64, self.config.paymaster.as_slice());
+        let (chain, pm) = (self.config.chain_id as i64, Addr(self.config.paymaster));
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT 1 FROM sponsorship_budget WHERE chain_id = $1 AND paymaster = $2 FOR UPDATE")
             .bind(chain)
             .bind(pm)
             .execute(&mut *tx)
             .await?;
-        let max: Option<String> = sqlx::query_scalar(
+        let max: Option<Uint256> = sqlx::query_scalar(
             "UPDATE sponsorship_reservations SET actual_cost_wei = $6::numeric, included = $7
              WHERE chain_id = $1 AND paymaster = $2 AND sender = $3 AND nonce = $4::numeric
                AND user_op_hash = $5 AND included IS NULL
@@ -105,10 +105,10 @@ impl Sponsor {
         )
         .bind(chain)
         .bind(pm)
-        .bind(sender)
-        .bind(nonce)
-        .bind(user_op_hash.as_slice())
-        .bind(cost.to_string())
+        .bind(Addr(sender))
+        .bind(Uint256(nonce))
+        .bind(Hash32(user_op_hash))
+        .bind(Uint256(cost))
         .bind(included)
         .fetch_optional(&mut *tx)
         .await?;
@@ -123,7 +123,7 @@ impl Sponsor {
         .bind(chain)
         .bind(pm)
         .bind(max)
-        .bind(cost.to_string())
+        .bind(Uint256(cost))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

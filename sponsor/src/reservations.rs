@@ -6,6 +6,7 @@
 
 use alloy::primitives::U256;
 use nexus_bundler_client::UserOperation;
+use nexus_store::codec::{Addr, Hash32, Uint256};
 
 use crate::rpc::{RpcError, codes};
 use crate::service::{Signed, Sponsor};
@@ -17,9 +18,9 @@ impl Sponsor {
     pub(crate) async fn reserve(&self, op: &UserOperation, cost: U256, signed: Option<Signed>) -> Result<(), RpcError> {
         let c = &self.config;
         let chain = c.chain_id as i64;
-        let pm = c.paymaster.as_slice();
-        let sender = op.sender.as_slice();
-        let nonce = op.nonce.to_string();
+        let pm = Addr(c.paymaster);
+        let sender = Addr(op.sender);
+        let nonce = Uint256(op.nonce);
         let mut tx = self.pool.begin().await.map_err(internal)?;
         sqlx::query("INSERT INTO sponsorship_budget (chain_id, paymaster) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(chain)
@@ -27,7 +28,7 @@ impl Sponsor {
             .execute(&mut *tx)
             .await
             .map_err(internal)?;
-        let spent: String = sqlx::query_scalar(
+        let Uint256(spent) = sqlx::query_scalar(
             "SELECT spent_wei::text FROM sponsorship_budget WHERE chain_id = $1 AND paymaster = $2 FOR UPDATE",
         )
         .bind(chain)
@@ -36,18 +37,18 @@ impl Sponsor {
         .await
         .map_err(internal)?;
         // The same operation signed before (a retry): its reservation is replaced, not added to.
-        let previous: Option<String> = sqlx::query_scalar(
+        let previous: Option<Uint256> = sqlx::query_scalar(
             "SELECT coalesce(actual_cost_wei, max_cost_wei)::text FROM sponsorship_reservations
              WHERE chain_id = $1 AND paymaster = $2 AND sender = $3 AND nonce = $4::numeric",
         )
         .bind(chain)
         .bind(pm)
         .bind(sender)
-        .bind(&nonce)
+        .bind(nonce)
         .fetch_optional(&mut *tx)
         .await
         .map_err(internal)?;
-        let (today_ops, today_wei): (i64, String) = sqlx::query_as(
+        let (today_ops, Uint256(today_wei)): (i64, Uint256) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE included IS DISTINCT FROM false),
                     coalesce(sum(coalesce(actual_cost_wei, max_cost_wei)), 0)::text
              FROM sponsorship_reservations
@@ -57,13 +58,11 @@ impl Sponsor {
         .bind(chain)
         .bind(pm)
         .bind(sender)
-        .bind(&nonce)
+        .bind(nonce)
         .fetch_one(&mut *tx)
         .await
         .map_err(internal)?;
-        let spent = parse_wei(&spent)?;
-        let previous = previous.as_deref().map(parse_wei).transpose()?.unwrap_or_default();
-        let today_wei = parse_wei(&today_wei)?;
+        let previous = previous.map(|p| p.0).unwrap_or_default();
 
         if today_ops >= i64::from(c.daily_ops_per_account) {
             return Err(RpcError::refused(format!(
@@ -99,10 +98,10 @@ impl Sponsor {
         .bind(chain)
         .bind(pm)
         .bind(sender)
-        .bind(&nonce)
-        .bind(cost.to_string())
-        .bind(paymaster_hash.as_slice())
-        .bind(user_op_hash.as_slice())
+        .bind(nonce)
+        .bind(Uint256(cost))
+        .bind(Hash32(paymaster_hash))
+        .bind(Hash32(user_op_hash))
         .bind(i64::try_from(valid_until).unwrap_or(i64::MAX))
         .bind(i64::try_from(signed_block).unwrap_or(i64::MAX))
         .execute(&mut *tx)
@@ -111,18 +110,13 @@ impl Sponsor {
         sqlx::query("UPDATE sponsorship_budget SET spent_wei = $3::numeric WHERE chain_id = $1 AND paymaster = $2")
             .bind(chain)
             .bind(pm)
-            .bind(spent_after.to_string())
+            .bind(Uint256(spent_after))
             .execute(&mut *tx)
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(())
     }
-}
-
-fn parse_wei(text: &str) -> Result<U256, RpcError> {
-    U256::from_str_radix(text, 10)
-        .map_err(|e| RpcError::new(codes::INTERNAL, format!("bad amount in the database: {e}")))
 }
 
 fn internal(e: sqlx::Error) -> RpcError {

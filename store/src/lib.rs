@@ -7,8 +7,8 @@
 //!
 //! - [`migrate`] applies `store/migrations/`, the one schema (embedded at compile time);
 //! - [`status`]: the CHECK-constrained TEXT columns as enums ([`ExecutionStatus`],
-//!   [`Outcome`], [`AgentStatus`], [`Category`], [`MetadataStatus`]); an unknown value is an
-//!   error, never a default;
+//!   [`Outcome`], [`AgentStatus`], [`Category`], [`MetadataStatus`], [`LogStream`]); an unknown
+//!   value is an error, never a default;
 //! - [`codec`]: uint256 ↔ NUMERIC text and address/hash ↔ BYTEA, strict both ways;
 //! - [`rows`]: rows more than one service reads ([`ExecutionRow`]);
 //! - [`notify`]: the `LISTEN`/`NOTIFY` channels and their serde payloads.
@@ -24,7 +24,7 @@ pub use codec::CodecError;
 pub use notify::{Channel, Notification};
 pub use rows::{EXECUTION_COLUMNS, ExecutionRow};
 pub use sqlx::migrate::MigrateError;
-pub use status::{AgentStatus, Category, ExecutionStatus, MetadataStatus, Outcome, UnknownValue};
+pub use status::{AgentStatus, Category, ExecutionStatus, LogStream, MetadataStatus, Outcome, UnknownValue};
 
 /// Brings the database's schema up to date: applies every migration in `store/migrations/` not
 /// yet applied, in order. Every service calls it at start; concurrent callers are serialised

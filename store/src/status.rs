@@ -139,6 +139,21 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// `execution_logs.stream`: who wrote a log line of an execution. The relayer writes the
+    /// lines and graphql serves them; the API shows the value as this text.
+    LogStream {
+        /// The agent's standard output. Allowed by the schema; the relayer reads stdout as the
+        /// execution's output document, so it stores no line with it today.
+        Stdout = "stdout",
+        /// The agent's standard error: its log.
+        Stderr = "stderr",
+        /// The relayer's own notes about the run (a cap reached, why it failed), never the
+        /// agent's words.
+        System = "system",
+    }
+}
+
 /// `relayer_claims.outcome`: how a relayer finished a request.
 ///
 /// Not a unit enum: a failure carries its cause (`failed:<cause>`, e.g. `failed:deadline`),
@@ -221,6 +236,7 @@ mod tests {
         round_trip(MetadataStatus::ALL, &["pending", "ok", "failed"]);
         round_trip(AgentStatus::ALL, &["Active", "Paused", "Retired"]);
         round_trip(Category::ALL, &["General", "Crypto"]);
+        round_trip(LogStream::ALL, &["stdout", "stderr", "system"]);
         round_trip(
             &[Outcome::Succeeded, Outcome::Failed("deadline".into()), Outcome::AlreadySettled, Outcome::Expired],
             &["succeeded", "failed:deadline", "already-settled", "expired"],
@@ -235,6 +251,9 @@ mod tests {
         assert!("Ok".parse::<MetadataStatus>().is_err());
         assert!("active".parse::<AgentStatus>().is_err());
         assert!("Other".parse::<Category>().is_err());
+        for bad in ["", "Stderr", "STDERR", "relayer", "stderr "] {
+            assert!(bad.parse::<LogStream>().is_err(), "{bad:?}");
+        }
         for bad in ["", "failed", "failed:", "Succeeded", "lease_lost"] {
             assert!(bad.parse::<Outcome>().is_err(), "{bad:?}");
         }

@@ -5,7 +5,7 @@
 
 use alloy::primitives::{Address, B256, U256};
 use nexus_store::codec::{Addr, Hash32, Uint256, numeric};
-use nexus_store::{AgentStatus, Category, ExecutionRow, ExecutionStatus, MetadataStatus, Outcome};
+use nexus_store::{AgentStatus, Category, ExecutionRow, ExecutionStatus, LogStream, MetadataStatus, Outcome};
 use nexus_testkit::postgres::Postgres;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -114,4 +114,34 @@ async fn values_outside_the_types_are_errors() {
     assert!(short.is_err());
     let long: Result<Hash32, _> = sqlx::query_scalar("SELECT decode(repeat('ab', 33), 'hex')").fetch_one(&pool).await;
     assert!(long.is_err());
+}
+
+/// `execution_logs.stream`: the CHECK accepts exactly the enum's values, and they read back as
+/// the variants they were written as.
+#[tokio::test]
+async fn log_streams_match_the_check() {
+    let (_pg, pool) = database().await;
+    for (seq, stream) in LogStream::ALL.iter().enumerate() {
+        sqlx::query("INSERT INTO execution_logs (request_id, attempt, seq, stream, line) VALUES (1, 1, $1, $2, 'x')")
+            .bind(seq as i64)
+            .bind(*stream)
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{stream} refused: {e}"));
+    }
+    let back: Vec<LogStream> =
+        sqlx::query_scalar("SELECT stream FROM execution_logs ORDER BY seq").fetch_all(&pool).await.unwrap();
+    assert_eq!(back, LogStream::ALL);
+    // And nothing else: the quoted values of the CHECK's definition are the enum's.
+    let check: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'execution_logs_stream_check'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let allowed: Vec<&str> = check.split('\'').skip(1).step_by(2).collect();
+    let ours: Vec<&str> = LogStream::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(allowed, ours, "{check}");
+    let unknown: Result<LogStream, _> = sqlx::query_scalar("SELECT 'Stderr'::text").fetch_one(&pool).await;
+    assert!(unknown.expect_err("decoded").to_string().contains("is not a valid LogStream"));
 }
