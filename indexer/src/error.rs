@@ -36,6 +36,14 @@ pub enum IndexerError {
     /// The task fetching the next backfill range ahead panicked.
     #[error("log prefetch panicked: {0}")]
     Prefetch(#[source] tokio::task::JoinError),
+    /// The cursor stored when a step wrote was not the one the step had started from: the
+    /// database moved under the indexer (a commit acknowledged and then lost in a crash, a
+    /// failover to a replica without it, a restore). Nothing was written; the next step starts
+    /// again from the stored cursor.
+    #[error(
+        "the stored cursor moved under the indexer: the step started from block {expected:?}, the database is at {found:?}"
+    )]
+    CursorMoved { expected: Option<u64>, found: Option<u64> },
     #[error("no RPC endpoint configured")]
     NoEndpoint,
     #[error("could not encode a notification payload: {0}")]
@@ -74,6 +82,7 @@ impl IndexerError {
             | IndexerError::Enum(_)
             | IndexerError::IncompleteLog(_)
             | IndexerError::MissingBlock(_)
+            | IndexerError::CursorMoved { .. }
             | IndexerError::Notification(_) => true,
         }
     }
@@ -113,6 +122,7 @@ mod tests {
             IndexerError::Db(sqlx::Error::PoolTimedOut),
             IndexerError::MissingBlock(7),
             IndexerError::IncompleteLog("log index"),
+            IndexerError::CursorMoved { expected: Some(9), found: Some(8) },
         ] {
             assert!(e.is_retryable(), "{e}");
             assert!(!e.is_rpc_failure(), "{e}");

@@ -23,7 +23,12 @@
 //!
 //! Because projections and the cursor (`chain_cursor`) commit together and a step only ever
 //! applies blocks after the cursor, a crash at any instruction loses nothing and applies nothing
-//! twice: the next start resumes after the last committed block. Every projection row is keyed
+//! twice: the next start resumes after the last committed block. The same holds when the
+//! *database* goes back under a running indexer (a crash that takes acknowledged commits with it
+//! under `synchronous_commit = off`, a failover to a replica that lacked them): every write
+//! transaction first locks the cursor and checks it is still the one the step read, and fails
+//! the step ([`IndexerError::CursorMoved`], retried) otherwise, so the position is always
+//! re-derived from what the database holds, never carried in memory from before. Every projection row is keyed
 //! by an on-chain identity or by chain position, and inconsistent input (closing a request that
 //! is not open, spending credits not held) aborts the transaction instead of being papered over.
 //!
@@ -322,7 +327,7 @@ impl Indexer {
                 let stored = if check == c.number { Some(c.hash) } else { self.stored_hash(check).await? };
                 let chain = self.header(check).await?.map(|h| h.hash);
                 if stored.is_some() && stored != chain || check < c.number {
-                    return self.rewind(c.number).await;
+                    return self.rewind(c).await;
                 }
                 return Ok(Progress::CaughtUp(c.number));
             }
@@ -401,7 +406,7 @@ impl Indexer {
                 && header.parent_hash != c.hash
             {
                 info!(parent = %header.parent_hash, stored = %c.hash, "parent hash mismatch: reorg");
-                return self.rewind(c.number).await;
+                return self.rewind(c).await;
             }
             let logs = self.logs(Filter::new().at_block_hash(header.hash)).await?;
             let changes = self.write_block(number, &header, &logs, cursor).await?;

@@ -48,7 +48,7 @@ pub async fn projection_dump(pool: &PgPool) -> Result<Vec<(String, String)>, Ind
 }
 
 /// The last committed block.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cursor {
     pub(crate) number: u64,
     pub(crate) hash: B256,
@@ -64,6 +64,7 @@ impl Indexer {
         cursor: Option<Cursor>,
     ) -> Result<Changes, IndexerError> {
         let mut tx = self.pool.begin().await?;
+        claim_cursor(&mut tx, cursor).await?;
         if cursor.is_none() {
             self.seed_config(&mut tx).await?;
         }
@@ -91,6 +92,7 @@ impl Indexer {
         cursor: Option<Cursor>,
     ) -> Result<Changes, IndexerError> {
         let mut tx = self.pool.begin().await?;
+        claim_cursor(&mut tx, cursor).await?;
         if cursor.is_none() {
             self.seed_config(&mut tx).await?;
         }
@@ -111,9 +113,13 @@ impl Indexer {
         Ok(changes)
     }
 
-    /// Finds the common ancestor at or below `from` and rolls every projection back to it.
-    pub(crate) async fn rewind(&mut self, from: u64) -> Result<Progress, IndexerError> {
+    /// Finds the common ancestor at or below `cursor` and rolls every projection back to it.
+    pub(crate) async fn rewind(&mut self, cursor: Cursor) -> Result<Progress, IndexerError> {
+        // Checked before the search too: stored hashes missing because the database lost
+        // commits must not read as a reorg deeper than the limit (which would stop the indexer).
+        still_at(self.load_cursor().await?, Some(cursor))?;
         let limit = self.config.max_reorg_depth;
+        let from = cursor.number;
         let mut number = from;
         let ancestor = loop {
             if from - number > limit {
@@ -137,6 +143,7 @@ impl Indexer {
         async {
             let to = ancestor.map_or(-1, |a| a as i64);
             let mut tx = self.pool.begin().await?;
+            claim_cursor(&mut tx, Some(cursor)).await?;
             let undone: i64 = sqlx::query_scalar("SELECT nexus_rollback($1)").bind(to).fetch_one(&mut *tx).await?;
             sqlx::query("DELETE FROM chain_blocks WHERE block_number > $1").bind(to).execute(&mut *tx).await?;
             match ancestor {
@@ -214,10 +221,7 @@ impl Indexer {
     }
 
     pub(crate) async fn load_cursor(&self) -> Result<Option<Cursor>, IndexerError> {
-        let row: Option<(i64, Hash32)> = sqlx::query_as("SELECT block_number, block_hash::bytea FROM chain_cursor")
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|(n, Hash32(hash))| Cursor { number: n as u64, hash }))
+        read_cursor(&self.pool, "SELECT block_number, block_hash::bytea FROM chain_cursor").await
     }
 
     pub(crate) async fn stored_hash(&self, number: u64) -> Result<Option<B256>, IndexerError> {
@@ -228,6 +232,35 @@ impl Indexer {
                 .await?;
         Ok(hash.map(B256::from))
     }
+}
+
+async fn read_cursor<'e>(db: impl sqlx::PgExecutor<'e>, sql: &'static str) -> Result<Option<Cursor>, IndexerError> {
+    let row: Option<(i64, Hash32)> = sqlx::query_as(sql).fetch_optional(db).await?;
+    Ok(row.map(|(n, Hash32(hash))| Cursor { number: n as u64, hash }))
+}
+
+/// Locks the cursor row for the rest of the transaction and checks that it is still `expected`,
+/// the cursor the step read before it asked the node for the blocks it is about to write.
+///
+/// Without this a write is only as good as that earlier read, and the database can move back
+/// under a running indexer between the two: a commit acknowledged and then lost in a crash
+/// (`synchronous_commit = off`, which test clusters run with), a failover to a replica that had
+/// not received it, a restore. The step would then commit block n+1 on top of a database that
+/// stops at n-1: the cursor past block n, block n's events never applied, and nothing to notice.
+/// Failing with [`IndexerError::CursorMoved`] (retried) makes the next step start from what the
+/// database holds. Rejected: re-reading the cursor inside the write transaction and writing from
+/// there instead, because the header and logs in hand were fetched (and the parent hash checked)
+/// for the position read before; the step has to start over, not be patched up.
+async fn claim_cursor(conn: &mut PgConnection, expected: Option<Cursor>) -> Result<(), IndexerError> {
+    let found = read_cursor(conn, "SELECT block_number, block_hash::bytea FROM chain_cursor FOR UPDATE").await?;
+    still_at(found, expected)
+}
+
+fn still_at(found: Option<Cursor>, expected: Option<Cursor>) -> Result<(), IndexerError> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(IndexerError::CursorMoved { expected: expected.map(|c| c.number), found: found.map(|c| c.number) })
 }
 
 async fn notify(conn: &mut PgConnection, header: &Header, changes: &Changes) -> Result<(), IndexerError> {
@@ -263,3 +296,6 @@ impl Config {
         self.deployments.deployment_block
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -110,6 +110,10 @@ impl Postgres {
 
     /// Test clusters trade durability for speed: a crash of the whole machine is not a test case
     /// (`pg_ctl stop -m immediate` still exercises crash recovery, which WAL replay covers).
+    /// `synchronous_commit=off` also means a server crash ([`Postgres::stop`]) can take the
+    /// last commits it acknowledged with it (those not yet flushed from the WAL buffers): the
+    /// database goes back under its clients, as after a failover to a lagging replica. Kept on
+    /// purpose: code that must survive that (the indexer re-reads its cursor) is tested by it.
     fn server_options(&self) -> String {
         format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
