@@ -122,7 +122,7 @@ pub(crate) fn inject(
     for b in bound.iter().filter(|b| b.decl.host == host && path::under(path, &b.decl.path_prefix)) {
         match (&b.decl.placement, &b.header) {
             (Placement::Header(name), Some(value)) => {
-                parts.headers.remove(name);
+                // `insert` replaces every value the agent set under this name.
                 parts.headers.insert(name.clone(), value.clone());
             }
             (Placement::Query(name), _) => {
