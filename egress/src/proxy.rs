@@ -237,6 +237,8 @@ async fn forward(
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);
     parts.headers.remove(header::CONTENT_LENGTH);
+    // The body is already read whole: an upstream's `100 Continue` would have nothing to gate.
+    parts.headers.remove(header::EXPECT);
     let query = secrets::inject(&ctx.bound, &host, uri.path(), uri.query(), &mut parts);
     let target = match &query {
         Some(q) => format!("{}?{q}", uri.path()),

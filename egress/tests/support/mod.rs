@@ -62,7 +62,7 @@ impl Upstream {
     }
 }
 
-async fn read_request(stream: &mut tokio::net::TcpStream) -> String {
+pub async fn read_request<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -85,7 +85,11 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-async fn respond(stream: &mut tokio::net::TcpStream, behaviour: Behaviour, raw: &str) -> std::io::Result<()> {
+pub async fn respond<S: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    behaviour: Behaviour,
+    raw: &str,
+) -> std::io::Result<()> {
     match behaviour {
         Behaviour::Echo => {
             let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", raw.len());
@@ -197,18 +201,28 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(network: serde_json::Value, budget: Budget) -> Harness {
+        Self::start_with(network, budget, Vec::new()).await
+    }
+
+    /// With operator-added TLS roots.
+    pub async fn start_with(
+        network: serde_json::Value,
+        budget: Budget,
+        extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    ) -> Harness {
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         let resolver = StaticResolver::default()
             .with("api.test", ip("127.0.0.1"))
             .with("other.test", ip("127.0.0.1"))
             .with("private.test", ip("10.0.0.1"))
             .with("meta.test", ip("169.254.169.254"))
-            .with("loop.test", ip("127.0.0.2"));
+            .with("loop.test", ip("127.0.0.2"))
+            .with("tls.test", ip("127.0.0.1"))
+            .with("wrong.test", ip("127.0.0.1"));
         let mut secrets = Secrets::default();
         secrets.insert("api-key", SecretValue::new(format!("Bearer {SECRET}")));
         secrets.insert("query-key", SecretValue::new(SECRET));
-        let config =
-            EgressConfig { budget, allow_addresses: vec![ip("127.0.0.1")], secrets, ..EgressConfig::default() };
+        let config = EgressConfig { budget, allow_addresses: vec![ip("127.0.0.1")], secrets, extra_roots };
         let egress = Egress::new(config, Arc::new(resolver)).expect("egress");
         let policy = Policy::from_json(&network).expect("policy");
         let (tx, records) = mpsc::channel(256);
