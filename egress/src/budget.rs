@@ -107,6 +107,12 @@ impl Meter {
         Ok(end.min(now + self.budget.request_timeout))
     }
 
+    /// A deadline for work that is not yet a request (reading a request head): the request
+    /// timeout from now, cut by the total time.
+    pub fn next_deadline(&self) -> Instant {
+        (self.started + self.budget.total_time).min(Instant::now() + self.budget.request_timeout)
+    }
+
     /// Whether the deadline reached was the total time rather than the request's own timeout.
     pub fn timeout_refusal(&self) -> Refusal {
         if Instant::now() >= self.started + self.budget.total_time {

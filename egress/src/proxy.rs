@@ -15,6 +15,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -117,14 +118,18 @@ impl Session {
         self.0.recorder.dropped()
     }
 
-    /// Serves the agent's connections until the future is dropped or accepting fails.
+    /// Serves the agent's connections until the future is dropped or accepting fails. At most
+    /// [`MAX_CONNECTIONS`] at once: a connection past that is closed at once, so an agent
+    /// opening sockets in a loop costs the relayer file descriptors only up to the cap.
     pub async fn serve(self, listener: UnixListener) -> io::Result<()> {
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
                     let (stream, _) = accepted?;
-                    connections.spawn(connection(self.0.clone(), stream));
+                    if connections.len() < MAX_CONNECTIONS {
+                        connections.spawn(connection(self.0.clone(), stream));
+                    }
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
@@ -132,9 +137,14 @@ impl Session {
     }
 }
 
+/// Concurrent agent connections per session (one request each).
+pub const MAX_CONNECTIONS: usize = 16;
+
 async fn connection(ctx: Arc<Ctx>, mut stream: UnixStream) {
     let started = Instant::now();
-    let Ok(Some((buffered, head))) = framing::read_head(&mut stream).await else {
+    // An agent that connects and says nothing holds a slot only until the request timeout.
+    let Ok(Ok(Some((buffered, head)))) = timeout_at(ctx.meter.next_deadline(), framing::read_head(&mut stream)).await
+    else {
         return;
     };
     if let Err(refusal) = head.verdict {
@@ -146,11 +156,11 @@ async fn connection(ctx: Arc<Ctx>, mut stream: UnixStream) {
         let _ = stream.shutdown().await;
         return;
     }
-    let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = Arc::new(AtomicBool::new(false));
     let service = {
         let (ctx, served) = (ctx.clone(), served.clone());
         service_fn(move |request| {
-            served.store(true, std::sync::atomic::Ordering::Relaxed);
+            served.store(true, Ordering::Relaxed);
             handle(ctx.clone(), request)
         })
     };
@@ -160,7 +170,7 @@ async fn connection(ctx: Arc<Ctx>, mut stream: UnixStream) {
         .serve_connection(TokioIo::new(Prefixed::new(buffered, stream)), service)
         .await;
     if let Err(e) = result
-        && !served.load(std::sync::atomic::Ordering::Relaxed)
+        && !served.load(Ordering::Relaxed)
     {
         // hyper refused the head itself (and answered 400): still one call to record.
         let _ = ctx.meter.start_request();
@@ -272,6 +282,7 @@ async fn forward(
     {
         return Err(Refusal::BytesIn(ctx.meter.budget().bytes_in));
     }
+    // Headers plus a status line ("HTTP/1.1 200 OK\r\n" is 17 bytes).
     let head_in = parts.headers.iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum::<u64>() + 17;
     ctx.meter.take_in(head_in)?;
     strip_hop_by_hop(&mut parts.headers);

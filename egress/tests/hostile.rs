@@ -219,3 +219,26 @@ async fn secrets_reach_only_their_host_and_prefix() {
         assert!(!format!("{record} {record:?}").contains(SECRET));
     }
 }
+
+#[tokio::test]
+async fn idle_and_excess_connections_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let budget = Budget { request_timeout: Duration::from_millis(300), ..Budget::default() };
+    let (_api, _other, h) = setup(Behaviour::Echo, budget).await;
+    // Silent connections fill the session's slots...
+    let mut idle = Vec::new();
+    for _ in 0..nexus_egress::proxy::MAX_CONNECTIONS {
+        idle.push(tokio::net::UnixStream::connect(&h.socket).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...so one more is closed at once, long before the idle ones time out.
+    let mut extra = tokio::net::UnixStream::connect(&h.socket).await.expect("connect");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_millis(200), extra.read_to_end(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "extra connection not closed: {read:?}");
+    // The silent ones are closed at the request timeout.
+    for mut stream in idle {
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "idle connection not closed: {read:?}");
+    }
+}
