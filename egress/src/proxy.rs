@@ -204,17 +204,22 @@ async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Result<Response<Pr
     })
 }
 
-async fn forward(
-    ctx: &Ctx,
-    request: Request<Incoming>,
-    deadline: Instant,
-    started: Instant,
-    bytes_out: &mut u64,
-) -> Result<Response<ProxyBody>, Refusal> {
+/// A request target the policy allowed (host lower-cased, path checked).
+struct Target {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+    method: Method,
+    path: String,
+    query: Option<String>,
+}
+
+/// Checks the request line: absolute-form http(s), no userinfo, no IP literal, allowed by policy.
+fn target(policy: &Policy, request: &Request<Incoming>) -> Result<Target, Refusal> {
     if request.method() == Method::CONNECT {
         return Err(Refusal::Connect);
     }
-    let uri = request.uri().clone();
+    let uri = request.uri();
     let scheme = uri.scheme_str().and_then(Scheme::parse).ok_or(Refusal::NotAbsoluteForm)?;
     let authority = uri.authority().ok_or(Refusal::NotAbsoluteForm)?;
     if authority.as_str().contains('@') {
@@ -227,54 +232,79 @@ async fn forward(
     let host = raw_host.strip_suffix('.').unwrap_or(raw_host).to_ascii_lowercase();
     let port = uri.port_u16().unwrap_or(scheme.default_port());
     let method = request.method().clone();
-    ctx.policy.allows(&crate::policy::Request { scheme, host: &host, port, method: &method, path: uri.path() })?;
+    policy.allows(&crate::policy::Request { scheme, host: &host, port, method: &method, path: uri.path() })?;
+    Ok(Target { scheme, host, port, method, path: uri.path().to_owned(), query: uri.query().map(str::to_owned) })
+}
 
-    let (mut parts, body) = request.into_parts();
+/// Reads the agent's body whole, within the bytes-out budget left and the deadline.
+async fn read_body(ctx: &Ctx, headers: &HeaderMap, body: Incoming, deadline: Instant) -> Result<Bytes, Refusal> {
     let left = ctx.meter.bytes_out_left();
-    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let over = || Refusal::BytesOut(ctx.meter.budget().bytes_out);
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > left) {
-        return Err(Refusal::BytesOut(ctx.meter.budget().bytes_out));
+        return Err(over());
     }
-    let body = timeout_at(deadline, Limited::new(body, usize::try_from(left).unwrap_or(usize::MAX)).collect())
+    let collected = timeout_at(deadline, Limited::new(body, usize::try_from(left).unwrap_or(usize::MAX)).collect())
         .await
-        .map_err(|_| ctx.meter.timeout_refusal())?
-        .map_err(|e| match e.downcast::<http_body_util::LengthLimitError>() {
-            Ok(_) => Refusal::BytesOut(ctx.meter.budget().bytes_out),
-            Err(e) => Refusal::Malformed(format!("request body: {e}")),
-        })?
-        .to_bytes();
+        .map_err(|_| ctx.meter.timeout_refusal())?;
+    match collected {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(over()),
+        Err(e) => Err(Refusal::Malformed(format!("request body: {e}"))),
+    }
+}
 
-    strip_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(header::HOST);
-    parts.headers.remove(header::CONTENT_LENGTH);
+/// Turns the agent's head into the upstream's: hop-by-hop headers out, secrets in, origin-form
+/// target, `Host` from the checked target, the body's exact length, `Connection: close`.
+fn upstream_head(ctx: &Ctx, target: &Target, parts: &mut http::request::Parts, body_len: usize) -> Result<(), Refusal> {
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers);
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
     // The body is already read whole: an upstream's `100 Continue` would have nothing to gate.
-    parts.headers.remove(header::EXPECT);
-    let query = secrets::inject(&ctx.bound, &host, uri.path(), uri.query(), &mut parts);
-    let target = match &query {
-        Some(q) => format!("{}?{q}", uri.path()),
-        None => uri.path().to_owned(),
+    headers.remove(header::EXPECT);
+    let query = secrets::inject(&ctx.bound, &target.host, &target.path, target.query.as_deref(), parts);
+    let origin_form = match &query {
+        Some(q) => format!("{}?{q}", target.path),
+        None => target.path.clone(),
     };
-    parts.uri = Uri::try_from(target).map_err(|e| Refusal::Malformed(e.to_string()))?;
-    let host_header = if port == scheme.default_port() { host.clone() } else { format!("{host}:{port}") };
-    parts
-        .headers
-        .insert(header::HOST, HeaderValue::try_from(host_header).map_err(|e| Refusal::Malformed(e.to_string()))?);
-    if !body.is_empty() || matches!(method, Method::POST | Method::PUT | Method::PATCH) {
-        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    parts.uri = Uri::try_from(origin_form).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let Target { scheme, host, port, .. } = target;
+    let host_header = if *port == scheme.default_port() { host.clone() } else { format!("{host}:{port}") };
+    let host_header = HeaderValue::try_from(host_header).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    parts.headers.insert(header::HOST, host_header);
+    if body_len > 0 || matches!(target.method, Method::POST | Method::PUT | Method::PATCH) {
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     }
     parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Ok(())
+}
+
+async fn forward(
+    ctx: &Ctx,
+    request: Request<Incoming>,
+    deadline: Instant,
+    started: Instant,
+    bytes_out: &mut u64,
+) -> Result<Response<ProxyBody>, Refusal> {
+    let target = target(&ctx.policy, &request)?;
+    let (mut parts, body) = request.into_parts();
+    let body = read_body(ctx, &parts.headers, body, deadline).await?;
+    upstream_head(ctx, &target, &mut parts, body.len())?;
+
+    let addresses = timeout_at(deadline, ctx.shared.resolver.resolve(&target.host, target.port))
+        .await
+        .map_err(|_| ctx.meter.timeout_refusal())?
+        .map_err(|e| Refusal::Upstream(format!("resolve {}: {e}", target.host)))?;
+    let address = ctx.shared.filter.pick(&target.host, &addresses)?;
+    // Spent only once the request is about to leave: refusals up to here cost a request, not bytes.
     let size = head_len(&parts.method, &parts.uri, &parts.headers) + body.len() as u64;
     ctx.meter.take_out(size)?;
     *bytes_out = size;
-
-    let addresses = timeout_at(deadline, ctx.shared.resolver.resolve(&host, port))
-        .await
-        .map_err(|_| ctx.meter.timeout_refusal())?
-        .map_err(|e| Refusal::Upstream(format!("resolve {host}: {e}")))?;
-    let address = ctx.shared.filter.pick(&host, &addresses)?;
     let upstream_request = Request::from_parts(parts, Full::new(body));
     let response =
-        upstream::send(&ctx.shared.tls, scheme, &host, address, upstream_request, deadline, &ctx.meter).await?;
+        upstream::send(&ctx.shared.tls, target.scheme, &target.host, address, upstream_request, deadline, &ctx.meter)
+            .await?;
 
     let (mut parts, body) = response.into_parts();
     if let Some(length) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
@@ -286,12 +316,11 @@ async fn forward(
     let head_in = parts.headers.iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum::<u64>() + 17;
     ctx.meter.take_in(head_in)?;
     strip_hop_by_hop(&mut parts.headers);
-    let status = parts.status.as_u16();
     let pending = CallRecord {
-        method: method.to_string(),
-        host,
-        path: uri.path().to_owned(),
-        outcome: Outcome::Status(status),
+        method: target.method.to_string(),
+        host: target.host,
+        path: target.path,
+        outcome: Outcome::Status(parts.status.as_u16()),
         bytes_out: size,
         bytes_in: head_in,
         ms: 0,
