@@ -76,3 +76,41 @@ impl Recorder {
         self.dropped.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(status: u16) -> CallRecord {
+        CallRecord {
+            method: "GET".into(),
+            host: "api.test".into(),
+            path: "/v1/x".into(),
+            outcome: Outcome::Status(status),
+            bytes_out: 10,
+            bytes_in: 20,
+            ms: 3,
+        }
+    }
+
+    #[test]
+    fn a_full_channel_counts_instead_of_blocking() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let recorder = Recorder::new(tx);
+        for status in [200, 201, 202] {
+            recorder.record(call(status));
+        }
+        assert_eq!(recorder.dropped(), 2);
+        assert_eq!(rx.try_recv().map(|r| r.outcome), Ok(Outcome::Status(200)));
+    }
+
+    #[test]
+    fn log_lines_name_the_call_and_the_refusal() {
+        assert_eq!(call(200).to_string(), "egress GET api.test/v1/x -> 200 (10 B out, 20 B in, 3 ms)");
+        let refused = CallRecord { outcome: Outcome::Refused(Refusal::HostNotAllowed("evil.test".into())), ..call(0) };
+        assert_eq!(
+            refused.to_string(),
+            "egress GET api.test/v1/x -> refused 403 (host evil.test is not in the agent's network policy) (10 B out, 20 B in, 3 ms)"
+        );
+    }
+}

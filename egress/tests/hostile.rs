@@ -242,3 +242,19 @@ async fn idle_and_excess_connections_are_closed() {
         assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "idle connection not closed: {read:?}");
     }
 }
+
+#[tokio::test]
+async fn metadata_budgets_lower_the_operators_never_raise_it() {
+    let api = Upstream::start(Behaviour::Echo).await;
+    let url = format!("http://api.test:{}/v1/x", api.port);
+    for (asked, operator, allowed) in [(1, 64, 1), (1000, 2, 2)] {
+        let mut network = network(api.port, 1);
+        network["budget"] = json!({ "requests": asked });
+        let mut h = Harness::start(network, Budget { requests: operator, ..Budget::default() }).await;
+        for _ in 0..allowed {
+            assert_eq!(h.send(&get(&url)).await.status, 200);
+            h.record().await;
+        }
+        assert_eq!(refused(&mut h, &get(&url), 429).await, Refusal::RequestCount(allowed));
+    }
+}
