@@ -39,6 +39,11 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Resul
             let head = check(&buf[..end]);
             return Ok(Some((buf.freeze(), head)));
         }
+        if bare_line_break(&buf) {
+            // Refused without waiting for a CRLF CRLF that a bare-LF head never sends.
+            let head = check(&buf);
+            return Ok(Some((buf.freeze(), head)));
+        }
         if buf.len() >= MAX_HEAD_BYTES {
             let mut head = check(&buf);
             head.verdict = Err(Refusal::Malformed(format!("request head larger than {MAX_HEAD_BYTES} bytes")));
@@ -59,6 +64,18 @@ fn find_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
+/// A CR not followed by LF, or an LF not preceded by CR. hyper (httparse) accepts a bare LF as
+/// a line end while this check splits on CRLF, so a head mixing them could hide a header from
+/// one of the two readers: refused, whatever it holds.
+fn bare_line_break(buf: &[u8]) -> bool {
+    buf.iter().enumerate().any(|(i, &b)| match b {
+        b'\n' => i == 0 || buf[i - 1] != b'\r',
+        // A CR at the very end may be followed by its LF in the next read.
+        b'\r' => buf.get(i + 1).is_some_and(|&next| next != b'\n'),
+        _ => false,
+    })
+}
+
 fn check(head: &[u8]) -> Head {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.split("\r\n");
@@ -66,7 +83,11 @@ fn check(head: &[u8]) -> Head {
     let mut parts = request_line.split(' ');
     let method: String = parts.next().unwrap_or_default().chars().take(16).collect();
     let target: String = parts.next().unwrap_or_default().chars().take(256).collect();
-    let verdict = framing(lines);
+    let verdict = if bare_line_break(head) {
+        Err(Refusal::AmbiguousFraming("bare CR or LF in the request head"))
+    } else {
+        framing(lines)
+    };
     Head { method, target, verdict }
 }
 
@@ -160,9 +181,24 @@ mod tests {
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length : 3\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 3\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nX: 1\rTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\nContent-Length: 3\n\n",
         ] {
             assert!(matches!(verdict(bad), Err(Refusal::AmbiguousFraming(_))), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_bare_lf_head_is_refused_without_waiting_for_crlf() {
+        let (mut agent, mut proxy) = tokio::io::duplex(1024);
+        // The agent keeps its end open: the verdict must not wait for more bytes.
+        tokio::io::AsyncWriteExt::write_all(&mut agent, b"GET http://a.test/ HTTP/1.1\nHost: a\n\n")
+            .await
+            .expect("write");
+        let read = tokio::time::timeout(std::time::Duration::from_secs(2), read_head(&mut proxy)).await;
+        let (_, head) = read.expect("no wait").expect("io").expect("a head");
+        assert!(matches!(head.verdict, Err(Refusal::AmbiguousFraming(_))));
     }
 
     #[tokio::test]

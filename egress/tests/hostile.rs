@@ -135,6 +135,11 @@ async fn connect_origin_form_and_smuggling_are_refused() {
     let duplicate =
         format!("POST http://api.test:{p}/v1/x HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\nx");
     assert!(matches!(refused(&mut h, &duplicate, 400).await, Refusal::AmbiguousFraming(_)));
+    // The same smuggle with the Transfer-Encoding line hidden behind a bare LF.
+    let hidden = format!(
+        "POST http://api.test:{p}/v1/x HTTP/1.1\r\ncontent-length: 4\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"
+    );
+    assert!(matches!(refused(&mut h, &hidden, 400).await, Refusal::AmbiguousFraming(_)));
     assert!(api.seen().is_empty() && other.seen().is_empty());
 }
 
