@@ -246,6 +246,13 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_system_resolver_resolves_and_the_filter_judges_the_result() {
+        let found = SystemResolver.resolve("localhost", 80).await.expect("localhost resolves");
+        assert!(!found.is_empty() && found.iter().all(|a| a.port() == 80));
+        assert!(matches!(AddressFilter::default().pick("localhost", &found), Err(Refusal::BlockedAddress { .. })));
+    }
+
     #[test]
     fn allow_list_is_exact_and_pick_uses_an_allowed_address() {
         let filter = AddressFilter::new(["127.0.0.1".parse().expect("ip")]);
