@@ -4,7 +4,8 @@
 //! One connection per request, closed after it (no pool): an execution makes few calls, and a
 //! pool would have to be keyed by execution anyway so that no connection (and no TLS session)
 //! is shared across agents. The server name verified is the policy's host, never the address.
-//! rustls uses the `ring` provider explicitly and offers only `http/1.1` by ALPN.
+//! rustls uses the aws-lc-rs provider, named explicitly rather than taken from the process
+//! default (see the root Cargo.toml for why not `ring`), and offers only `http/1.1` by ALPN.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub(crate) fn tls_connector(extra_roots: &[CertificateDer<'static>]) -> Result<T
     for root in extra_roots {
         roots.add(root.clone()).map_err(EgressError::Tls)?;
     }
-    let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(EgressError::Tls)?
         .with_root_certificates(roots)

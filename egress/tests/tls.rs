@@ -24,7 +24,7 @@ const KEY: &[u8] = include_bytes!("tls/leaf.key");
 async fn tls_upstream() -> u16 {
     let certs = vec![CertificateDer::from_pem_slice(LEAF).expect("leaf")];
     let key = PrivateKeyDer::from_pem_slice(KEY).expect("key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
