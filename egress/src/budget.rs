@@ -107,10 +107,15 @@ impl Meter {
         Ok(end.min(now + self.budget.request_timeout))
     }
 
+    /// When the execution's total time is spent: nothing of the session outlives it.
+    pub fn session_end(&self) -> Instant {
+        self.started + self.budget.total_time
+    }
+
     /// A deadline for work that is not yet a request (reading a request head): the request
     /// timeout from now, cut by the total time.
     pub fn next_deadline(&self) -> Instant {
-        (self.started + self.budget.total_time).min(Instant::now() + self.budget.request_timeout)
+        self.session_end().min(Instant::now() + self.budget.request_timeout)
     }
 
     /// Whether the deadline reached was the total time rather than the request's own timeout.

@@ -164,11 +164,15 @@ async fn connection(ctx: Arc<Ctx>, mut stream: UnixStream) {
             handle(ctx.clone(), request)
         })
     };
-    let result = hyper::server::conn::http1::Builder::new()
+    let connection = hyper::server::conn::http1::Builder::new()
         .keep_alive(false)
         .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(Prefixed::new(buffered, stream)), service)
-        .await;
+        .serve_connection(TokioIo::new(Prefixed::new(buffered, stream)), service);
+    // An agent that stops reading its response stalls the body's own deadline (it is only
+    // checked when polled): the session's end bounds the connection regardless.
+    let Ok(result) = timeout_at(ctx.meter.session_end(), connection).await else {
+        return;
+    };
     if let Err(e) = result
         && !served.load(Ordering::Relaxed)
     {

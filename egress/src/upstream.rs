@@ -192,9 +192,12 @@ impl Body for Metered {
 }
 
 impl Drop for Metered {
-    /// The agent hung up (or the body ended without another poll): the record still goes out.
+    /// The agent hung up, the body ended without another poll, or the session's end dropped a
+    /// connection whose agent stopped reading: the record still goes out, as cut when the
+    /// request's deadline had passed.
     fn drop(&mut self) {
-        self.finish(None);
+        let expired = self.deadline.is_elapsed();
+        self.finish(expired.then(|| self.meter.timeout_refusal()));
     }
 }
 

@@ -263,3 +263,17 @@ async fn metadata_budgets_lower_the_operators_never_raise_it() {
         assert_eq!(refused(&mut h, &get(&url), 429).await, Refusal::RequestCount(allowed));
     }
 }
+
+#[tokio::test]
+async fn an_agent_that_stops_reading_is_cut_at_the_session_end() {
+    use tokio::io::AsyncWriteExt;
+    let budget = Budget { total_time: Duration::from_millis(500), ..Budget::default() };
+    let (api, _other, mut h) = setup(Behaviour::Big(8 << 20), budget).await;
+    let mut stream = tokio::net::UnixStream::connect(&h.socket).await.expect("connect");
+    let raw = get(&format!("http://api.test:{}/v1/big", api.port));
+    stream.write_all(raw.as_bytes()).await.expect("write");
+    // Never read: the response fills the socket buffers and stalls.
+    let record = h.record().await;
+    assert_eq!(record.outcome, Outcome::Cut { status: 200, refusal: Refusal::TotalTime(500) });
+    assert!(record.bytes_in < 8 << 20);
+}
