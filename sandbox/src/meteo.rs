@@ -54,15 +54,15 @@ fn bad_request(reason: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": true, "reason": reason.into()}))).into_response()
 }
 
-fn coordinate(params: &HashMap<String, String>, key: &str, bound: f64, name: &str) -> Result<f64, Response> {
+/// A coordinate parameter, or the reason Open-Meteo gives for it.
+fn coordinate(params: &HashMap<String, String>, key: &str, bound: f64, name: &str) -> Result<f64, String> {
     let raw = params.get(key).filter(|v| !v.is_empty());
     let Some(raw) = raw else {
-        return Err(bad_request("Parameter 'latitude' and 'longitude' must have the same number of elements"));
+        return Err("Parameter 'latitude' and 'longitude' must have the same number of elements".to_owned());
     };
-    let value: f64 =
-        raw.parse().map_err(|_| bad_request(format!("Value of type 'Float' required for key '{key}'.")))?;
+    let value: f64 = raw.parse().map_err(|_| format!("Value of type 'Float' required for key '{key}'."))?;
     if !(-bound..=bound).contains(&value) {
-        return Err(bad_request(format!("{name} must be in range of -{bound} to {bound}°. Given: {value:?}.")));
+        return Err(format!("{name} must be in range of -{bound} to {bound}°. Given: {value:?}."));
     }
     Ok(value)
 }
@@ -113,29 +113,29 @@ fn value(seed: u64, variable: &str, latitude: f64, cell: [u64; 2], hour: u64, lo
 }
 
 async fn forecast(State(config): State<Arc<SandboxConfig>>, Query(params): Query<HashMap<String, String>>) -> Response {
-    let latitude = match coordinate(&params, "latitude", 90.0, "Latitude") {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let longitude = match coordinate(&params, "longitude", 180.0, "Longitude") {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    match answer(&config, &params) {
+        Ok(body) => Json(body).into_response(),
+        Err(reason) => bad_request(reason),
+    }
+}
+
+/// The forecast document, or the reason Open-Meteo would refuse the request.
+fn answer(config: &SandboxConfig, params: &HashMap<String, String>) -> Result<Value, String> {
+    let latitude = coordinate(params, "latitude", 90.0, "Latitude")?;
+    let longitude = coordinate(params, "longitude", 180.0, "Longitude")?;
     let days: u64 = match params.get("forecast_days").map(|d| d.parse::<u64>()) {
         None => 7,
         Some(Ok(days)) if days <= 16 => days,
-        Some(_) => return bad_request("Parameter 'forecast_days' is out of allowed range from 0 to 16"),
+        Some(_) => return Err("Parameter 'forecast_days' is out of allowed range from 0 to 16".to_owned()),
     };
     let tz_name = params.get("timezone").map_or("GMT", String::as_str);
-    let Some((offset, tz_echo, abbreviation)) = timezone(tz_name, longitude) else {
-        return bad_request("Invalid timezone");
-    };
+    let (offset, tz_echo, abbreviation) = timezone(tz_name, longitude).ok_or("Invalid timezone")?;
     let mut variables = Vec::new();
     for name in params.get("hourly").map(|h| h.split(',')).into_iter().flatten() {
         match VARIABLES.iter().find(|(v, _)| *v == name) {
             Some(variable) => variables.push(*variable),
             None => {
-                return bad_request(format!(
+                return Err(format!(
                     "Cannot initialize ForecastVariable from invalid String value {name} for key hourly"
                 ));
             }
@@ -179,5 +179,5 @@ async fn forecast(State(config): State<Arc<SandboxConfig>>, Query(params): Query
         body.insert("hourly_units".into(), Value::Object(units));
         body.insert("hourly".into(), Value::Object(hourly));
     }
-    Json(Value::Object(body)).into_response()
+    Ok(Value::Object(body))
 }

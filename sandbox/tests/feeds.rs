@@ -6,12 +6,20 @@ use nexus_sandbox::{Sandbox, SandboxConfig};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-/// Elements as `(path, text, attributes)` in document order, or why the XML is not well formed
+/// One element: its slash-separated path from the root, its text, its attributes.
+#[derive(Debug)]
+struct Element {
+    path: String,
+    text: String,
+    attrs: Vec<(String, String)>,
+}
+
+/// Elements in document order, or why the XML is not well formed
 /// (quick-xml's error, an unknown entity, or an element left open at the end).
-fn parse(xml: &str) -> Result<Vec<(String, String, Vec<(String, String)>)>, String> {
+fn parse(xml: &str) -> Result<Vec<Element>, String> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<usize> = Vec::new();
-    let mut out: Vec<(String, String, Vec<(String, String)>)> = Vec::new();
+    let mut out: Vec<Element> = Vec::new();
     let attrs = |e: &quick_xml::events::BytesStart| -> Result<Vec<(String, String)>, String> {
         e.attributes()
             .map(|a| {
@@ -21,27 +29,27 @@ fn parse(xml: &str) -> Result<Vec<(String, String, Vec<(String, String)>)>, Stri
             })
             .collect()
     };
-    let path = |stack: &[usize], out: &[(String, String, Vec<(String, String)>)], name: &str| match stack.last() {
-        Some(parent) => format!("{}/{name}", out[*parent].0),
+    let path = |stack: &[usize], out: &[Element], name: &str| match stack.last() {
+        Some(parent) => format!("{}/{name}", out[*parent].path),
         None => name.to_owned(),
     };
     loop {
         match reader.read_event().map_err(|e| e.to_string())? {
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                out.push((path(&stack, &out, &name), String::new(), attrs(&e)?));
+                out.push(Element { path: path(&stack, &out, &name), text: String::new(), attrs: attrs(&e)? });
                 stack.push(out.len() - 1);
             }
             Event::Empty(e) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                out.push((path(&stack, &out, &name), String::new(), attrs(&e)?));
+                out.push(Element { path: path(&stack, &out, &name), text: String::new(), attrs: attrs(&e)? });
             }
             Event::End(_) => {
                 stack.pop();
             }
             Event::Text(t) => {
                 if let Some(i) = stack.last() {
-                    out[*i].1.push_str(&t.decode().map_err(|e| e.to_string())?);
+                    out[*i].text.push_str(&t.decode().map_err(|e| e.to_string())?);
                 }
             }
             Event::GeneralRef(r) => {
@@ -54,7 +62,7 @@ fn parse(xml: &str) -> Result<Vec<(String, String, Vec<(String, String)>)>, Stri
                     other => return Err(format!("unknown entity &{other};")),
                 };
                 if let Some(i) = stack.last() {
-                    out[*i].1.push(ch);
+                    out[*i].text.push(ch);
                 }
             }
             Event::Eof if stack.is_empty() => return Ok(out),
@@ -64,8 +72,8 @@ fn parse(xml: &str) -> Result<Vec<(String, String, Vec<(String, String)>)>, Stri
     }
 }
 
-fn texts(doc: &[(String, String, Vec<(String, String)>)], path: &str) -> Vec<String> {
-    doc.iter().filter(|(p, ..)| p == path).map(|(_, t, _)| t.clone()).collect()
+fn texts(doc: &[Element], path: &str) -> Vec<String> {
+    doc.iter().filter(|e| e.path == path).map(|e| e.text.clone()).collect()
 }
 
 async fn get(sandbox: &Sandbox, path: &str) -> (u16, String, String) {
@@ -83,7 +91,7 @@ async fn rss_is_well_formed_escaped_and_dated() {
     assert_eq!(status, 200);
     assert_eq!(content_type, "application/rss+xml; charset=utf-8");
     let doc = parse(&body).unwrap();
-    assert_eq!(doc[0].2, vec![("version".to_owned(), "2.0".to_owned())]);
+    assert_eq!(doc[0].attrs, vec![("version".to_owned(), "2.0".to_owned())]);
     assert_eq!(texts(&doc, "rss/channel/description"), ["Sandbox markets stories & briefs"]);
     let titles = texts(&doc, "rss/channel/item/title");
     assert_eq!(titles.len(), 5);
@@ -109,7 +117,7 @@ async fn atom_is_well_formed_with_rfc3339_dates() {
     assert_eq!(status, 200);
     assert_eq!(content_type, "application/atom+xml; charset=utf-8");
     let doc = parse(&body).unwrap();
-    assert_eq!(doc[0].2, vec![("xmlns".to_owned(), "http://www.w3.org/2005/Atom".to_owned())]);
+    assert_eq!(doc[0].attrs, vec![("xmlns".to_owned(), "http://www.w3.org/2005/Atom".to_owned())]);
     let titles = texts(&doc, "feed/entry/title");
     assert_eq!(titles.len(), 5);
     assert!(titles.iter().any(|t| t == "Layer-2 fees fall 40% after blob upgrade | tech desk"));
@@ -120,7 +128,7 @@ async fn atom_is_well_formed_with_rfc3339_dates() {
     let ids = texts(&doc, "feed/entry/id");
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
-    let hrefs: Vec<_> = doc.iter().filter(|(p, ..)| p == "feed/entry/link").map(|(_, _, a)| a.clone()).collect();
+    let hrefs: Vec<_> = doc.iter().filter(|e| e.path == "feed/entry/link").map(|e| e.attrs.clone()).collect();
     assert!(hrefs.iter().all(|a| a.iter().any(|(k, v)| k == "href" && v.contains("/stories/"))));
 }
 
@@ -134,8 +142,8 @@ async fn a_story_appears_in_several_feeds_under_one_canonical_link() {
         let mut links = texts(&doc, "rss/channel/item/link");
         links.extend(
             doc.iter()
-                .filter(|(p, ..)| p == "feed/entry/link")
-                .flat_map(|(_, _, a)| a.iter().filter(|(k, _)| k == "href").map(|(_, v)| v.clone())),
+                .filter(|e| e.path == "feed/entry/link")
+                .flat_map(|e| e.attrs.iter().filter(|(k, _)| k == "href").map(|(_, v)| v.clone())),
         );
         let canonical: Vec<String> = links.iter().map(|l| l.split('?').next().unwrap().to_owned()).collect();
         assert!(links.iter().all(|l| l.contains("?utm_source=")), "tracking query present");
