@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 
 pub use hyperliquid::{HyperliquidAccount, RecordedAction};
 
@@ -110,7 +110,8 @@ pub struct Sandbox {
     pub feeds: Upstream,
     pub meteo: Upstream,
     hyperliquid_state: Arc<hyperliquid::State>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The servers; a `JoinSet` aborts them when dropped, which is what stops the sandbox.
+    tasks: JoinSet<()>,
 }
 
 impl Sandbox {
@@ -118,7 +119,7 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig) -> Result<Self, SandboxError> {
         let config = Arc::new(config);
         let hyperliquid_state = Arc::new(hyperliquid::State::new(config.clone()));
-        let mut tasks = Vec::new();
+        let mut tasks = JoinSet::new();
         let ports = config.ports;
         let hyperliquid = serve(
             &mut tasks,
@@ -145,28 +146,17 @@ impl Sandbox {
         self.hyperliquid_state.recorded()
     }
 
-    /// Waits until an upstream task ends (they run until the sandbox is dropped): the
-    /// binary's main loop.
+    /// Waits until the first upstream stops (a server only stops on an error, logged by its
+    /// task): the binary's main loop.
     pub async fn wait(mut self) {
-        for task in self.tasks.drain(..) {
-            // A task ends only if its server failed; the others keep serving until then.
-            if let Err(error) = task.await {
-                tracing::error!(%error, "sandbox upstream task failed");
-            }
-        }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
+        if let Some(Err(error)) = self.tasks.join_next().await {
+            tracing::error!(%error, "sandbox upstream task failed");
         }
     }
 }
 
 async fn serve(
-    tasks: &mut Vec<JoinHandle<()>>,
+    tasks: &mut JoinSet<()>,
     upstream: &'static str,
     addr: SocketAddr,
     router: Router,
@@ -174,11 +164,11 @@ async fn serve(
     let bind_error = |source| SandboxError::Bind { upstream, addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
-    tasks.push(tokio::spawn(async move {
+    tasks.spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {
             tracing::error!(upstream, %error, "sandbox upstream stopped");
         }
-    }));
+    });
     tracing::info!(upstream, %addr, "sandbox upstream listening");
     Ok(Upstream { addr, base_url: format!("http://{addr}") })
 }

@@ -193,15 +193,23 @@ fn err(message: impl Into<String>) -> Value {
     json!({"status": "err", "response": message.into()})
 }
 
+/// What checking a request's action and signature found.
+enum Checked {
+    /// An authenticated order action from a configured account.
+    Orders { signer: Address, orders: Vec<OrderWire> },
+    /// Refused before any order was looked at; the signer when one was recovered.
+    Refused { signer: Option<Address>, message: String },
+}
+
 pub(crate) async fn handle(
     AxumState(state): AxumState<Arc<State>>,
     Json(request): Json<ExchangeRequest>,
 ) -> Json<Value> {
-    let (signer, response) = respond(&state, &request);
+    let checked = check(&state, &request);
     let mut ledger = state.ledger();
-    let response = match (signer, response) {
-        (Some(signer), Ok(orders)) => {
-            if ledger.used_nonces.insert((signer, request.nonce)) {
+    let (signer, response) = match checked {
+        Checked::Orders { signer, orders } => {
+            let response = if ledger.used_nonces.insert((signer, request.nonce)) {
                 let statuses: Vec<Value> = orders
                     .iter()
                     .map(|o| {
@@ -212,13 +220,13 @@ pub(crate) async fn handle(
                 json!({"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}})
             } else {
                 err(format!("Invalid nonce: duplicate nonce {} for {signer:#x}", request.nonce))
-            }
+            };
+            (Some(signer), response)
         }
-        (_, Err(message)) => err(message),
-        (None, Ok(_)) => err("signature recovery failed"),
+        Checked::Refused { signer, message } => (signer, err(message)),
     };
     ledger.recorded.push(RecordedAction {
-        action: request.action.clone(),
+        action: request.action,
         nonce: request.nonce,
         vault_address: request.vault_address,
         signer,
@@ -227,32 +235,32 @@ pub(crate) async fn handle(
     Json(response)
 }
 
-/// Decodes and authenticates the action: the recovered signer (if any) and the orders, or the
-/// error message Hyperliquid-style.
-fn respond(state: &State, request: &ExchangeRequest) -> (Option<Address>, Result<Vec<OrderWire>, String>) {
+/// Decodes and authenticates the action.
+fn check(state: &State, request: &ExchangeRequest) -> Checked {
+    let refused = |signer, message: String| Checked::Refused { signer, message };
     let kind = request.action.get("type").and_then(Value::as_str).unwrap_or_default();
     if kind != "order" {
-        return (None, Err(format!("Unsupported action type {kind:?}: the sandbox implements \"order\" only")));
+        return refused(None, format!("Unsupported action type {kind:?}: the sandbox implements \"order\" only"));
     }
     let action: OrderAction = match serde_json::from_value(request.action.clone()) {
         Ok(action) => action,
-        Err(e) => return (None, Err(format!("Failed to deserialize the action: {e}"))),
+        Err(e) => return refused(None, format!("Failed to deserialize the action: {e}")),
     };
     let hash = match action_hash(&action, request.vault_address, request.nonce, request.expires_after) {
         Ok(hash) => hash,
-        Err(e) => return (None, Err(e.to_string())),
+        Err(e) => return refused(None, e.to_string()),
     };
     let digest = signing_hash(hash, state.config.hyperliquid_mainnet);
     let signer = match recover(&request.signature, digest) {
         Ok(signer) => signer,
-        Err(e) => return (None, Err(e)),
+        Err(e) => return refused(None, e),
     };
     if !state.config.hyperliquid_accounts.iter().any(|a| a.address == signer) {
         // What Hyperliquid answers when a signature recovers to a wallet it does not know,
         // which is also how a wrong signature shows up there.
-        return (Some(signer), Err(format!("User or API Wallet {signer:#x} does not exist.")));
+        return refused(Some(signer), format!("User or API Wallet {signer:#x} does not exist."));
     }
-    (Some(signer), Ok(action.orders))
+    Checked::Orders { signer, orders: action.orders }
 }
 
 /// The per-order status: `filled` when a limit crosses the mid, `resting` otherwise, or an

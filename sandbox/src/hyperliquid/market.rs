@@ -217,7 +217,6 @@ pub fn funding_history(seed: u64, coin: Coin, start: u64, end: Option<u64>, now:
     let last = end / HOUR_MS;
     (first..=last)
         .take(MAX_FUNDING)
-        .filter(|_| first <= last)
         .map(|h| {
             let rate = funding_rate(seed, coin, h);
             Funding { coin: coin.name, funding_rate: fmt(rate), premium: fmt(rate - 0.000_012_5), time: h * HOUR_MS }
