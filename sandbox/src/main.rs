@@ -22,6 +22,10 @@ struct Args {
     meteo_port: u16,
     #[arg(long, env = "SANDBOX_SEED", default_value_t = 15)]
     seed: u64,
+    /// The sandbox's "now" in Unix milliseconds (default: 2026-12-07T00:00Z, fixed so runs
+    /// repeat; the wall clock is never read).
+    #[arg(long, env = "SANDBOX_NOW_MS")]
+    now_ms: Option<u64>,
     /// The key chat completions accept (the operator's key the egress proxy injects).
     #[arg(long, env = "SANDBOX_OPENAI_KEY", default_value = "sk-sandbox")]
     openai_key: String,
@@ -46,6 +50,7 @@ fn parse_account(raw: &str) -> Result<HyperliquidAccount, String> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber_init();
     let args = Args::parse();
+    let defaults = SandboxConfig::default();
     let config = SandboxConfig {
         bind: args.bind,
         ports: Ports {
@@ -55,10 +60,11 @@ async fn main() -> anyhow::Result<()> {
             meteo: args.meteo_port,
         },
         seed: args.seed,
+        now_ms: args.now_ms.unwrap_or(defaults.now_ms),
         openai_api_key: args.openai_key,
         hyperliquid_mainnet: args.mainnet,
         hyperliquid_accounts: args.accounts,
-        ..SandboxConfig::default()
+        ..defaults
     };
     let sandbox = Sandbox::start(config).await.context("starting the sandbox upstreams")?;
     for (name, upstream) in [
