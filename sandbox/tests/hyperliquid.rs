@@ -7,7 +7,7 @@ use alloy::primitives::{Address, B256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use nexus_sandbox::hyperliquid::exchange::{
-    Limit, OrderAction, OrderType, OrderWire, WireSignature, action_hash, recover, signing_hash,
+    Limit, OrderAction, OrderType, OrderWire, Trigger, WireSignature, action_hash, recover, signing_hash,
 };
 use nexus_sandbox::hyperliquid::{HyperliquidAccount, HyperliquidPosition};
 use nexus_sandbox::{Sandbox, SandboxConfig};
@@ -97,6 +97,36 @@ fn signatures_match_the_sdk_vectors_and_recover_the_signer() {
         // The other network's digest recovers someone else: the source letter is signed.
         let other = signing_hash(action_hash(&action, None, 0, None).unwrap(), !mainnet);
         assert_ne!(recover(&expected, other).unwrap(), signer.address());
+    }
+}
+
+#[test]
+fn trigger_order_signatures_match_the_sdk_vectors() {
+    // test_l1_action_signing_tpsl_order_matches: the trigger wire's keys are hashed in the
+    // order isMarket, triggerPx, tpsl.
+    let signer = PrivateKeySigner::from_str(SDK_KEY).unwrap();
+    let mut action = order(1, true, "100", "100", "Gtc", None);
+    action.orders[0].t = OrderType {
+        limit: None,
+        trigger: Some(Trigger { is_market: true, trigger_px: "103".into(), tpsl: "sl".into() }),
+    };
+    let vectors = [
+        (
+            true,
+            "0x98343f2b5ae8e26bb2587daad3863bc70d8792b09af1841b6fdd530a2065a3f9",
+            "0x6b5bb6bb0633b710aa22b721dd9dee6d083646a5f8e581a20b545be6c1feb405",
+            27,
+        ),
+        (
+            false,
+            "0x971c554d917c44e0e1b6cc45d8f9404f32172a9d3b3566262347d0302896a2e4",
+            "0x206257b104788f80450f8e786c329daa589aa0b32ba96948201ae556d5637eac",
+            28,
+        ),
+    ];
+    for (mainnet, r, s, v) in vectors {
+        let ours = sign(&signer, &action, 0, mainnet);
+        assert_eq!((ours.r.as_str(), ours.s.as_str(), ours.v), (r, s, v), "mainnet={mainnet}");
     }
 }
 
