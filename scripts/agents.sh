@@ -109,8 +109,18 @@ if ((hostile == 0)); then
     bin="target/$TARGET/release/agent-$name"
     image="agentnexus/$name:$TAG"
     id=$(build_image "$name" "$bin" "$image")
-    # Smoke run on the example input under the relayer's settings.
-    if ! out=$(envelope <"agents/$name/example.json" | docker run "${LOCKED_DOWN[@]}" "$image" 2>/dev/null) ||
+    # Smoke run on the example input under the relayer's settings. An agent whose metadata
+    # asks for network gets no egress socket here: it must start, read the envelope and fail
+    # cleanly (exit 1, "no network"); its real runs go through the proxy in its tests and the
+    # stack.
+    if jq -e 'has("network")' "agents/$name/metadata.json" >/dev/null; then
+      code=0
+      err=$(envelope <"agents/$name/example.json" | docker run "${LOCKED_DOWN[@]}" "$image" 2>&1 >/dev/null) || code=$?
+      if [[ $code != 1 || $err != *"no network"* ]]; then
+        log "$image (network agent) did not fail cleanly without its socket: exit $code: ${err: -300}"
+        exit 1
+      fi
+    elif ! out=$(envelope <"agents/$name/example.json" | docker run "${LOCKED_DOWN[@]}" "$image" 2>/dev/null) ||
       ! jq -e 'type == "object"' <<<"$out" >/dev/null; then
       log "$image failed its smoke run on agents/$name/example.json"
       exit 1

@@ -11,7 +11,7 @@
 //!
 //! Modules, from the inside out: [`refusal`] (every "no" and its HTTP status), [`path`] (the
 //! one-meaning path check), [`policy`] (metadata `network` section), [`budget`], [`address`],
-//! [`secrets`], [`record`], then the server ([`proxy`]) with its head pre-check (`framing`)
+//! [`secrets`], [`record`], [`route`] (operator routes to stand-ins), then the server ([`proxy`]) with its head pre-check (`framing`)
 //! and its upstream client (`upstream`).
 
 pub mod address;
@@ -22,6 +22,7 @@ pub mod policy;
 pub mod proxy;
 pub mod record;
 pub mod refusal;
+pub mod route;
 pub mod secrets;
 mod upstream;
 
@@ -31,6 +32,7 @@ pub use policy::{Policy, PolicyError};
 pub use proxy::{Egress, EgressConfig, ProxyBody, Session};
 pub use record::{CallRecord, Outcome};
 pub use refusal::Refusal;
+pub use route::{Origin, OriginError, Routes};
 pub use secrets::{SecretError, SecretValue, Secrets};
 pub use upstream::BodyError;
 

@@ -47,7 +47,7 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, PolicyError> {
     Err(PolicyError::Invalid(message.into()))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     Http,

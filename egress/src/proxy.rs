@@ -38,6 +38,7 @@ use crate::budget::{Budget, Meter};
 use crate::framing::{self, MAX_HEAD_BYTES, Prefixed};
 use crate::policy::{Policy, Scheme};
 use crate::record::{CallRecord, Outcome, Recorder};
+use crate::route::{Origin, Routes};
 use crate::secrets::{self, Bound, SecretError, Secrets};
 use crate::upstream::{self, BodyError, Metered, elapsed_ms};
 use crate::{EgressError, Refusal};
@@ -55,6 +56,8 @@ pub struct EgressConfig {
     /// Trusted in addition to the webpki roots (sandbox upstreams with their own CA).
     pub extra_roots: Vec<CertificateDer<'static>>,
     pub secrets: Secrets,
+    /// Where to connect for an allowed origin (`make dev`, tests: real hosts to sandboxes).
+    pub routes: Routes,
 }
 
 struct Shared {
@@ -63,6 +66,7 @@ struct Shared {
     resolver: Arc<dyn Resolver>,
     tls: TlsConnector,
     secrets: Secrets,
+    routes: Routes,
 }
 
 /// The relayer's egress proxy; cheap to clone.
@@ -77,6 +81,7 @@ impl Egress {
             resolver,
             tls: upstream::tls_connector(&config.extra_roots)?,
             secrets: config.secrets,
+            routes: config.routes,
         })))
     }
 
@@ -210,9 +215,7 @@ async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Result<Response<Pr
 
 /// A request target the policy allowed (host lower-cased, path checked).
 struct Target {
-    scheme: Scheme,
-    host: String,
-    port: u16,
+    origin: Origin,
     method: Method,
     path: String,
     query: Option<String>,
@@ -237,7 +240,8 @@ fn target(policy: &Policy, request: &Request<Incoming>) -> Result<Target, Refusa
     let port = uri.port_u16().unwrap_or(scheme.default_port());
     let method = request.method().clone();
     policy.allows(&crate::policy::Request { scheme, host: &host, port, method: &method, path: uri.path() })?;
-    Ok(Target { scheme, host, port, method, path: uri.path().to_owned(), query: uri.query().map(str::to_owned) })
+    let origin = Origin { scheme, host, port };
+    Ok(Target { origin, method, path: uri.path().to_owned(), query: uri.query().map(str::to_owned) })
 }
 
 /// Reads the agent's body whole, within the bytes-out budget left and the deadline.
@@ -258,23 +262,31 @@ async fn read_body(ctx: &Ctx, headers: &HeaderMap, body: Incoming, deadline: Ins
     }
 }
 
-/// Turns the agent's head into the upstream's: hop-by-hop headers out, secrets in, origin-form
-/// target, `Host` from the checked target, the body's exact length, `Connection: close`.
-fn upstream_head(ctx: &Ctx, target: &Target, parts: &mut http::request::Parts, body_len: usize) -> Result<(), Refusal> {
+/// Turns the agent's head into the upstream's: hop-by-hop headers out, secrets in (decided on
+/// the agent's target), origin-form target, `Host` of the origin connected to (`via`: the
+/// target or its route), the body's exact length, `Connection: close`.
+fn upstream_head(
+    ctx: &Ctx,
+    target: &Target,
+    via: &Origin,
+    parts: &mut http::request::Parts,
+    body_len: usize,
+) -> Result<(), Refusal> {
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
     headers.remove(header::HOST);
     headers.remove(header::CONTENT_LENGTH);
     // The body is already read whole: an upstream's `100 Continue` would have nothing to gate.
     headers.remove(header::EXPECT);
-    let query = secrets::inject(&ctx.bound, &target.host, &target.path, target.query.as_deref(), parts);
+    let query = secrets::inject(&ctx.bound, &target.origin.host, &target.path, target.query.as_deref(), parts);
     let origin_form = match &query {
         Some(q) => format!("{}?{q}", target.path),
         None => target.path.clone(),
     };
     parts.uri = Uri::try_from(origin_form).map_err(|e| Refusal::Malformed(e.to_string()))?;
-    let Target { scheme, host, port, .. } = target;
-    let host_header = if *port == scheme.default_port() { host.clone() } else { format!("{host}:{port}") };
+    let Origin { scheme, host, port } = via;
+    let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    let host_header = if *port == scheme.default_port() { host } else { format!("{host}:{port}") };
     let host_header = HeaderValue::try_from(host_header).map_err(|e| Refusal::Malformed(e.to_string()))?;
     parts.headers.insert(header::HOST, host_header);
     if body_len > 0 || matches!(target.method, Method::POST | Method::PUT | Method::PATCH) {
@@ -294,21 +306,26 @@ async fn forward(
     let target = target(&ctx.policy, &request)?;
     let (mut parts, body) = request.into_parts();
     let body = read_body(ctx, &parts.headers, body, deadline).await?;
-    upstream_head(ctx, &target, &mut parts, body.len())?;
+    let via = &ctx.shared.routes.connect_to(&target.origin).clone();
+    upstream_head(ctx, &target, via, &mut parts, body.len())?;
 
-    let addresses = timeout_at(deadline, ctx.shared.resolver.resolve(&target.host, target.port))
-        .await
-        .map_err(|_| ctx.meter.timeout_refusal())?
-        .map_err(|e| Refusal::Upstream(format!("resolve {}: {e}", target.host)))?;
-    let address = ctx.shared.filter.pick(&target.host, &addresses)?;
+    // A route's destination may be an address (the sandbox's 127.0.0.1); a name is resolved
+    // here, once, and the connection goes to the address the filter approved.
+    let addresses = match via.host.parse::<IpAddr>() {
+        Ok(ip) => vec![std::net::SocketAddr::new(ip, via.port)],
+        Err(_) => timeout_at(deadline, ctx.shared.resolver.resolve(&via.host, via.port))
+            .await
+            .map_err(|_| ctx.meter.timeout_refusal())?
+            .map_err(|e| Refusal::Upstream(format!("resolve {}: {e}", via.host)))?,
+    };
+    let address = ctx.shared.filter.pick(&via.host, &addresses)?;
     // Spent only once the request is about to leave: refusals up to here cost a request, not bytes.
     let size = head_len(&parts.method, &parts.uri, &parts.headers) + body.len() as u64;
     ctx.meter.take_out(size)?;
     *bytes_out = size;
     let upstream_request = Request::from_parts(parts, Full::new(body));
     let response =
-        upstream::send(&ctx.shared.tls, target.scheme, &target.host, address, upstream_request, deadline, &ctx.meter)
-            .await?;
+        upstream::send(&ctx.shared.tls, via.scheme, &via.host, address, upstream_request, deadline, &ctx.meter).await?;
 
     let (mut parts, body) = response.into_parts();
     if let Some(length) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
@@ -322,7 +339,7 @@ async fn forward(
     strip_hop_by_hop(&mut parts.headers);
     let pending = CallRecord {
         method: target.method.to_string(),
-        host: target.host,
+        host: target.origin.host,
         path: target.path,
         outcome: Outcome::Status(parts.status.as_u16()),
         bytes_out: size,

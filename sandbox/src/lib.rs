@@ -14,10 +14,14 @@
 //! - [`feeds`]: RSS 2.0 and Atom 1.0 feeds with overlapping stories, plus a malformed one.
 //! - [`meteo`]: Open-Meteo `GET /v1/forecast`.
 //!
+//! [`harness::AgentNet`] puts the real egress proxy in front of the sandbox for agent binary
+//! tests (the agent names the real hosts; operator routes send them here).
+//!
 //! All data is generated from [`SandboxConfig::seed`] and [`SandboxConfig::now_ms`] (no wall
 //! clock), so two sandboxes with the same config answer byte-for-byte alike.
 
 pub mod feeds;
+pub mod harness;
 pub mod hyperliquid;
 pub mod meteo;
 pub mod openai;

@@ -10,9 +10,13 @@
 //! - [`EXIT_BAD_INPUT`] (2): the envelope or its `input` is invalid; stderr says why.
 //! - [`EXIT_FAILURE`] (1): the agent could not produce an output for a valid input.
 //!
+//! Agents whose metadata grants network reach it through [`http`] (the egress socket); the
+//! others have none.
+//!
 //! Reading stops at [`MAX_ENVELOPE_BYTES`]: the relayer caps inputs too, but an agent must not
 //! trust that and buffer an unbounded stdin.
 
+pub mod http;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;

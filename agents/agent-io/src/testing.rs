@@ -2,6 +2,7 @@
 //! relayer would (stdin in, stdout and stderr captured, exit code), and load its metadata, so
 //! each agent's test is about its numbers rather than process plumbing.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -39,7 +40,14 @@ pub fn envelope(input: Value) -> String {
 
 /// Runs `binary` with `stdin` and waits for it.
 pub fn run(binary: &str, stdin: &str) -> Run {
+    run_with_env(binary, stdin, &[])
+}
+
+/// Runs `binary` with `stdin` and extra environment variables (e.g.
+/// [`crate::http::SOCKET_ENV`] pointing at a test egress socket) and waits for it.
+pub fn run_with_env(binary: &str, stdin: &str, env: &[(&str, &OsStr)]) -> Run {
     let mut child = Command::new(binary)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -84,12 +92,18 @@ pub fn check_metadata(metadata: &Value) {
 /// users at, and what `make agents` smoke-runs in the image: it must fit the input schema, and
 /// `binary` must turn it into an output that fits the output schema.
 pub fn check_example_runs(manifest_dir: &str, binary: &str) {
+    check_example_runs_with_env(manifest_dir, binary, &[]);
+}
+
+/// [`check_example_runs`] with extra environment variables (an agent that needs the network
+/// gets a test egress socket).
+pub fn check_example_runs_with_env(manifest_dir: &str, binary: &str, env: &[(&str, &OsStr)]) {
     let meta = metadata(manifest_dir);
     let path = Path::new(manifest_dir).join("example.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let example: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     crate::schema::check(&meta["inputSchema"], &example).expect("example fits the input schema");
-    let run = run(binary, &envelope(example));
+    let run = run_with_env(binary, &envelope(example), env);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     crate::schema::check(&meta["outputSchema"], &run.json()).expect("output fits the output schema");
 }

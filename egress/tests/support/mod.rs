@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nexus_egress::{Budget, CallRecord, Egress, EgressConfig, Policy, SecretValue, Secrets, StaticResolver};
+use nexus_egress::{Budget, CallRecord, Egress, EgressConfig, Policy, Routes, SecretValue, Secrets, StaticResolver};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::sync::mpsc;
@@ -210,6 +210,20 @@ impl Harness {
         budget: Budget,
         extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     ) -> Harness {
+        Self::start_full(network, budget, extra_roots, Routes::default()).await
+    }
+
+    /// With operator routes.
+    pub async fn start_routed(network: serde_json::Value, routes: Routes) -> Harness {
+        Self::start_full(network, Budget::default(), Vec::new(), routes).await
+    }
+
+    async fn start_full(
+        network: serde_json::Value,
+        budget: Budget,
+        extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+        routes: Routes,
+    ) -> Harness {
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         let resolver = StaticResolver::default()
             .with("api.test", ip("127.0.0.1"))
@@ -222,7 +236,7 @@ impl Harness {
         let mut secrets = Secrets::default();
         secrets.insert("api-key", SecretValue::new(format!("Bearer {SECRET}")));
         secrets.insert("query-key", SecretValue::new(SECRET));
-        let config = EgressConfig { budget, allow_addresses: vec![ip("127.0.0.1")], secrets, extra_roots };
+        let config = EgressConfig { budget, allow_addresses: vec![ip("127.0.0.1")], secrets, extra_roots, routes };
         let egress = Egress::new(config, Arc::new(resolver)).expect("egress");
         let policy = Policy::from_json(&network).expect("policy");
         let (tx, records) = mpsc::channel(256);
