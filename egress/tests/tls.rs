@@ -1,8 +1,8 @@
 //! https upstreams: the certificate is verified against the webpki roots plus the operator's
 //! extra roots, for the policy's host name (not the address connected to).
 //!
-//! `tests/tls/` holds a test CA (`ca.pem`) and a leaf for `tls.test` signed by it (key in
-//! `leaf.key`), made once with openssl, valid for 100 years; they protect nothing.
+//! Each test makes its own CA and a leaf for `tls.test` signed by it (rcgen), so no key material
+//! lives in the repository.
 
 mod support;
 
@@ -16,14 +16,26 @@ use support::{Behaviour, Harness};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-const CA: &[u8] = include_bytes!("tls/ca.pem");
-const LEAF: &[u8] = include_bytes!("tls/leaf.pem");
-const KEY: &[u8] = include_bytes!("tls/leaf.key");
+/// A fresh CA and a leaf for `tls.test` it signed: (CA certificate, leaf certificate, leaf key).
+fn pki() -> (CertificateDer<'static>, CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca = rcgen::CertificateParams::new(Vec::new()).expect("ca params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "nexus-egress test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let leaf = rcgen::CertificateParams::new(vec!["tls.test".to_owned()]).expect("leaf params");
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf cert");
+    let key = PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).expect("key");
+    (ca_cert.der().clone(), leaf_cert.der().clone(), key)
+}
 
-/// An https echo server for `tls.test` on 127.0.0.1; returns its port.
-async fn tls_upstream() -> u16 {
-    let certs = vec![CertificateDer::from_pem_slice(LEAF).expect("leaf")];
-    let key = PrivateKeyDer::from_pem_slice(KEY).expect("key");
+/// An https echo server for `tls.test` on 127.0.0.1 with a fresh PKI; returns its port and the
+/// CA that signed its certificate.
+async fn tls_upstream() -> (u16, Vec<CertificateDer<'static>>) {
+    let (ca, leaf, key) = pki();
+    let certs = vec![leaf];
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("versions")
@@ -44,7 +56,7 @@ async fn tls_upstream() -> u16 {
             });
         }
     });
-    port
+    (port, vec![ca])
 }
 
 fn network(port: u16) -> serde_json::Value {
@@ -54,14 +66,10 @@ fn network(port: u16) -> serde_json::Value {
     ] })
 }
 
-fn ca() -> Vec<CertificateDer<'static>> {
-    vec![CertificateDer::from_pem_slice(CA).expect("ca")]
-}
-
 #[tokio::test]
 async fn https_with_an_operator_root_succeeds() {
-    let port = tls_upstream().await;
-    let mut h = Harness::start_with(network(port), Budget::default(), ca()).await;
+    let (port, ca) = tls_upstream().await;
+    let mut h = Harness::start_with(network(port), Budget::default(), ca).await;
     let reply = h.send(&format!("GET https://tls.test:{port}/hello HTTP/1.1\r\n\r\n")).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert!(reply.text().starts_with("GET /hello HTTP/1.1\r\n"), "{}", reply.text());
@@ -70,7 +78,7 @@ async fn https_with_an_operator_root_succeeds() {
 
 #[tokio::test]
 async fn unverifiable_certificates_are_refused() {
-    let port = tls_upstream().await;
+    let (port, ca) = tls_upstream().await;
     // Without the test CA: unknown issuer.
     let mut h = Harness::start_with(network(port), Budget::default(), Vec::new()).await;
     let reply = h.send(&format!("GET https://tls.test:{port}/ HTTP/1.1\r\n\r\n")).await;
@@ -78,7 +86,7 @@ async fn unverifiable_certificates_are_refused() {
     assert!(reply.refused_by_proxy());
     assert!(matches!(h.record().await.outcome, Outcome::Refused(Refusal::Upstream(e)) if e.contains("TLS")));
     // With it, but for a name the certificate does not cover.
-    let mut h = Harness::start_with(network(port), Budget::default(), ca()).await;
+    let mut h = Harness::start_with(network(port), Budget::default(), ca).await;
     let reply = h.send(&format!("GET https://wrong.test:{port}/ HTTP/1.1\r\n\r\n")).await;
     assert_eq!(reply.status, 502, "{}", reply.text());
     assert!(matches!(h.record().await.outcome, Outcome::Refused(Refusal::Upstream(e)) if e.contains("TLS")));
