@@ -63,6 +63,13 @@ impl Indexer {
         last: &Header,
         cursor: Option<Cursor>,
     ) -> Result<Changes, IndexerError> {
+        // Block times come from the node: fetch them all before the transaction opens, so no
+        // RPC round trip (or its retries) ever holds the cursor row's lock.
+        let mut times = self.block_times(logs).await?;
+        let mut positions = Vec::with_capacity(logs.len());
+        for log in logs {
+            positions.push(self.position(log, &mut times).await?);
+        }
         let mut tx = self.pool.begin().await?;
         claim_cursor(&mut tx, cursor).await?;
         if cursor.is_none() {
@@ -70,9 +77,7 @@ impl Indexer {
         }
         sqlx::query("SELECT set_config('nexus.journal_block', '', true)").execute(&mut *tx).await?;
         let mut batch = Batch::new();
-        let mut times = self.block_times(logs).await?;
-        for log in logs {
-            let pos = self.position(log, &mut times).await?;
+        for (log, pos) in logs.iter().zip(positions) {
             batch.apply(&mut tx, log, pos).await?;
         }
         let changes = batch.flush(&mut tx).await?;
