@@ -11,12 +11,13 @@
 //! - [`EXIT_FAILURE`] (1): the agent could not produce an output for a valid input.
 //!
 //! Agents whose metadata grants network reach it through [`http`] (the egress socket); the
-//! others have none.
+//! others have none; chain readers speak JSON-RPC through [`jsonrpc`].
 //!
 //! Reading stops at [`MAX_ENVELOPE_BYTES`]: the relayer caps inputs too, but an agent must not
 //! trust that and buffer an unbounded stdin.
 
 pub mod http;
+pub mod jsonrpc;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
