@@ -1,7 +1,8 @@
 //! EIP-1559 fee advisor: turns an `eth_feeHistory` result into fee suggestions.
 //!
-//! Why from the history alone: the agent has no network, and the history already holds what a
-//! wallet's fee estimator needs. The newest block's base fee and gas-used ratio give the next base
+//! The history comes from the input, or (live mode, [`live`]) from `eth_feeHistory` on the
+//! allowlisted JSON-RPC endpoint through the egress door. Either way the history alone holds
+//! what a wallet's fee estimator needs. The newest block's base fee and gas-used ratio give the next base
 //! fee by the EIP-1559 rule (the node also reports it as the extra last `baseFeePerGas` entry);
 //! the reward percentiles of recent blocks show what tips actually got included. So:
 //!
@@ -16,6 +17,7 @@
 //! gas-used ratios the node reports as floats, which are turned into parts per billion before
 //! they touch an amount.
 
+pub mod live;
 pub mod quantity;
 
 use serde::{Deserialize, Serialize};
@@ -36,8 +38,13 @@ const TREND_BPS: i128 = 300;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Input {
-    /// The `result` of `eth_feeHistory(blockCount, newestBlock, rewardPercentiles)`.
-    pub fee_history: FeeHistory,
+    /// The `result` of `eth_feeHistory(blockCount, newestBlock, rewardPercentiles)`; absent in
+    /// live mode.
+    #[serde(default)]
+    pub fee_history: Option<FeeHistory>,
+    /// Read the history from the chain instead ([`live`]).
+    #[serde(default)]
+    pub live: Option<live::Live>,
     /// The percentiles the history was requested with (labels for the `reward` columns).
     #[serde(default)]
     pub reward_percentiles: Option<Vec<f64>>,
@@ -177,6 +184,8 @@ pub struct Trend {
 /// Why a fee history cannot be advised on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AdviseError {
+    #[error("give feeHistory (an eth_feeHistory result), or live to read it from the chain")]
+    NoFeeHistory,
     #[error("feeHistory.gasUsedRatio is empty")]
     NoBlocks,
     #[error("feeHistory has {0} blocks, more than {MAX_BLOCKS}")]
@@ -236,7 +245,7 @@ fn median(values: &mut [u128]) -> Option<u128> {
 
 /// Computes the advice for `input`.
 pub fn advise(input: &Input) -> Result<Output, AdviseError> {
-    let history = &input.fee_history;
+    let history = input.fee_history.as_ref().ok_or(AdviseError::NoFeeHistory)?;
     let n = history.gas_used_ratio.len();
     if n == 0 {
         return Err(AdviseError::NoBlocks);
@@ -405,12 +414,13 @@ mod tests {
 
     fn input(bases: &[u128], ratios: &[f64], rewards: &[[u128; 3]]) -> Input {
         Input {
-            fee_history: FeeHistory {
+            fee_history: Some(FeeHistory {
                 oldest_block: Quantity(100),
                 base_fee_per_gas: q(bases),
                 gas_used_ratio: ratios.to_vec(),
                 reward: Some(rewards.iter().map(|r| q(r)).collect()),
-            },
+            }),
+            live: None,
             reward_percentiles: Some(vec![10.0, 50.0, 90.0]),
             urgency: None,
             gas_limit: None,
@@ -492,6 +502,9 @@ mod tests {
     #[test]
     fn rejects_inconsistent_histories() {
         assert_eq!(advise(&input(&[], &[], &[])), Err(AdviseError::NoBlocks));
+        let mut neither = input(&[1, 2], &[0.5], &[[1, 2, 3]]);
+        neither.fee_history = None;
+        assert_eq!(advise(&neither), Err(AdviseError::NoFeeHistory));
         assert_eq!(
             advise(&input(&[1, 2, 3], &[0.5], &[[1, 2, 3]])),
             Err(AdviseError::BaseFeeLength { got: 3, blocks: 1 })
@@ -502,7 +515,7 @@ mod tests {
             Err(AdviseError::RewardRows { got: 1, blocks: 2 })
         );
         let mut no_rewards = input(&[1, 2], &[0.5], &[[1, 2, 3]]);
-        no_rewards.fee_history.reward = None;
+        no_rewards.fee_history.as_mut().expect("history").reward = None;
         assert_eq!(advise(&no_rewards), Err(AdviseError::NoRewards));
         let mut bad_percentiles = input(&[1, 2], &[0.5], &[[1, 2, 3]]);
         bad_percentiles.reward_percentiles = Some(vec![50.0, 10.0, 90.0]);

@@ -7,6 +7,8 @@
 use agent_io::testing::{check_metadata, envelope, metadata, run};
 use serde_json::{Value, json};
 
+mod live;
+
 const BIN: &str = env!("CARGO_BIN_EXE_agent-gas-advisor");
 const FEE_HISTORY: &str = include_str!("data/fee-history.json");
 
@@ -109,8 +111,14 @@ fn invalid_input_exits_2_with_a_clear_message() {
     }
 }
 
-/// The shipped example input runs and fits both schemas.
+/// The shipped example (live mode) runs through the proxy against anvil and fits both schemas.
 #[test]
 fn example_input_runs() {
-    agent_io::testing::check_example_runs(env!("CARGO_MANIFEST_DIR"), BIN);
+    let chain = live::Chain::start(0);
+    let net = chain.net();
+    agent_io::testing::check_example_runs_with_env(
+        env!("CARGO_MANIFEST_DIR"),
+        BIN,
+        &[("NEXUS_EGRESS_SOCKET", net.socket().as_os_str())],
+    );
 }
