@@ -13,6 +13,7 @@
 //!   deterministic answer.
 //! - [`feeds`]: RSS 2.0 and Atom 1.0 feeds with overlapping stories, plus a malformed one.
 //! - [`meteo`]: Open-Meteo `GET /v1/forecast`.
+//! - [`pages`]: Wikipedia-style article pages `GET /wiki/<Title>` (the summarizer's URL mode).
 //!
 //! [`harness::AgentNet`] puts the real egress proxy in front of the sandbox for agent binary
 //! tests (the agent names the real hosts; operator routes send them here).
@@ -25,6 +26,7 @@ pub mod harness;
 pub mod hyperliquid;
 pub mod meteo;
 pub mod openai;
+pub mod pages;
 mod rng;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -67,6 +69,7 @@ pub struct Ports {
     pub openai: u16,
     pub feeds: u16,
     pub meteo: u16,
+    pub pages: u16,
 }
 
 impl Default for SandboxConfig {
@@ -113,13 +116,14 @@ pub struct Sandbox {
     pub openai: Upstream,
     pub feeds: Upstream,
     pub meteo: Upstream,
+    pub pages: Upstream,
     hyperliquid_state: Arc<hyperliquid::State>,
     /// The servers; a `JoinSet` aborts them when dropped, which is what stops the sandbox.
     tasks: JoinSet<()>,
 }
 
 impl Sandbox {
-    /// Binds and starts the four upstreams.
+    /// Binds and starts the upstreams.
     pub async fn start(config: SandboxConfig) -> Result<Self, SandboxError> {
         let config = Arc::new(config);
         let hyperliquid_state = Arc::new(hyperliquid::State::new(config.clone()));
@@ -141,7 +145,8 @@ impl Sandbox {
         let meteo =
             serve(&mut tasks, "meteo", SocketAddr::new(config.bind, ports.meteo), meteo::router(config.clone()))
                 .await?;
-        Ok(Self { hyperliquid, openai, feeds, meteo, hyperliquid_state, tasks })
+        let pages = serve(&mut tasks, "pages", SocketAddr::new(config.bind, ports.pages), pages::router()).await?;
+        Ok(Self { hyperliquid, openai, feeds, meteo, pages, hyperliquid_state, tasks })
     }
 
     /// Every action `/exchange` received, in arrival order (valid or not), so tests can assert

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use nexus_sandbox::{HyperliquidAccount, Ports, Sandbox, SandboxConfig};
 
-/// Sandbox upstreams (Hyperliquid, OpenAI-compatible chat, RSS/Atom feeds, Open-Meteo).
+/// Sandbox upstreams (Hyperliquid, OpenAI-compatible chat, RSS/Atom feeds, Open-Meteo, Wikipedia-style pages).
 #[derive(Debug, Parser)]
 struct Args {
     #[arg(long, default_value = "127.0.0.1")]
@@ -20,6 +20,8 @@ struct Args {
     feeds_port: u16,
     #[arg(long, env = "SANDBOX_METEO_PORT", default_value_t = 18704)]
     meteo_port: u16,
+    #[arg(long, env = "SANDBOX_PAGES_PORT", default_value_t = 18705)]
+    pages_port: u16,
     #[arg(long, env = "SANDBOX_SEED", default_value_t = 15)]
     seed: u64,
     /// The sandbox's "now" in Unix milliseconds (default: 2026-12-07T00:00Z, fixed so runs
@@ -58,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
             openai: args.openai_port,
             feeds: args.feeds_port,
             meteo: args.meteo_port,
+            pages: args.pages_port,
         },
         seed: args.seed,
         now_ms: args.now_ms.unwrap_or(defaults.now_ms),
@@ -72,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         ("openai", &sandbox.openai),
         ("feeds", &sandbox.feeds),
         ("meteo", &sandbox.meteo),
+        ("pages", &sandbox.pages),
     ] {
         println!("{name}\t{}", upstream.base_url);
     }
