@@ -18,8 +18,14 @@
 //!
 //! Selection is greedy by score and skips a sentence nearly identical (cosine > 0.7) to one
 //! already chosen, so the summary does not repeat itself.
+//!
+//! URL mode (`{"url": ...}`): the page is fetched through the egress door from a host the
+//! metadata allowlists ([`web`]), its HTML reduced to paragraphs ([`html`]), then summarized the
+//! same way; the output then also says what was fetched (`source`).
 
+pub mod html;
 mod split;
+pub mod web;
 
 use std::collections::HashMap;
 
@@ -44,8 +50,12 @@ const W_POSITION: f64 = 0.15;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Input {
-    /// The text to summarize.
-    pub text: String,
+    /// The text to summarize (or give `url`).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A page to fetch and summarize instead of `text` ([`web::ALLOWED`]).
+    #[serde(default)]
+    pub url: Option<String>,
     /// How many sentences to return (1..=100, default 3).
     #[serde(default)]
     pub sentences: Option<usize>,
@@ -62,6 +72,9 @@ pub struct Output {
     /// The most frequent content words of the text, most frequent first.
     pub keywords: Vec<String>,
     pub stats: Stats,
+    /// What URL mode fetched (absent for a `text` input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<web::Source>,
 }
 
 /// One selected sentence.
@@ -88,22 +101,33 @@ pub struct Stats {
 /// Why a text cannot be summarized.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SummarizeError {
+    #[error("give exactly one of text and url")]
+    NoText,
     #[error("text is {0} bytes, more than {MAX_TEXT_BYTES}")]
     TooLong(usize),
     #[error("sentences must be between 1 and {MAX_SENTENCES}, got {0}")]
     BadCount(usize),
 }
 
-/// Summarizes `input.text` into at most `input.sentences` sentences.
-pub fn summarize(input: &Input) -> Result<Output, SummarizeError> {
-    let text = input.text.as_str();
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(SummarizeError::TooLong(text.len()));
-    }
+/// How many sentences `input` asks for, checked (URL mode checks it before fetching).
+pub fn sentence_count(input: &Input) -> Result<usize, SummarizeError> {
     let k = input.sentences.unwrap_or(DEFAULT_SENTENCES);
     if !(1..=MAX_SENTENCES).contains(&k) {
         return Err(SummarizeError::BadCount(k));
     }
+    Ok(k)
+}
+
+/// Summarizes `input.text` into at most `input.sentences` sentences.
+pub fn summarize(input: &Input) -> Result<Output, SummarizeError> {
+    let text = match (&input.text, &input.url) {
+        (Some(text), None) => text.as_str(),
+        _ => return Err(SummarizeError::NoText),
+    };
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(SummarizeError::TooLong(text.len()));
+    }
+    let k = sentence_count(input)?;
     let sents = sentences(text);
     let scores = score(&sents);
     let chosen = select(&sents, &scores, k);
@@ -124,6 +148,7 @@ pub fn summarize(input: &Input) -> Result<Output, SummarizeError> {
             character_count,
             compression_ratio,
         },
+        source: None,
     })
 }
 
@@ -340,7 +365,7 @@ mod tests {
     use super::*;
 
     fn input(text: &str, k: usize) -> Input {
-        Input { text: text.into(), sentences: Some(k) }
+        Input { text: Some(text.into()), url: None, sentences: Some(k) }
     }
 
     #[test]

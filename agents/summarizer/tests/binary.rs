@@ -4,6 +4,8 @@
 use agent_io::testing::{check_metadata, envelope, metadata, run};
 use serde_json::{Value, json};
 
+mod url_mode;
+
 const BIN: &str = env!("CARGO_BIN_EXE_agent-summarizer");
 
 /// A short news-style report (written for this test) with abbreviations, decimals, a quote and
@@ -89,8 +91,15 @@ fn invalid_input_exits_2_with_a_clear_message() {
     }
 }
 
-/// The shipped example input runs and fits both schemas.
+/// The shipped example (URL mode) runs through the proxy against the sandbox's pages and fits
+/// both schemas.
 #[test]
 fn example_input_runs() {
-    agent_io::testing::check_example_runs(env!("CARGO_MANIFEST_DIR"), BIN);
+    let pages = url_mode::Pages::start();
+    let net = pages.net();
+    agent_io::testing::check_example_runs_with_env(
+        env!("CARGO_MANIFEST_DIR"),
+        BIN,
+        &[("NEXUS_EGRESS_SOCKET", net.socket().as_os_str())],
+    );
 }
