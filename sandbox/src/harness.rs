@@ -30,6 +30,7 @@ pub const OPENAI_SECRET: &str = "openai";
 pub const HYPERLIQUID_ORIGINS: [&str; 2] = ["https://api.hyperliquid.xyz", "https://api.hyperliquid-testnet.xyz"];
 pub const OPENAI_ORIGIN: &str = "https://api.openai.com";
 pub const METEO_ORIGIN: &str = "https://api.open-meteo.com";
+pub const WIKIPEDIA_ORIGIN: &str = "https://en.wikipedia.org";
 
 /// Why the harness could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,7 @@ impl AgentNetBuilder {
         }
         pairs.push((OPENAI_ORIGIN.to_owned(), sandbox.openai.base_url.clone()));
         pairs.push((METEO_ORIGIN.to_owned(), sandbox.meteo.base_url.clone()));
+        pairs.push((WIKIPEDIA_ORIGIN.to_owned(), sandbox.pages.base_url.clone()));
         pairs.extend(self.routes);
         let routes = Routes::parse(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))?;
 

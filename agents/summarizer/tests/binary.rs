@@ -95,8 +95,7 @@ fn invalid_input_exits_2_with_a_clear_message() {
 /// both schemas.
 #[test]
 fn example_input_runs() {
-    let pages = url_mode::Pages::start();
-    let net = pages.net();
+    let net = url_mode::net();
     agent_io::testing::check_example_runs_with_env(
         env!("CARGO_MANIFEST_DIR"),
         BIN,

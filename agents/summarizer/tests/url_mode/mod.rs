@@ -3,38 +3,13 @@
 
 use agent_io::testing::{envelope, metadata, run, run_with_env};
 use nexus_sandbox::harness::AgentNet;
-use nexus_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
 use super::BIN;
 
-const WIKIPEDIA: &str = "https://en.wikipedia.org";
-
-/// A sandbox whose pages upstream stands in for Wikipedia. The harness' own sandbox has no
-/// default route to it, so this one runs next to it on its own runtime.
-pub struct Pages {
-    sandbox: Option<Sandbox>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Pages {
-    pub fn start() -> Self {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let sandbox = runtime.block_on(Sandbox::start(SandboxConfig::default())).expect("sandbox");
-        Pages { sandbox: Some(sandbox), runtime }
-    }
-
-    pub fn net(&self) -> AgentNet {
-        let base = &self.sandbox.as_ref().expect("running").pages.base_url;
-        AgentNet::builder(&metadata(env!("CARGO_MANIFEST_DIR"))).route(WIKIPEDIA, base).start().expect("harness")
-    }
-}
-
-impl Drop for Pages {
-    fn drop(&mut self) {
-        let _guard = self.runtime.enter();
-        self.sandbox.take();
-    }
+/// The harness routes `https://en.wikipedia.org` to the sandbox's pages upstream.
+pub fn net() -> AgentNet {
+    AgentNet::start(&metadata(env!("CARGO_MANIFEST_DIR"))).expect("harness")
 }
 
 fn run_on(net: &AgentNet, input: Value) -> agent_io::testing::Run {
@@ -43,8 +18,7 @@ fn run_on(net: &AgentNet, input: Value) -> agent_io::testing::Run {
 
 #[test]
 fn summarizes_a_fetched_article_without_its_furniture() {
-    let pages = Pages::start();
-    let net = pages.net();
+    let net = net();
     let run = run_on(&net, json!({ "url": "https://en.wikipedia.org/wiki/Tide", "sentences": 3 }));
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     let out = run.json();
@@ -95,8 +69,7 @@ fn url_failures_exit_with_the_contract_codes() {
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("no network"), "{}", run.stderr);
 
-    let pages = Pages::start();
-    let net = pages.net();
+    let net = net();
     for (input, message) in [
         (json!({ "url": "https://evil.example/wiki/Tide" }), "url must be an https URL"),
         (json!({ "url": "https://en.wikipedia.org/w/api.php?action=query" }), "url must be an https URL"),
