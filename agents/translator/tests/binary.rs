@@ -82,7 +82,11 @@ fn a_wrong_operator_key_fails_with_a_clear_message() {
     let net = AgentNet::builder(&meta()).secret("openai", "Bearer sk-wrong-key").start().expect("harness");
     let run = run(&net, json!({"text": "Hello", "targetLanguage": "German"}));
     assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
-    assert!(run.stderr.contains("rejected the operator's key (HTTP 401: Incorrect API key provided: ****-key.)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rejected the operator's key (HTTP 401: Incorrect API key provided: ****-key.)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -98,7 +102,11 @@ fn a_chunk_over_the_models_context_fails_and_names_the_fix() {
 #[test]
 fn without_a_socket_it_says_no_network() {
     let missing = OsStr::new("/nonexistent/egress.sock");
-    let run = run_with_env(BIN, &envelope(json!({"text": "Hi", "targetLanguage": "German"})), &[("NEXUS_EGRESS_SOCKET", missing)]);
+    let run = run_with_env(
+        BIN,
+        &envelope(json!({"text": "Hi", "targetLanguage": "German"})),
+        &[("NEXUS_EGRESS_SOCKET", missing)],
+    );
     assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
     assert!(run.stderr.contains("no network"), "{}", run.stderr);
 }
