@@ -6,8 +6,7 @@ use std::ffi::OsStr;
 
 use agent_io::testing::{check_example_runs_with_env, check_metadata, envelope, metadata, run_with_env};
 use nexus_egress::Outcome;
-use nexus_sandbox::harness::AgentNet;
-use nexus_sandbox::{Ports, SandboxConfig};
+use nexus_sandbox::harness::{AgentNet, SandboxUpstream};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-news");
@@ -21,23 +20,16 @@ fn meta() -> Value {
     metadata(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The sandbox with a known feeds port (routes are fixed before it starts) and the real feed
-/// hosts routed to it; `extra_rule` adds [`TEST_HOST`] to the policy.
+/// The sandbox with the real feed hosts routed to its feeds upstream (the harness' defaults);
+/// `extra_rule` adds [`TEST_HOST`] to the policy, routed there too.
 fn start(extra_rule: bool) -> AgentNet {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-    let upstream = format!("http://127.0.0.1:{port}");
     let mut meta = meta();
     if extra_rule {
         let rule =
             json!({"scheme": "https", "host": "feeds.example.org", "methods": ["GET"], "pathPrefixes": ["/feeds/"]});
         meta["network"]["rules"].as_array_mut().expect("rules").push(rule);
     }
-    let config = SandboxConfig { ports: Ports { feeds: port, ..Ports::default() }, ..SandboxConfig::default() };
-    let mut builder = AgentNet::builder(&meta).sandbox(config);
-    for host in ["https://feeds.bbci.co.uk", "https://www.coindesk.com", "https://www.theverge.com", TEST_HOST] {
-        builder = builder.route(host, &upstream);
-    }
-    builder.start().expect("harness")
+    AgentNet::builder(&meta).route_to(TEST_HOST, SandboxUpstream::Feeds).start().expect("harness")
 }
 
 fn run(net: &AgentNet, input: Value) -> agent_io::testing::Run {
