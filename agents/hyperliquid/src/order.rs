@@ -188,10 +188,10 @@ pub fn plan(
     }
     let notional = size * px;
     let equity = account.account_value;
-    let held = account.position.as_ref().map_or(0.0, |p| p.szi);
+    let (held, held_value) = account.position.as_ref().map_or((0.0, 0.0), |p| (p.szi, p.position_value));
     let after = held + sign * size;
     // Other positions keep their notional; this coin's is re-valued at the order price.
-    let total_after = (account.total_ntl_pos - held.abs() * coin.mid).max(0.0) + after.abs() * px;
+    let total_after = (account.total_ntl_pos - held_value).max(0.0) + after.abs() * px;
     let leverage_after = if equity > 0.0 { total_after / equity } else { f64::INFINITY };
     let leverage_cap = risk.max_leverage.min(f64::from(coin.max_leverage));
     let deviation_bps = (px - coin.mid).abs() / coin.mid * 10_000.0;
