@@ -123,11 +123,12 @@ pub fn evaluate(
             if run.len() < min_hours as usize {
                 continue;
             }
-            let values = run.clone().filter_map(|k| column.values[k].map(|v| (k, v)));
-            let peak = match condition {
-                Condition::Above => values.max_by(|a, b| a.1.total_cmp(&b.1)),
-                Condition::Below => values.min_by(|a, b| a.1.total_cmp(&b.1)),
-            };
+            // The first hour reaching the extreme (`max_by` would pick the last of equals).
+            let more_extreme = |x: f64, best: f64| if condition == Condition::Above { x > best } else { x < best };
+            let peak = run
+                .clone()
+                .filter_map(|k| column.values[k].map(|v| (k, v)))
+                .reduce(|best, x| if more_extreme(x.1, best.1) { x } else { best });
             let Some((peak_index, peak)) = peak else { continue };
             let first = local_plus_hours(&series.times[start], 0)?;
             let end = local_plus_hours(&series.times[i - 1], 1)?;
@@ -182,13 +183,14 @@ mod tests {
 
     #[test]
     fn consecutive_hours_merge_into_one_half_open_window() {
-        let s = series(&[Some(10.0), Some(61.0), Some(75.5), Some(62.0), Some(20.0), Some(70.0)]);
+        let s = series(&[Some(10.0), Some(61.0), Some(75.5), Some(75.5), Some(20.0), Some(70.0)]);
         let (alerts, rules) = evaluate(&[rule(Some(60.0), None, None)], 1, &s, 3600).unwrap();
         assert_eq!(alerts.len(), 2);
         let a = &alerts[0];
         // Hours 09:00, 10:00, 11:00 local → [09:00, 12:00) local, [08:00, 11:00) UTC at +1h.
         assert_eq!((a.start.as_str(), a.end.as_str(), a.hours), ("2026-12-07T09:00", "2026-12-07T12:00", 3));
         assert_eq!((a.start_utc.as_str(), a.end_utc.as_str()), ("2026-12-07T08:00Z", "2026-12-07T11:00Z"));
+        // Two hours share the peak: the first is reported.
         assert_eq!((a.peak, a.peak_time.as_str()), (75.5, "2026-12-07T10:00"));
         assert_eq!(a.label, "wind_gusts_10m > 60 km/h");
         assert_eq!((alerts[1].start.as_str(), alerts[1].end.as_str()), ("2026-12-07T13:00", "2026-12-07T14:00"));
