@@ -390,9 +390,8 @@ mod tests {
         let mut reduce = request(Side::Buy, Some(0.01), None, Some(3600.0));
         reduce.reduce_only = true;
         assert_eq!(refused(reduce.clone(), account(1000.0, 0.0, 0.0)), ["reduceOnly"]);
-        let mut short = account(1000.0, 1800.0, -0.5);
-        short.position.as_mut().map(|p| p.szi = -0.5);
-        assert!(plan(&reduce, &limits, ETH, &short).is_ok());
+        // Short 0.5 ETH: buying 0.01 reduces it.
+        assert!(plan(&reduce, &limits, ETH, &account(1000.0, 1800.0, -0.5)).is_ok());
     }
 
     #[test]
