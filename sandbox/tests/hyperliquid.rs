@@ -5,26 +5,14 @@
 use alloy::primitives::Address;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
-use hyperliquid_wire::{Limit, Network, OrderAction, OrderType, OrderWire, WireSignature, action_hash, signing_hash};
+use hyperliquid_wire::{Network, OrderAction, OrderWire, WireSignature, action_hash, signing_hash};
 use nexus_sandbox::hyperliquid::{HyperliquidAccount, HyperliquidPosition};
 use nexus_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
 fn order(asset: u32, is_buy: bool, px: &str, sz: &str, tif: &str, cloid: Option<&str>) -> OrderAction {
-    OrderAction {
-        kind: "order".to_owned(),
-        orders: vec![OrderWire {
-            a: asset,
-            b: is_buy,
-            p: px.to_owned(),
-            s: sz.to_owned(),
-            r: false,
-            t: OrderType { limit: Some(Limit { tif: tif.to_owned() }), trigger: None },
-            c: cloid.map(str::to_owned),
-        }],
-        grouping: "na".to_owned(),
-        builder: None,
-    }
+    let wire = OrderWire::limit(asset, is_buy, px.to_owned(), sz.to_owned(), false, tif);
+    OrderAction::single(OrderWire { c: cloid.map(str::to_owned), ..wire })
 }
 
 fn sign(signer: &PrivateKeySigner, action: &OrderAction, nonce: u64, mainnet: bool) -> WireSignature {

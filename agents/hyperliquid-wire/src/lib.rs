@@ -37,6 +37,23 @@ alloy_sol_types::sol! {
     }
 }
 
+/// Candle intervals `candleSnapshot` accepts, with their length in milliseconds.
+pub const CANDLE_INTERVALS: [(&str, u64); 13] = [
+    ("1m", 60_000),
+    ("3m", 180_000),
+    ("5m", 300_000),
+    ("15m", 900_000),
+    ("30m", 1_800_000),
+    ("1h", 3_600_000),
+    ("2h", 7_200_000),
+    ("4h", 14_400_000),
+    ("8h", 28_800_000),
+    ("12h", 43_200_000),
+    ("1d", 86_400_000),
+    ("3d", 259_200_000),
+    ("1w", 604_800_000),
+];
+
 /// The EIP-712 domain of L1 actions (fixed; the network is told by the agent's `source`).
 pub const DOMAIN_NAME: &str = "Exchange";
 pub const DOMAIN_VERSION: &str = "1";
@@ -79,6 +96,14 @@ pub struct OrderAction {
     pub builder: Option<Builder>,
 }
 
+impl OrderAction {
+    /// An action of one order, without grouping (`"na"`) or builder fee: what the SDKs send for
+    /// a single order.
+    pub fn single(order: OrderWire) -> Self {
+        Self { kind: "order".to_owned(), orders: vec![order], grouping: "na".to_owned(), builder: None }
+    }
+}
+
 /// One order of an `order` action (`a` asset, `b` is buy, `p` price, `s` size, `r` reduce
 /// only, `t` type, `c` client order id).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -91,6 +116,14 @@ pub struct OrderWire {
     pub t: OrderType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub c: Option<String>,
+}
+
+impl OrderWire {
+    /// A limit order (`tif` `Gtc`, `Ioc` or `Alo`) without client order id.
+    pub fn limit(asset: u32, is_buy: bool, px: String, sz: String, reduce_only: bool, tif: &str) -> Self {
+        let t = OrderType { limit: Some(Limit { tif: tif.to_owned() }), trigger: None };
+        Self { a: asset, b: is_buy, p: px, s: sz, r: reduce_only, t, c: None }
+    }
 }
 
 /// `{"limit": {"tif": …}}` or `{"trigger": {"isMarket", "triggerPx", "tpsl"}}`.

@@ -10,8 +10,8 @@ use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct};
 use hyperliquid_wire::{
-    Agent, Limit, Network, OrderAction, OrderType, OrderWire, Trigger, WireSignature, action_hash, recover,
-    signing_hash, typed_data,
+    Agent, Network, OrderAction, OrderType, OrderWire, Trigger, WireSignature, action_hash, recover, signing_hash,
+    typed_data,
 };
 
 const MAINNET: bool = true;
@@ -24,20 +24,8 @@ fn network(mainnet: bool) -> Network {
 const SDK_KEY: &str = "0x0123456789012345678901234567890123456789012345678901234567890123";
 
 fn order(asset: u32, is_buy: bool, px: &str, sz: &str, tif: &str, cloid: Option<&str>) -> OrderAction {
-    OrderAction {
-        kind: "order".to_owned(),
-        orders: vec![OrderWire {
-            a: asset,
-            b: is_buy,
-            p: px.to_owned(),
-            s: sz.to_owned(),
-            r: false,
-            t: OrderType { limit: Some(Limit { tif: tif.to_owned() }), trigger: None },
-            c: cloid.map(str::to_owned),
-        }],
-        grouping: "na".to_owned(),
-        builder: None,
-    }
+    let wire = OrderWire::limit(asset, is_buy, px.to_owned(), sz.to_owned(), false, tif);
+    OrderAction::single(OrderWire { c: cloid.map(str::to_owned), ..wire })
 }
 
 fn sign(signer: &PrivateKeySigner, action: &OrderAction, nonce: u64, mainnet: bool) -> WireSignature {

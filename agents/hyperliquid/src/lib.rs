@@ -17,7 +17,7 @@ use std::str::FromStr;
 use agent_io::AgentError;
 use agent_io::http::Egress;
 use alloy_primitives::Address;
-use hyperliquid_wire::{Network, action_hash, typed_data};
+use hyperliquid_wire::{CANDLE_INTERVALS, Network, action_hash, typed_data};
 use serde::{Deserialize, Serialize};
 
 use analysis::{Account, BookStats, CandleStats, FundingStats, Market};
@@ -25,22 +25,6 @@ use api::{ApiError, Info};
 use order::{CoinInfo, OrderError, OrderRequest, PlannedOrder, RiskLimits};
 use proposal::Proposal;
 
-/// Candle intervals the venue serves, with their length in ms.
-pub const INTERVALS: [(&str, u64); 13] = [
-    ("1m", 60_000),
-    ("3m", 180_000),
-    ("5m", 300_000),
-    ("15m", 900_000),
-    ("30m", 1_800_000),
-    ("1h", 3_600_000),
-    ("2h", 7_200_000),
-    ("4h", 14_400_000),
-    ("8h", 28_800_000),
-    ("12h", 43_200_000),
-    ("1d", 86_400_000),
-    ("3d", 259_200_000),
-    ("1w", 604_800_000),
-];
 pub const MAX_CANDLES: u32 = 500;
 pub const MAX_FUNDING_HOURS: u32 = 500;
 const HOUR_MS: u64 = 3_600_000;
@@ -163,7 +147,7 @@ fn parse_address(text: &str) -> Result<Address, InvalidInput> {
 }
 
 pub fn interval_ms(name: &str) -> Option<u64> {
-    INTERVALS.iter().find(|(n, _)| *n == name).map(|(_, ms)| *ms)
+    CANDLE_INTERVALS.iter().find(|(n, _)| *n == name).map(|(_, ms)| *ms)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -7,9 +7,7 @@
 //! liquidation depends on; the per-position leverage setting is the venue's `updateLeverage`
 //! action, not part of an order.
 
-use hyperliquid_wire::{
-    Limit, NumberError, OrderAction, OrderType, OrderWire, float_to_wire, round_px, round_size_down,
-};
+use hyperliquid_wire::{NumberError, OrderAction, OrderWire, float_to_wire, round_px, round_size_down};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Account;
@@ -246,20 +244,15 @@ pub fn plan(
     }
 
     let (price, size_text) = (float_to_wire(px)?, float_to_wire(size)?);
-    let action = OrderAction {
-        kind: "order".to_owned(),
-        orders: vec![OrderWire {
-            a: coin.asset,
-            b: request.side == Side::Buy,
-            p: price.clone(),
-            s: size_text.clone(),
-            r: request.reduce_only,
-            t: OrderType { limit: Some(Limit { tif: tif.wire().to_owned() }), trigger: None },
-            c: None,
-        }],
-        grouping: "na".to_owned(),
-        builder: None,
-    };
+    let wire = OrderWire::limit(
+        coin.asset,
+        request.side == Side::Buy,
+        price.clone(),
+        size_text.clone(),
+        request.reduce_only,
+        tif.wire(),
+    );
+    let action = OrderAction::single(wire);
     let planned = PlannedOrder {
         side: request.side,
         size: size_text,

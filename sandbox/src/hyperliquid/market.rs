@@ -30,22 +30,7 @@ pub fn coin(name: &str) -> Option<(usize, Coin)> {
     COINS.iter().copied().enumerate().find(|(_, c)| c.name == name)
 }
 
-/// Interval names `candleSnapshot` accepts, with their length in milliseconds.
-pub const INTERVALS: [(&str, u64); 13] = [
-    ("1m", 60_000),
-    ("3m", 180_000),
-    ("5m", 300_000),
-    ("15m", 900_000),
-    ("30m", 1_800_000),
-    ("1h", 3_600_000),
-    ("2h", 7_200_000),
-    ("4h", 14_400_000),
-    ("8h", 28_800_000),
-    ("12h", 43_200_000),
-    ("1d", 86_400_000),
-    ("3d", 259_200_000),
-    ("1w", 604_800_000),
-];
+pub use hyperliquid_wire::CANDLE_INTERVALS as INTERVALS;
 
 /// Hyperliquid returns at most this many candles per snapshot (the most recent ones).
 pub const MAX_CANDLES: usize = 5000;
