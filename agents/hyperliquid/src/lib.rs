@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use analysis::{Account, BookStats, CandleStats, FundingStats, Market};
 use api::{ApiError, Info};
+use nexus_proposals::{Proposals, ProposalsError};
 use order::{CoinInfo, OrderError, OrderRequest, PlannedOrder, RiskLimits};
-use proposal::Proposal;
 
 pub const MAX_CANDLES: u32 = 500;
 pub const MAX_FUNDING_HOURS: u32 = 500;
@@ -168,8 +168,8 @@ pub struct Output {
     pub account: Account,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<PlannedOrder>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub proposals: Vec<Proposal>,
+    #[serde(skip_serializing_if = "Proposals::is_empty")]
+    pub proposals: Proposals,
 }
 
 /// Why a run produced no output.
@@ -187,6 +187,9 @@ pub enum Error {
     Order(#[from] OrderError),
     #[error("hashing the order action: {0}")]
     Encode(#[from] hyperliquid_wire::EncodeError),
+    /// The agent's own proposal breaks the relayer's limits: a bug here, refused before output.
+    #[error("proposal: {0}")]
+    Proposal(#[from] ProposalsError),
 }
 
 impl From<Error> for AgentError {
@@ -231,7 +234,7 @@ pub fn run(net: &Egress, input: &Input, requester: &str) -> Result<Output, Error
         candles: None,
         account,
         order: None,
-        proposals: Vec::new(),
+        proposals: Proposals::default(),
     };
     match (input.task, &input.order) {
         (Task::Order, Some(request)) => {
@@ -246,14 +249,9 @@ pub fn run(net: &Egress, input: &Input, requester: &str) -> Result<Output, Error
             // time, and the proposal is reproducible from the same answers.
             let nonce = request.nonce.unwrap_or(now);
             let connection_id = action_hash(&action, None, nonce, None)?;
-            output.proposals.push(proposal::order(
-                &planned,
-                &asset.name,
-                input.network,
-                &action,
-                nonce,
-                typed_data(connection_id, input.network),
-            ));
+            let typed = typed_data(connection_id, input.network);
+            let proposal = proposal::order(&planned, &asset.name, input.network, &action, nonce, typed);
+            output.proposals = Proposals::new(vec![proposal])?;
             output.order = Some(planned);
         }
         _ => {

@@ -1,17 +1,11 @@
-//! The proposal this agent outputs: the `typedData` kind of the relayer's `proposals` (issue
-//! 15's shape: `typedData`, `summary`, `submitTo`, `submitBody`).
+//! The proposal this agent outputs: `nexus-proposals`' `typedData` kind, the shape the relayer
+//! checks, the GraphQL API exposes and `nexus apply` signs and posts.
 
 use hyperliquid_wire::{Network, OrderAction};
-use serde::Serialize;
+use nexus_proposals::Proposal;
 use serde_json::{Value, json};
 
 use crate::order::{PlannedOrder, Side, Tif};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
-pub enum Proposal {
-    TypedData { summary: String, typed_data: Value, submit_to: String, submit_body: Value },
-}
 
 /// The signed-action proposal of one order: the wallet signs `typed_data` and posts
 /// `{action, nonce, signature}` to the network's `/exchange`.

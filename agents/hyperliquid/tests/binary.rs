@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::str::FromStr;
 
 use agent_io::testing::{check_metadata, envelope, metadata, run_with_env};
-use alloy::primitives::{Address, B256};
+use alloy::primitives::Address;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use hyperliquid_wire::{Network, OrderAction, action_hash, signing_hash};
@@ -46,6 +46,19 @@ fn envelope_for(requester: Address, input: Value) -> String {
 
 fn run_on(net: &AgentNet, stdin: &str) -> agent_io::testing::Run {
     run_with_env(BIN, stdin, &[("NEXUS_EGRESS_SOCKET", net.socket().as_os_str())])
+}
+
+/// The proxy records a call when its response has ended, which may be just after the agent has
+/// read it and exited: wait (briefly) for `n` records.
+fn records(net: &AgentNet, n: usize) -> Vec<nexus_egress::CallRecord> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let records = net.records();
+        if records.len() >= n || std::time::Instant::now() > deadline {
+            return records;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -95,7 +108,7 @@ fn analyzes_a_market_and_the_requesters_account() {
     assert_eq!(out["account"]["leverage"], json!(0.348834));
     assert_eq!(out["account"]["position"]["unrealizedPnl"], json!(-17.9));
     assert!(out.get("proposals").is_none() && out.get("order").is_none(), "{out}");
-    let records = net.records();
+    let records = records(&net, 5);
     assert_eq!(records.len(), 5, "{records:?}");
     assert!(records.iter().all(|r| r.host == "api.hyperliquid.xyz" && r.path == "/info"), "{records:?}");
 }
@@ -156,11 +169,14 @@ fn an_order_proposal_signed_by_the_wallet_is_accepted_by_the_exchange() {
     assert_eq!(typed["domain"]["chainId"], 1337);
     assert_eq!(typed["primaryType"], "Agent");
 
+    // The relayer accepts the proposals, and alloy's EIP-712 implementation (what `nexus apply`
+    // signs with) hashes the typed data to the phantom agent's digest.
+    let checked = nexus_proposals::Proposals::from_output(&out).expect("the relayer's proposal check");
+    assert_eq!(checked.len(), 1);
+    let digest = signing_hash(connection_id, Network::Testnet);
+    assert_eq!(nexus_proposals::eip712::signing_hash(typed).expect("EIP-712"), digest);
+
     // The wallet's side (what `nexus apply` does): sign, add the signature, post to submitTo.
-    let digest = signing_hash(
-        B256::from_str(typed["message"]["connectionId"].as_str().unwrap_or_default()).expect("id"),
-        Network::Testnet,
-    );
     let signature = signer().sign_hash_sync(&digest).expect("signs");
     let mut body = p["submitBody"].clone();
     body["signature"] = json!({"r": format!("{:#x}", signature.r()), "s": format!("{:#x}", signature.s()), "v": 27 + u8::from(signature.v())});
