@@ -29,6 +29,7 @@ mod account;
 mod api;
 mod chain;
 mod commands;
+mod proposals_view;
 mod purchase;
 mod terminal;
 mod tx;
@@ -124,6 +125,20 @@ pub enum UserCommand {
         /// The request was made by your smart account (`run --account`).
         #[arg(long)]
         account: bool,
+        #[command(flatten)]
+        wallet: WalletArgs,
+    },
+    /// Show the actions an execution's output proposes, decoded (requester only: signs in
+    /// first). Nothing is signed or sent: `nexus apply` does that after asking.
+    Proposals {
+        /// The request id `nexus run` printed.
+        request: U256,
+        /// The request was made by your smart account (`run --account`).
+        #[arg(long)]
+        account: bool,
+        /// Print the decoded proposals as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         wallet: WalletArgs,
     },

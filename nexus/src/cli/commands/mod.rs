@@ -6,12 +6,13 @@
 //! document), stderr the narration of long operations (status changes, log lines), so
 //! `nexus run ... --wait > out.json` keeps just the output.
 //!
-//! One module per command (`agents`, `buy`, `run`, `output`, `reclaim`, `withdraw`); `resolve`
+//! One module per command (`agents`, `buy`, `run`, `output`, `proposals`, `reclaim`, `withdraw`); `resolve`
 //! finds the agent a user named, shared by `buy` and `run`.
 
 mod agents;
 mod buy;
 mod output;
+mod proposals;
 mod reclaim;
 mod resolve;
 mod run;
@@ -26,6 +27,7 @@ use super::{ChainSettings, UserCommand, WalletArgs};
 use agents::agents;
 use buy::buy;
 use output::{print_output, sign_in};
+use proposals::proposals;
 use reclaim::reclaim;
 use run::{RunOptions, run};
 use withdraw::withdraw;
@@ -74,6 +76,10 @@ pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> any
             };
             let token = sign_in(&api, &chain, &signer, smart.as_ref()).await?;
             print_output(&api, request, &token).await?;
+            Ok(Outcome::Done)
+        }
+        UserCommand::Proposals { request, account, json, wallet: WalletArgs { api, key, bundler } } => {
+            proposals(&Api::new(&api.graphql_url), settings, &key, &bundler, request, account, json).await?;
             Ok(Outcome::Done)
         }
         UserCommand::Reclaim { request, api, key } => {

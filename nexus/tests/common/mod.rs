@@ -1,0 +1,23 @@
+//! What the CLI tests against a fake API share: running the `nexus` binary as a user would.
+
+#![allow(dead_code)]
+
+use std::process::Output;
+
+use nexus_testkit::Devnet;
+
+/// Runs `nexus` with `args` against the devnet and the API at `api`, as the buyer (anvil
+/// account 5), with `dir` as its home (session files).
+pub async fn nexus(devnet: &Devnet, api: &str, dir: &std::path::Path, args: &[&str]) -> Output {
+    let key = format!("0x{}", alloy::hex::encode(devnet.signer(5).to_bytes()));
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(args)
+        .env("NEXUS_RPC_URL", devnet.rpc_url())
+        .env("NEXUS_DEPLOYMENTS", devnet.deployments_path())
+        .env("NEXUS_GRAPHQL_URL", api)
+        .env("NEXUS_PRIVATE_KEY", key)
+        .env("HOME", dir)
+        .output()
+        .await
+        .expect("run nexus")
+}
