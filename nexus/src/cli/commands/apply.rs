@@ -1,0 +1,277 @@
+//! `nexus apply <id>`: act on an execution's action proposals, after showing exactly what will
+//! happen and asking.
+//!
+//! Agents never sign (issue 15): an output's `proposals` are suggestions, validated by
+//! nexus-proposals. This command is where a wallet decides:
+//!
+//! 1. Read the output as its requester (sign-in, as `nexus output`; with `--account` as the
+//!    smart account, which is also who sends the calls), take the proposals (`--index N`: one).
+//! 2. Check every selected proposal before anything is signed ([`proposal_checks`]: a call's
+//!    chain is the connected one, an on-chain authorisation's domain too, well-known
+//!    asset-moving signatures need `--allow-permit`; [`submit`]: where a signature may be
+//!    posted). One refusal refuses the whole command: nothing is half-applied by surprise.
+//! 3. Show each proposal, the agent's words marked as the agent's, then what the CLI will do,
+//!    and ask ([`confirm`]; `--yes` answers for scripts; no terminal and no `--yes` refuses).
+//! 4. Apply in order. Calls: one transaction each from the key (`Chain::send_request`: fresh
+//!    nonces, bounded waits), each sent only after the previous one is mined, so an `approve`
+//!    is in place for the swap after it; the first refusal or revert stops the rest. With
+//!    `--account`: all selected calls in one `executeBatch` user operation (all or nothing),
+//!    paid by the account itself, since the sponsor pays for marketplace calls only. Typed
+//!    data: signed with the key (EIP-712 signing hash) and posted to `submitTo` with the
+//!    signature as `{"r","s","v"}` (Hyperliquid's `/exchange` form); the venue's answer is
+//!    printed through `terminal::Untrusted`.
+//!
+//! stdout gets one line per applied proposal (a transaction hash, a user operation, or the
+//! venue's answer); the view and the question go to stderr with the rest of the narration.
+//!
+//! [`proposal_checks`]: super::super::proposal_checks
+//! [`submit`]: super::super::submit
+//! [`confirm`]: super::super::confirm
+
+use alloy::network::TransactionBuilder;
+use alloy::primitives::U256;
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::Signer;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::Context;
+use nexus_accounts::{Call, SmartAccount};
+use nexus_proposals::{CallProposal, Proposal, TypedDataProposal};
+use serde_json::Value;
+
+use super::super::account::{self, BundlerArgs};
+use super::super::api::Api;
+use super::super::chain::Chain;
+use super::super::confirm::{Consent, confirm};
+use super::super::proposal_checks::{self, Danger};
+use super::super::submit::{self, Route, Target};
+use super::super::terminal::Untrusted;
+use super::super::units::format_amount;
+use super::super::{ChainSettings, KeyArgs};
+use super::output::sign_in;
+use super::Outcome;
+
+/// How `nexus apply` selects, asks and sends.
+pub(super) struct ApplyOptions<'a> {
+    /// Only this proposal (as `nexus proposals` numbers them); all when `None`.
+    pub(super) index: Option<usize>,
+    /// Send the calls from the smart account, in one user operation (`--account`).
+    pub(super) via: Option<&'a BundlerArgs>,
+    pub(super) consent: Consent,
+    /// `--allow-permit`: sign well-known asset-moving typed data anyway.
+    pub(super) allow_permit: bool,
+    /// `--submit-route`: where a venue's origin is actually served.
+    pub(super) routes: &'a [Route],
+}
+
+/// A proposal that passed the checks, with what applying it needs.
+struct Checked<'p> {
+    index: usize,
+    proposal: &'p Proposal,
+    /// For typed data: where the signature goes.
+    target: Option<Target>,
+    /// A well-known asset-moving signature allowed with `--allow-permit`: warned about.
+    danger: Option<Danger>,
+}
+
+pub(super) async fn apply(
+    api: &Api,
+    settings: &ChainSettings<'_>,
+    key: &KeyArgs,
+    request: U256,
+    options: ApplyOptions<'_>,
+) -> anyhow::Result<Outcome> {
+    let signer = key.signer()?;
+    let chain = Chain::connect(settings, Some(signer.clone())).await?;
+    let smart = match options.via {
+        Some(bundler) => Some(account::open_self_paid(&chain, signer.clone(), bundler).await?),
+        None => None,
+    };
+    let token = sign_in(api, &chain, &signer, smart.as_ref()).await?;
+    let bytes = api.output(request, &token).await.with_context(|| format!("reading execution {request}'s output"))?;
+    let output: Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("execution {request}'s output is not JSON"))?;
+    let proposals = nexus_proposals::from_output(&output)
+        .with_context(|| format!("execution {request}'s proposals"))?
+        .with_context(|| format!("execution {request}'s output has no proposals"))?;
+    let selected: Vec<(usize, &Proposal)> = match options.index {
+        None => proposals.iter().enumerate().collect(),
+        Some(i) => match proposals.get(i) {
+            Some(p) => vec![(i, p)],
+            None => anyhow::bail!(
+                "execution {request} has {} proposal(s), numbered 0 to {}: there is no --index {i}",
+                proposals.len(),
+                proposals.len().saturating_sub(1)
+            ),
+        },
+    };
+
+    let connected = chain.deployments.chain_id;
+    let mut checked = Vec::new();
+    let mut refused = Vec::new();
+    for (index, proposal) in selected {
+        match check(proposal, connected, &options) {
+            Ok((target, danger)) => checked.push(Checked { index, proposal, target, danger }),
+            Err(e) => refused.push(format!("proposal {index} is refused: {e:#}")),
+        }
+    }
+    if !refused.is_empty() {
+        anyhow::bail!("{}; nothing was signed or sent", refused.join("; "));
+    }
+
+    let from = match &smart {
+        Some(s) => format!("your smart account {} (owner {}, paying its own gas)", s.address(), s.owner()),
+        None => format!("your wallet {}", signer.address()),
+    };
+    eprintln!("execution {request}: {} proposal(s) to apply on chain {connected}", checked.len());
+    for c in &checked {
+        eprintln!("{}", view(c, &from));
+    }
+    confirm(options.consent, &format!("Apply {} proposal(s)?", checked.len()))?;
+
+    let mut batch_sent = false;
+    for (n, c) in checked.iter().enumerate() {
+        let done = match c.proposal {
+            Proposal::Call(call) => match &smart {
+                None => send_call(&chain, c.index, call).await,
+                Some(_) if batch_sent => continue,
+                Some(smart) => {
+                    batch_sent = true;
+                    send_batch(smart, &checked).await
+                }
+            },
+            Proposal::TypedData(t) => sign_and_post(&signer, t, c).await,
+        };
+        match done {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                let rest = checked.len() - n - 1;
+                return Err(e.context(format!(
+                    "{} applied before it; {rest} after it not sent",
+                    if n == 0 { "none".to_string() } else { n.to_string() }
+                )));
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// The checks of one proposal; the submit target and the (allowed) danger of typed data.
+fn check(
+    proposal: &Proposal,
+    connected: u64,
+    options: &ApplyOptions<'_>,
+) -> anyhow::Result<(Option<Target>, Option<Danger>)> {
+    match proposal {
+        Proposal::Call(call) => {
+            proposal_checks::check_call_chain(call.chain_id, connected)?;
+            Ok((None, None))
+        }
+        Proposal::TypedData(t) => {
+            let domain = &t.typed_data.domain;
+            let chain_id = domain.chain_id.map(|c| u64::try_from(c).unwrap_or(u64::MAX));
+            proposal_checks::check_domain(chain_id, domain.verifying_contract, connected)?;
+            let declared = t.typed_data.resolver.non_dependent_types().map(|t| t.type_name());
+            let danger = proposal_checks::danger(&t.typed_data.primary_type, declared);
+            let danger = proposal_checks::check_danger(danger, options.allow_permit)?;
+            let target = Target::resolve(t.submit_to.as_str(), options.routes)?;
+            Ok((Some(target), danger))
+        }
+    }
+}
+
+/// What the user reads before answering: the agent's summary (its words, neutralised), the
+/// exact fields, and what the CLI will do with them.
+fn view(c: &Checked<'_>, from: &str) -> String {
+    match c.proposal {
+        Proposal::Call(call) => {
+            let selector = call.data.get(..4).map_or_else(|| "none".to_string(), alloy::hex::encode_prefixed);
+            format!(
+                "[{}] call (a transaction)\n    agent's summary: {}\n    to {} on chain {}, value {} ETH ({} wei)\n    calldata {} bytes, selector {selector}\n    sent from {from}",
+                c.index,
+                Untrusted(&call.summary),
+                call.to,
+                call.chain_id,
+                format_amount(call.value, 18),
+                call.value,
+                call.data.len(),
+            )
+        }
+        Proposal::TypedData(t) => {
+            let d = &t.typed_data.domain;
+            let warning = c.danger.as_ref().map_or_else(String::new, |d| {
+                format!("\n    !!! WARNING: {} is {} (allowed by --allow-permit)", d.type_name, d.what)
+            });
+            format!(
+                "[{}] typed data: {}\n    agent's summary: {}\n    domain: name {}, version {}, chainId {}, verifyingContract {}\n    message:\n{}\n    then POST to {} with the signature added to:\n{}{warning}\n    signed by {}",
+                c.index,
+                Untrusted(&t.typed_data.primary_type),
+                Untrusted(&t.summary),
+                Untrusted(d.name.as_deref().unwrap_or("-")),
+                Untrusted(d.version.as_deref().unwrap_or("-")),
+                d.chain_id.map_or_else(|| "-".to_string(), |c| c.to_string()),
+                d.verifying_contract.map_or_else(|| "-".to_string(), |c| c.to_string()),
+                indent(&super::super::terminal::json_for_terminal(&t.typed_data.message)),
+                c.target.as_ref().map_or_else(String::new, |t| Untrusted(t.describe()).to_string()),
+                indent(&super::super::terminal::json_for_terminal(&Value::Object(t.submit_body.clone()))),
+                from.split(" (").next().unwrap_or(from),
+            )
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// One call from the key, mined before the next one is sent.
+async fn send_call(chain: &Chain, index: usize, call: &CallProposal) -> anyhow::Result<String> {
+    let request = TransactionRequest::default().with_to(call.to).with_value(call.value).with_input(call.data.clone());
+    let receipt = chain.send_request(&format!("proposal {index}"), request).await?;
+    Ok(format!(
+        "proposal {index}: tx {} (block {})",
+        receipt.transaction_hash,
+        receipt.block_number.map_or_else(|| "?".to_string(), |b| b.to_string())
+    ))
+}
+
+/// Every selected call in one user operation of the smart account.
+async fn send_batch(smart: &SmartAccount, checked: &[Checked<'_>]) -> anyhow::Result<String> {
+    let (indices, calls): (Vec<String>, Vec<Call>) = checked
+        .iter()
+        .filter_map(|c| match c.proposal {
+            Proposal::Call(CallProposal { to, value, data, .. }) => {
+                Some((c.index.to_string(), Call { target: *to, value: *value, data: data.clone() }))
+            }
+            Proposal::TypedData(_) => None,
+        })
+        .unzip();
+    let what = format!("proposals {} (one user operation)", indices.join(", "));
+    let receipt = smart.execute_batch(calls).await.map_err(|e| account::explain(&what, e))?;
+    Ok(format!("{what}: user operation {}, tx {}", receipt.user_op_hash, receipt.receipt.transaction_hash))
+}
+
+/// Signs the typed data with the key and posts it to the venue.
+async fn sign_and_post(signer: &PrivateKeySigner, t: &TypedDataProposal, c: &Checked<'_>) -> anyhow::Result<String> {
+    let what = format!("proposal {}", c.index);
+    let target = c.target.as_ref().with_context(|| format!("{what}: no target"))?;
+    let hash = t.typed_data.eip712_signing_hash().with_context(|| format!("{what}: hashing the typed data"))?;
+    let signature = signer.sign_hash(&hash).await.with_context(|| format!("{what}: signing"))?;
+    let mut body = t.submit_body.clone();
+    body.insert(
+        "signature".to_string(),
+        serde_json::json!({
+            "r": format!("{:#x}", signature.r()),
+            "s": format!("{:#x}", signature.s()),
+            "v": 27 + u8::from(signature.v()),
+        }),
+    );
+    let answer = submit::post(target, &Value::Object(body)).await.with_context(|| what.clone())?;
+    let cut = if answer.truncated { " (cut)" } else { "" };
+    let text = Untrusted(answer.body.trim());
+    // Hyperliquid answers refusals with 200 and `{"status": "err", ...}`.
+    let venue_refused = serde_json::from_str::<Value>(&answer.body).is_ok_and(|v| v["status"] == "err");
+    if !(200..300).contains(&answer.status) || venue_refused {
+        anyhow::bail!("{what}: {} answered {}: {text}{cut}", target.contacted, answer.status);
+    }
+    Ok(format!("{what}: signed and posted to {}: {} {text}{cut}", target.contacted, answer.status))
+}
