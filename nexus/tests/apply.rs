@@ -165,7 +165,7 @@ async fn calls_are_applied_from_the_wallet_in_order_and_refusals_send_nothing() 
     assert!(!out.status.success(), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("proposal 1") && said.contains("insufficient allowance"), "{said}");
-    assert!(said.contains("1 applied before it; 1 after it not sent"), "{said}");
+    assert!(said.contains("1 proposal(s) applied before it (listed above), 1 after it not sent"), "{said}");
     assert_eq!(allowance(SPENDER).await, U256::from(1), "proposal 0 applied");
     assert_eq!(allowance(OTHER).await, U256::from(7), "proposal 2 not sent");
     assert_eq!(nonce().await, before + 4, "only proposal 0 was sent (1 failed its gas estimation)");

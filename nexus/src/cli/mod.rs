@@ -35,6 +35,7 @@ mod chain;
 mod commands;
 mod confirm;
 mod proposal_checks;
+mod proposals_shim;
 mod purchase;
 mod submit;
 mod terminal;

@@ -21,7 +21,8 @@
 //! signer's assets (token permits, Permit2, Seaport orders, USDC's transfer authorisations,
 //! Hyperliquid's user-signed transfers, withdrawals and agent approvals) are refused unless
 //! `--allow-permit` is given, and shown with a warning even then. Recognised by the primary
-//! type's name, or any declared type's: an unknown wrapper type around a `Permit` still counts.
+//! type's name, or the name of any type it contains: an unknown wrapper around a `Permit`
+//! still counts.
 //! A list cannot be complete; it catches the signatures drainers use most, and the rest is
 //! what the confirmation view is for.
 
@@ -68,9 +69,9 @@ const DANGEROUS: &[(&str, &str)] = &[
 /// `:ApproveAgent`, ...): transfers, withdrawals, and trading rights for another key.
 const HYPERLIQUID_USER_ACTION: &str = "HyperliquidTransaction:";
 
-/// Whether typed data with this primary type and these declared types is a known dangerous kind.
-pub fn danger<'a>(primary_type: &'a str, declared: impl IntoIterator<Item = &'a str>) -> Option<Danger> {
-    std::iter::once(primary_type).chain(declared).find_map(|name| {
+/// Whether typed data with this primary type, containing these types, is a known dangerous kind.
+pub fn danger<'a>(primary_type: &'a str, contained: impl IntoIterator<Item = &'a str>) -> Option<Danger> {
+    std::iter::once(primary_type).chain(contained).find_map(|name| {
         if name.starts_with(HYPERLIQUID_USER_ACTION) {
             return Some(Danger {
                 type_name: name.to_string(),

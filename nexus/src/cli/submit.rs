@@ -23,6 +23,8 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::Value;
 
+use super::api::without_url;
+
 /// How long connecting, sending and reading the venue's answer may take in all.
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most of the venue's answer that is read (and shown): an order status is a few hundred
@@ -136,7 +138,7 @@ pub struct Answer {
 /// [`MAX_ANSWER_BYTES`].
 pub async fn post(target: &Target, body: &Value) -> Result<Answer, SubmitError> {
     let url = target.contacted.clone();
-    let fail = |e: reqwest::Error| SubmitError::Transport { url: url.to_string(), reason: deepest(&e) };
+    let fail = |e: reqwest::Error| SubmitError::Transport { url: url.to_string(), reason: without_url(&e) };
     let client = reqwest::Client::builder()
         .timeout(SUBMIT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -156,17 +158,6 @@ pub async fn post(target: &Target, body: &Value) -> Result<Answer, SubmitError> 
         bytes.extend_from_slice(&chunk);
     }
     Ok(Answer { status, body: String::from_utf8_lossy(&bytes).into_owned(), truncated })
-}
-
-/// The innermost cause of a reqwest error (the outer ones repeat the URL).
-fn deepest(e: &reqwest::Error) -> String {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut last = e.to_string();
-    while let Some(s) = source {
-        last = s.to_string();
-        source = s.source();
-    }
-    last
 }
 
 #[cfg(test)]

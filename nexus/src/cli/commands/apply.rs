@@ -29,13 +29,13 @@
 //! [`confirm`]: super::super::confirm
 
 use alloy::network::TransactionBuilder;
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::Signer;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use nexus_accounts::{Call, SmartAccount};
-use nexus_proposals::{CallProposal, Proposal, TypedDataProposal};
+use super::super::proposals_shim::{self as nexus_proposals, CallProposal, Proposal, TypedDataProposal};
 use serde_json::Value;
 
 use super::super::account::{self, BundlerArgs};
@@ -124,7 +124,7 @@ pub(super) async fn apply(
     };
     eprintln!("execution {request}: {} proposal(s) to apply on chain {connected}", checked.len());
     for c in &checked {
-        eprintln!("{}", view(c, &from));
+        eprintln!("{}", view(c, &from, signer.address()));
     }
     confirm(options.consent, &format!("Apply {} proposal(s)?", checked.len()))?;
 
@@ -144,11 +144,9 @@ pub(super) async fn apply(
         match done {
             Ok(line) => println!("{line}"),
             Err(e) => {
+                // Earlier calls are mined and stay applied: say so, and what was not attempted.
                 let rest = checked.len() - n - 1;
-                return Err(e.context(format!(
-                    "{} applied before it; {rest} after it not sent",
-                    if n == 0 { "none".to_string() } else { n.to_string() }
-                )));
+                anyhow::bail!("{e:#}; {n} proposal(s) applied before it (listed above), {rest} after it not sent");
             }
         }
     }
@@ -170,8 +168,10 @@ fn check(
             let domain = &t.typed_data.domain;
             let chain_id = domain.chain_id.map(|c| u64::try_from(c).unwrap_or(u64::MAX));
             proposal_checks::check_domain(chain_id, domain.verifying_contract, connected)?;
-            let declared = t.typed_data.resolver.non_dependent_types().map(|t| t.type_name());
-            let danger = proposal_checks::danger(&t.typed_data.primary_type, declared);
+            // The types the signature covers: the primary type and every type it reaches.
+            let typed = &t.typed_data;
+            let covered = typed.resolver.linearize(&typed.primary_type).unwrap_or_default();
+            let danger = proposal_checks::danger(&typed.primary_type, covered.iter().map(|t| t.type_name()));
             let danger = proposal_checks::check_danger(danger, options.allow_permit)?;
             let target = Target::resolve(t.submit_to.as_str(), options.routes)?;
             Ok((Some(target), danger))
@@ -181,7 +181,7 @@ fn check(
 
 /// What the user reads before answering: the agent's summary (its words, neutralised), the
 /// exact fields, and what the CLI will do with them.
-fn view(c: &Checked<'_>, from: &str) -> String {
+fn view(c: &Checked<'_>, from: &str, signer: Address) -> String {
     match c.proposal {
         Proposal::Call(call) => {
             let selector = call.data.get(..4).map_or_else(|| "none".to_string(), alloy::hex::encode_prefixed);
@@ -202,7 +202,7 @@ fn view(c: &Checked<'_>, from: &str) -> String {
                 format!("\n    !!! WARNING: {} is {} (allowed by --allow-permit)", d.type_name, d.what)
             });
             format!(
-                "[{}] typed data: {}\n    agent's summary: {}\n    domain: name {}, version {}, chainId {}, verifyingContract {}\n    message:\n{}\n    then POST to {} with the signature added to:\n{}{warning}\n    signed by {}",
+                "[{}] typed data: {}\n    agent's summary: {}\n    domain: name {}, version {}, chainId {}, verifyingContract {}\n    message:\n{}\n    then POST to {} with the signature added to:\n{}{warning}\n    signed by your key {}",
                 c.index,
                 Untrusted(&t.typed_data.primary_type),
                 Untrusted(&t.summary),
@@ -213,7 +213,7 @@ fn view(c: &Checked<'_>, from: &str) -> String {
                 indent(&super::super::terminal::json_for_terminal(&t.typed_data.message)),
                 c.target.as_ref().map_or_else(String::new, |t| Untrusted(t.describe()).to_string()),
                 indent(&super::super::terminal::json_for_terminal(&Value::Object(t.submit_body.clone()))),
-                from.split(" (").next().unwrap_or(from),
+                signer,
             )
         }
     }
