@@ -42,7 +42,10 @@ async fn start_api(outputs: HashMap<String, Value>) -> String {
             json!({ "data": { "signIn": { "token": "session" } } })
         })
     }
-    async fn output(State(outputs): State<Arc<HashMap<String, Value>>>, Path(id): Path<String>) -> axum::response::Response {
+    async fn output(
+        State(outputs): State<Arc<HashMap<String, Value>>>,
+        Path(id): Path<String>,
+    ) -> axum::response::Response {
         use axum::response::IntoResponse;
         match outputs.get(&id) {
             Some(v) => v.to_string().into_response(),
@@ -125,7 +128,14 @@ async fn calls_are_applied_from_the_wallet_in_order_and_refusals_send_nothing() 
     let outputs = HashMap::from([
         ("1".to_string(), output_with(vec![approve(usdc, SPENDER, 10_000_000), approve(usdc, OTHER, 7)])),
         ("2".to_string(), output_with(vec![call(1, usdc, vec![0x09, 0x5e, 0xa7, 0xb3], "Approve on mainnet")])),
-        ("3".to_string(), output_with(vec![approve(usdc, SPENDER, 1), call(31337, usdc, reverting, "Pull 1 USDC"), approve(usdc, OTHER, 3)])),
+        (
+            "3".to_string(),
+            output_with(vec![
+                approve(usdc, SPENDER, 1),
+                call(31337, usdc, reverting, "Pull 1 USDC"),
+                approve(usdc, OTHER, 3),
+            ]),
+        ),
         ("4".to_string(), output_with(vec![permit])),
     ]);
     let api = start_api(outputs).await;
@@ -202,8 +212,9 @@ async fn typed_data_is_signed_by_the_buyer_and_accepted_by_the_venue() {
     let devnet = Devnet::start().await.expect("devnet");
     let buyer = devnet.signer(BUYER).address();
     let account = HyperliquidAccount { address: buyer, usdc: 100_000.0, positions: Vec::new() };
-    let sandbox =
-        Sandbox::start(SandboxConfig { hyperliquid_accounts: vec![account], ..SandboxConfig::default() }).await.expect("sandbox");
+    let sandbox = Sandbox::start(SandboxConfig { hyperliquid_accounts: vec![account], ..SandboxConfig::default() })
+        .await
+        .expect("sandbox");
     let order = |px: &str| OrderAction {
         kind: "order".into(),
         orders: vec![OrderWire {
@@ -223,7 +234,14 @@ async fn typed_data_is_signed_by_the_buyer_and_accepted_by_the_venue() {
         // The agent names the sandbox directly (loopback http is allowed).
         ("1".to_string(), output_with(vec![hyperliquid_order(&order("1000"), 1_796_601_600_001, &direct)])),
         // The agent names the real venue; make dev routes it to the sandbox.
-        ("2".to_string(), output_with(vec![hyperliquid_order(&order("1001"), 1_796_601_600_002, "https://api.hyperliquid.xyz/exchange")])),
+        (
+            "2".to_string(),
+            output_with(vec![hyperliquid_order(
+                &order("1001"),
+                1_796_601_600_002,
+                "https://api.hyperliquid.xyz/exchange",
+            )]),
+        ),
     ]);
     let api = start_api(outputs).await;
     let home = tempfile::tempdir().expect("home");
@@ -274,7 +292,8 @@ async fn calls_go_out_from_the_smart_account_in_one_user_operation() {
     )]);
     let api = start_api(outputs).await;
     let home = tempfile::tempdir().expect("home");
-    let out = nexus(&devnet, &api, home.path(), &["apply", "1", "--account", "--yes", "--bundler-url", &alto.url()]).await;
+    let out =
+        nexus(&devnet, &api, home.path(), &["apply", "1", "--account", "--yes", "--bundler-url", &alto.url()]).await;
     assert!(out.status.success(), "{}\n{}", text(&out), alto.log_tail());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("proposals 0, 1 (one user operation): user operation 0x"), "{}", text(&out));

@@ -71,7 +71,11 @@ pub async fn open(
 /// Opens the owner's account paying its own gas (its ETH or EntryPoint deposit): for operations
 /// the sponsor's policy never pays for, such as an agent's proposed calls to arbitrary contracts
 /// (`nexus apply --account`); asking the sponsor first would only add a refusal round trip.
-pub async fn open_self_paid(chain: &Chain, owner: PrivateKeySigner, args: &BundlerArgs) -> anyhow::Result<SmartAccount> {
+pub async fn open_self_paid(
+    chain: &Chain,
+    owner: PrivateKeySigner,
+    args: &BundlerArgs,
+) -> anyhow::Result<SmartAccount> {
     open_with(chain, owner, args, Sponsorship::SelfPaid).await
 }
 

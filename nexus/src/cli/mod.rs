@@ -35,7 +35,6 @@ mod chain;
 mod commands;
 mod confirm;
 mod proposal_checks;
-mod proposals_shim;
 mod purchase;
 mod submit;
 mod terminal;

@@ -31,11 +31,17 @@ use alloy::primitives::Address;
 /// Why a proposal is refused before anything is signed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Refusal {
-    #[error("its call is for chain {proposed}, but you are connected to chain {connected} (pick the chain with --rpc-url and --deployments, or leave it out with --index)")]
+    #[error(
+        "its call is for chain {proposed}, but you are connected to chain {connected} (pick the chain with --rpc-url and --deployments, or leave it out with --index)"
+    )]
     CallChain { proposed: u64, connected: u64 },
-    #[error("its typed data authorises contract {contract} but its domain names no chainId: a signature valid on every chain is refused")]
+    #[error(
+        "its typed data authorises contract {contract} but its domain names no chainId: a signature valid on every chain is refused"
+    )]
     NoDomainChain { contract: Address },
-    #[error("its typed data authorises contract {contract} on chain {proposed}, but you are connected to chain {connected}")]
+    #[error(
+        "its typed data authorises contract {contract} on chain {proposed}, but you are connected to chain {connected}"
+    )]
     DomainChain { contract: Address, proposed: u64, connected: u64 },
     #[error("{}: it can let someone else move your assets; pass --allow-permit if you mean it", .0.what)]
     Dangerous(Danger),
@@ -78,10 +84,7 @@ pub fn danger<'a>(primary_type: &'a str, contained: impl IntoIterator<Item = &'a
                 what: "a Hyperliquid user-signed action: transfers, withdraws, or gives another key trading rights",
             });
         }
-        DANGEROUS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(n, what)| Danger { type_name: (*n).to_string(), what })
+        DANGEROUS.iter().find(|(n, _)| *n == name).map(|(n, what)| Danger { type_name: (*n).to_string(), what })
     })
 }
 
@@ -91,11 +94,7 @@ pub fn check_call_chain(proposed: u64, connected: u64) -> Result<(), Refusal> {
 }
 
 /// A typed-data domain against the connected chain (see the module documentation).
-pub fn check_domain(
-    chain_id: Option<u64>,
-    verifying_contract: Option<Address>,
-    connected: u64,
-) -> Result<(), Refusal> {
+pub fn check_domain(chain_id: Option<u64>, verifying_contract: Option<Address>, connected: u64) -> Result<(), Refusal> {
     let Some(contract) = verifying_contract.filter(|c| !c.is_zero()) else { return Ok(()) };
     match chain_id {
         None => Err(Refusal::NoDomainChain { contract }),

@@ -191,7 +191,10 @@ mod tests {
         let t = Target::resolve("https://api.hyperliquid.xyz/exchange?x=1", &routes).expect("routed");
         assert_eq!(t.contacted.as_str(), "http://127.0.0.1:18701/exchange?x=1");
         assert_eq!(t.named.as_str(), "https://api.hyperliquid.xyz/exchange?x=1");
-        assert_eq!(t.describe(), "http://127.0.0.1:18701/exchange?x=1 (routed from https://api.hyperliquid.xyz/exchange?x=1)");
+        assert_eq!(
+            t.describe(),
+            "http://127.0.0.1:18701/exchange?x=1 (routed from https://api.hyperliquid.xyz/exchange?x=1)"
+        );
         // Another origin (port differs) is not routed.
         let t = Target::resolve("https://api.hyperliquid.xyz:444/exchange", &routes).expect("not routed");
         assert_eq!(t.contacted, t.named);

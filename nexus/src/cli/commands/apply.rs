@@ -29,14 +29,15 @@
 //! [`confirm`]: super::super::confirm
 
 use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, Bytes, U256};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::Signer;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use nexus_accounts::{Call, SmartAccount};
-use super::super::proposals_shim::{self as nexus_proposals, CallProposal, Proposal, TypedDataProposal};
-use serde_json::Value;
+use nexus_proposals::eip712::TypedData;
+use nexus_proposals::{Proposal, Proposals};
+use serde_json::{Map, Value};
 
 use super::super::account::{self, BundlerArgs};
 use super::super::api::Api;
@@ -44,11 +45,11 @@ use super::super::chain::Chain;
 use super::super::confirm::{Consent, confirm};
 use super::super::proposal_checks::{self, Danger};
 use super::super::submit::{self, Route, Target};
-use super::super::terminal::Untrusted;
+use super::super::terminal::{Untrusted, json_for_terminal};
 use super::super::units::format_amount;
 use super::super::{ChainSettings, KeyArgs};
-use super::output::sign_in;
 use super::Outcome;
+use super::output::sign_in;
 
 /// How `nexus apply` selects, asks and sends.
 pub(super) struct ApplyOptions<'a> {
@@ -67,10 +68,21 @@ pub(super) struct ApplyOptions<'a> {
 struct Checked<'p> {
     index: usize,
     proposal: &'p Proposal,
-    /// For typed data: where the signature goes.
-    target: Option<Target>,
-    /// A well-known asset-moving signature allowed with `--allow-permit`: warned about.
-    danger: Option<Danger>,
+    action: Action,
+}
+
+/// What applying a checked proposal does.
+enum Action {
+    /// A transaction (or one call of the account's batch).
+    Send { chain_id: u64, to: Address, value: U256, data: Bytes },
+    /// Sign `typed` with the key and post `body` with the signature added to `target`.
+    Sign {
+        typed: Box<TypedData>,
+        body: Map<String, Value>,
+        target: Target,
+        /// A well-known asset-moving signature allowed by `--allow-permit`: warned about.
+        danger: Option<Danger>,
+    },
 }
 
 pub(super) async fn apply(
@@ -88,19 +100,18 @@ pub(super) async fn apply(
     };
     let token = sign_in(api, &chain, &signer, smart.as_ref()).await?;
     let bytes = api.output(request, &token).await.with_context(|| format!("reading execution {request}'s output"))?;
-    let output: Value =
-        serde_json::from_slice(&bytes).with_context(|| format!("execution {request}'s output is not JSON"))?;
-    let proposals = nexus_proposals::from_output(&output)
-        .with_context(|| format!("execution {request}'s proposals"))?
-        .with_context(|| format!("execution {request}'s output has no proposals"))?;
+    // The relayer validated the shape before settling; checked again here, as any wallet would.
+    let proposals = Proposals::from_output_slice(&bytes).with_context(|| format!("execution {request}'s proposals"))?;
+    anyhow::ensure!(!proposals.is_empty(), "execution {request}'s output has no proposals");
+    let all = proposals.as_slice();
     let selected: Vec<(usize, &Proposal)> = match options.index {
-        None => proposals.iter().enumerate().collect(),
-        Some(i) => match proposals.get(i) {
+        None => all.iter().enumerate().collect(),
+        Some(i) => match all.get(i) {
             Some(p) => vec![(i, p)],
             None => anyhow::bail!(
                 "execution {request} has {} proposal(s), numbered 0 to {}: there is no --index {i}",
-                proposals.len(),
-                proposals.len().saturating_sub(1)
+                all.len(),
+                all.len() - 1
             ),
         },
     };
@@ -110,7 +121,7 @@ pub(super) async fn apply(
     let mut refused = Vec::new();
     for (index, proposal) in selected {
         match check(proposal, connected, &options) {
-            Ok((target, danger)) => checked.push(Checked { index, proposal, target, danger }),
+            Ok(action) => checked.push(Checked { index, proposal, action }),
             Err(e) => refused.push(format!("proposal {index} is refused: {e:#}")),
         }
     }
@@ -130,16 +141,15 @@ pub(super) async fn apply(
 
     let mut batch_sent = false;
     for (n, c) in checked.iter().enumerate() {
-        let done = match c.proposal {
-            Proposal::Call(call) => match &smart {
-                None => send_call(&chain, c.index, call).await,
-                Some(_) if batch_sent => continue,
-                Some(smart) => {
-                    batch_sent = true;
-                    send_batch(smart, &checked).await
-                }
-            },
-            Proposal::TypedData(t) => sign_and_post(&signer, t, c).await,
+        let done = match (&c.action, &smart) {
+            (Action::Send { to, value, data, .. }, None) => send_call(&chain, c.index, *to, *value, data).await,
+            // The batch holds every selected call; it goes where the first one stands.
+            (Action::Send { .. }, Some(_)) if batch_sent => continue,
+            (Action::Send { .. }, Some(smart)) => {
+                batch_sent = true;
+                send_batch(smart, &checked).await
+            }
+            (Action::Sign { typed, body, target, .. }, _) => sign_and_post(&signer, c.index, typed, body, target).await,
         };
         match done {
             Ok(line) => println!("{line}"),
@@ -153,28 +163,27 @@ pub(super) async fn apply(
     Ok(Outcome::Done)
 }
 
-/// The checks of one proposal; the submit target and the (allowed) danger of typed data.
-fn check(
-    proposal: &Proposal,
-    connected: u64,
-    options: &ApplyOptions<'_>,
-) -> anyhow::Result<(Option<Target>, Option<Danger>)> {
+/// The checks of one proposal (see `proposal_checks` and `submit`), and what applying it does.
+fn check(proposal: &Proposal, connected: u64, options: &ApplyOptions<'_>) -> anyhow::Result<Action> {
     match proposal {
-        Proposal::Call(call) => {
-            proposal_checks::check_call_chain(call.chain_id, connected)?;
-            Ok((None, None))
+        Proposal::Call { chain_id, to, value, data, .. } => {
+            proposal_checks::check_call_chain(*chain_id, connected)?;
+            Ok(Action::Send { chain_id: *chain_id, to: *to, value: *value, data: data.clone() })
         }
-        Proposal::TypedData(t) => {
-            let domain = &t.typed_data.domain;
+        Proposal::TypedData { typed_data, submit_to, submit_body, .. } => {
+            // nexus-proposals' validation guarantees an object; checked, not assumed.
+            let Value::Object(body) = submit_body else { anyhow::bail!("its submitBody is not a JSON object") };
+            let typed = nexus_proposals::eip712::parse(typed_data).context("its typed data")?;
+            let domain = &typed.domain;
+            // A chain id past u64 is no chain anyone is connected to.
             let chain_id = domain.chain_id.map(|c| u64::try_from(c).unwrap_or(u64::MAX));
             proposal_checks::check_domain(chain_id, domain.verifying_contract, connected)?;
             // The types the signature covers: the primary type and every type it reaches.
-            let typed = &t.typed_data;
             let covered = typed.resolver.linearize(&typed.primary_type).unwrap_or_default();
             let danger = proposal_checks::danger(&typed.primary_type, covered.iter().map(|t| t.type_name()));
             let danger = proposal_checks::check_danger(danger, options.allow_permit)?;
-            let target = Target::resolve(t.submit_to.as_str(), options.routes)?;
-            Ok((Some(target), danger))
+            let target = Target::resolve(submit_to, options.routes)?;
+            Ok(Action::Sign { typed: Box::new(typed), body: body.clone(), target, danger })
         }
     }
 }
@@ -182,38 +191,33 @@ fn check(
 /// What the user reads before answering: the agent's summary (its words, neutralised), the
 /// exact fields, and what the CLI will do with them.
 fn view(c: &Checked<'_>, from: &str, signer: Address) -> String {
-    match c.proposal {
-        Proposal::Call(call) => {
-            let selector = call.data.get(..4).map_or_else(|| "none".to_string(), alloy::hex::encode_prefixed);
+    let summary = Untrusted(c.proposal.summary());
+    match &c.action {
+        Action::Send { chain_id, to, value, data } => {
+            let selector = data.get(..4).map_or_else(|| "none".to_string(), alloy::hex::encode_prefixed);
             format!(
-                "[{}] call (a transaction)\n    agent's summary: {}\n    to {} on chain {}, value {} ETH ({} wei)\n    calldata {} bytes, selector {selector}\n    sent from {from}",
+                "[{}] call (a transaction)\n    agent's summary: {summary}\n    to {to} on chain {chain_id}, value {} ETH ({value} wei)\n    calldata {} bytes, selector {selector}\n    sent from {from}",
                 c.index,
-                Untrusted(&call.summary),
-                call.to,
-                call.chain_id,
-                format_amount(call.value, 18),
-                call.value,
-                call.data.len(),
+                format_amount(*value, 18),
+                data.len(),
             )
         }
-        Proposal::TypedData(t) => {
-            let d = &t.typed_data.domain;
-            let warning = c.danger.as_ref().map_or_else(String::new, |d| {
+        Action::Sign { typed, body, target, danger } => {
+            let d = &typed.domain;
+            let warning = danger.as_ref().map_or_else(String::new, |d| {
                 format!("\n    !!! WARNING: {} is {} (allowed by --allow-permit)", d.type_name, d.what)
             });
             format!(
-                "[{}] typed data: {}\n    agent's summary: {}\n    domain: name {}, version {}, chainId {}, verifyingContract {}\n    message:\n{}\n    then POST to {} with the signature added to:\n{}{warning}\n    signed by your key {}",
+                "[{}] typed data: {}\n    agent's summary: {summary}\n    domain: name {}, version {}, chainId {}, verifyingContract {}\n    message:\n{}\n    then POST to {} with the signature added to:\n{}{warning}\n    signed by your key {signer}",
                 c.index,
-                Untrusted(&t.typed_data.primary_type),
-                Untrusted(&t.summary),
+                Untrusted(&typed.primary_type),
                 Untrusted(d.name.as_deref().unwrap_or("-")),
                 Untrusted(d.version.as_deref().unwrap_or("-")),
                 d.chain_id.map_or_else(|| "-".to_string(), |c| c.to_string()),
                 d.verifying_contract.map_or_else(|| "-".to_string(), |c| c.to_string()),
-                indent(&super::super::terminal::json_for_terminal(&t.typed_data.message)),
-                c.target.as_ref().map_or_else(String::new, |t| Untrusted(t.describe()).to_string()),
-                indent(&super::super::terminal::json_for_terminal(&Value::Object(t.submit_body.clone()))),
-                signer,
+                indent(&json_for_terminal(&typed.message)),
+                Untrusted(target.describe()),
+                indent(&json_for_terminal(&Value::Object(body.clone()))),
             )
         }
     }
@@ -224,8 +228,8 @@ fn indent(text: &str) -> String {
 }
 
 /// One call from the key, mined before the next one is sent.
-async fn send_call(chain: &Chain, index: usize, call: &CallProposal) -> anyhow::Result<String> {
-    let request = TransactionRequest::default().with_to(call.to).with_value(call.value).with_input(call.data.clone());
+async fn send_call(chain: &Chain, index: usize, to: Address, value: U256, data: &Bytes) -> anyhow::Result<String> {
+    let request = TransactionRequest::default().with_to(to).with_value(value).with_input(data.clone());
     let receipt = chain.send_request(&format!("proposal {index}"), request).await?;
     Ok(format!(
         "proposal {index}: tx {} (block {})",
@@ -238,11 +242,11 @@ async fn send_call(chain: &Chain, index: usize, call: &CallProposal) -> anyhow::
 async fn send_batch(smart: &SmartAccount, checked: &[Checked<'_>]) -> anyhow::Result<String> {
     let (indices, calls): (Vec<String>, Vec<Call>) = checked
         .iter()
-        .filter_map(|c| match c.proposal {
-            Proposal::Call(CallProposal { to, value, data, .. }) => {
+        .filter_map(|c| match &c.action {
+            Action::Send { to, value, data, .. } => {
                 Some((c.index.to_string(), Call { target: *to, value: *value, data: data.clone() }))
             }
-            Proposal::TypedData(_) => None,
+            Action::Sign { .. } => None,
         })
         .unzip();
     let what = format!("proposals {} (one user operation)", indices.join(", "));
@@ -250,13 +254,18 @@ async fn send_batch(smart: &SmartAccount, checked: &[Checked<'_>]) -> anyhow::Re
     Ok(format!("{what}: user operation {}, tx {}", receipt.user_op_hash, receipt.receipt.transaction_hash))
 }
 
-/// Signs the typed data with the key and posts it to the venue.
-async fn sign_and_post(signer: &PrivateKeySigner, t: &TypedDataProposal, c: &Checked<'_>) -> anyhow::Result<String> {
-    let what = format!("proposal {}", c.index);
-    let target = c.target.as_ref().with_context(|| format!("{what}: no target"))?;
-    let hash = t.typed_data.eip712_signing_hash().with_context(|| format!("{what}: hashing the typed data"))?;
+/// Signs the typed data with the key and posts it, with the signature, to the venue.
+async fn sign_and_post(
+    signer: &PrivateKeySigner,
+    index: usize,
+    typed: &TypedData,
+    body: &Map<String, Value>,
+    target: &Target,
+) -> anyhow::Result<String> {
+    let what = format!("proposal {index}");
+    let hash = typed.eip712_signing_hash().with_context(|| format!("{what}: hashing the typed data"))?;
     let signature = signer.sign_hash(&hash).await.with_context(|| format!("{what}: signing"))?;
-    let mut body = t.submit_body.clone();
+    let mut body = body.clone();
     body.insert(
         "signature".to_string(),
         serde_json::json!({
