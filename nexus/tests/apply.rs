@@ -10,7 +10,9 @@
 //! the posted signature.
 
 use std::collections::HashMap;
-use std::process::{Output, Stdio};
+mod common;
+
+use std::process::Output;
 use std::sync::Arc;
 
 use alloy::network::TransactionBuilder;
@@ -27,8 +29,8 @@ use nexus_testkit::Devnet;
 use nexus_testkit::bundler::{Alto, deploy_account, mint_usdc};
 use serde_json::{Value, json};
 
-/// Anvil dev account 5: the buyer (no role in the deploy script).
-const BUYER: usize = 5;
+use common::{BUYER, nexus};
+
 const SPENDER: Address = address!("00000000000000000000000000000000000000b1");
 const OTHER: Address = address!("00000000000000000000000000000000000000b2");
 
@@ -60,22 +62,6 @@ async fn start_api(outputs: HashMap<String, Value>) -> String {
     let api = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     api
-}
-
-/// Runs `nexus` as the buyer against the devnet and the fake API, stdin not a terminal.
-async fn nexus(devnet: &Devnet, api: &str, home: &std::path::Path, args: &[&str]) -> Output {
-    let key = format!("0x{}", alloy::hex::encode(devnet.signer(BUYER).to_bytes()));
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
-        .args(args)
-        .env("NEXUS_RPC_URL", devnet.rpc_url())
-        .env("NEXUS_DEPLOYMENTS", devnet.deployments_path())
-        .env("NEXUS_GRAPHQL_URL", api)
-        .env("NEXUS_PRIVATE_KEY", key)
-        .env("HOME", home)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run nexus")
 }
 
 fn text(out: &Output) -> String {

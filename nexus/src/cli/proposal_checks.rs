@@ -14,8 +14,9 @@
 //!     in a fixed domain, chain 1337, contract zero, whatever chain the wallet uses). The
 //!     domain's chain is shown, not compared: comparing would refuse exactly the venues this
 //!     feature is for. What identifies the venue is `submitTo`, shown next to the message.
-//!   Rejected alternative: always requiring the domain's chain to match, which makes Hyperliquid
-//!   orders unusable without teaching the CLI each venue's constant.
+//!
+//! Rejected alternative for typed data: always requiring the domain's chain to match, which
+//! makes Hyperliquid orders unusable without teaching the CLI each venue's constant.
 //!
 //! Dangerous typed data ([`danger`]): messages that are well known to let someone else move the
 //! signer's assets (token permits, Permit2, Seaport orders, USDC's transfer authorisations,
