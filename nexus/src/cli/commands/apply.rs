@@ -16,10 +16,12 @@
 //!    nonces, bounded waits), each sent only after the previous one is mined, so an `approve`
 //!    is in place for the swap after it; the first refusal or revert stops the rest. With
 //!    `--account`: all selected calls in one `executeBatch` user operation (all or nothing),
-//!    paid by the account itself, since the sponsor pays for marketplace calls only. Typed
-//!    data: signed with the key (EIP-712 signing hash) and posted to `submitTo` with the
-//!    signature as `{"r","s","v"}` (Hyperliquid's `/exchange` form); the venue's answer is
-//!    printed through `terminal::Untrusted`.
+//!    paid by the account itself, since the sponsor pays for marketplace calls only; the batch
+//!    goes out where the first selected call stands. Typed data: signed with the key (EIP-712
+//!    signing hash), also with `--account` (venues recover an ECDSA signer; none of them asks
+//!    a smart account's EIP-1271), and posted to `submitTo` with the signature as
+//!    `{"r","s","v"}` (Hyperliquid's `/exchange` form); the venue's answer is printed through
+//!    `terminal::Untrusted`, and a non-2xx status or Hyperliquid's `{"status":"err"}` fails.
 //!
 //! stdout gets one line per applied proposal (a transaction hash, a user operation, or the
 //! venue's answer); the view and the question go to stderr with the rest of the narration.
