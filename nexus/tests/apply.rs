@@ -146,6 +146,13 @@ async fn calls_are_applied_from_the_wallet_in_order_and_refusals_send_nothing() 
     let out = nexus(&devnet, &api, home.path(), &["apply", "1", "--yes"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("Approve 10000000 USDC base units"), "{}", text(&out));
+    // ... next to the call decoded (nexus proposals' view), and who sends it.
+    assert!(
+        text(&out).contains("ERC-20 approve(spender: 0x00000000000000000000000000000000000000B1"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains(&format!("=> sent from your wallet {buyer}")), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(": tx 0x")).count(), 2);
     assert_eq!(allowance(SPENDER).await, U256::from(10_000_000));
     assert_eq!(nonce().await, before + 3);
@@ -243,6 +250,7 @@ async fn typed_data_is_signed_by_the_buyer_and_accepted_by_the_venue() {
     let route = format!("https://api.hyperliquid.xyz={}", sandbox.hyperliquid.base_url);
     let out = nexus(&devnet, &api, home.path(), &["apply", "2", "--yes", "--submit-route", &route]).await;
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("your signature goes to >>> api.hyperliquid.xyz <<<"), "{}", text(&out));
     assert!(text(&out).contains("(routed from https://api.hyperliquid.xyz/exchange)"), "{}", text(&out));
     let actions = sandbox.hyperliquid_actions();
     assert_eq!(actions.len(), 2, "{actions:?}");

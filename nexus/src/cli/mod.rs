@@ -35,6 +35,7 @@ mod chain;
 mod commands;
 mod confirm;
 mod proposal_checks;
+mod proposals_view;
 mod purchase;
 mod submit;
 mod terminal;
@@ -131,6 +132,20 @@ pub enum UserCommand {
         /// The request was made by your smart account (`run --account`).
         #[arg(long)]
         account: bool,
+        #[command(flatten)]
+        wallet: WalletArgs,
+    },
+    /// Show the actions an execution's output proposes, decoded (requester only: signs in
+    /// first). Nothing is signed or sent: `nexus apply` does that after asking.
+    Proposals {
+        /// The request id `nexus run` printed.
+        request: U256,
+        /// The request was made by your smart account (`run --account`).
+        #[arg(long)]
+        account: bool,
+        /// Print the decoded proposals as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         wallet: WalletArgs,
     },

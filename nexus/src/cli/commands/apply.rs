@@ -37,8 +37,8 @@ use alloy::signers::Signer;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use nexus_accounts::{Call, SmartAccount};
+use nexus_proposals::Proposal;
 use nexus_proposals::eip712::TypedData;
-use nexus_proposals::{Proposal, Proposals};
 use serde_json::{Map, Value};
 
 use super::super::account::{self, BundlerArgs};
@@ -46,12 +46,12 @@ use super::super::api::Api;
 use super::super::chain::Chain;
 use super::super::confirm::{Consent, confirm};
 use super::super::proposal_checks::{self, Danger};
+use super::super::proposals_view::{Decoder, ProposalView};
 use super::super::submit::{self, Route, Target};
-use super::super::terminal::{Untrusted, json_for_terminal};
-use super::super::units::format_amount;
+use super::super::terminal::Untrusted;
 use super::super::{ChainSettings, KeyArgs};
 use super::Outcome;
-use super::output::sign_in;
+use super::proposals::read_proposals;
 
 /// How `nexus apply` selects, asks and sends.
 pub(super) struct ApplyOptions<'a> {
@@ -76,7 +76,7 @@ struct Checked<'p> {
 /// What applying a checked proposal does.
 enum Action {
     /// A transaction (or one call of the account's batch).
-    Send { chain_id: u64, to: Address, value: U256, data: Bytes },
+    Send { to: Address, value: U256, data: Bytes },
     /// Sign `typed` with the key and post `body` with the signature added to `target`.
     Sign {
         typed: Box<TypedData>,
@@ -100,11 +100,13 @@ pub(super) async fn apply(
         Some(bundler) => Some(account::open_self_paid(&chain, signer.clone(), bundler).await?),
         None => None,
     };
-    let token = sign_in(api, &chain, &signer, smart.as_ref()).await?;
-    let bytes = api.output(request, &token).await.with_context(|| format!("reading execution {request}'s output"))?;
-    // The relayer validated the shape before settling; checked again here, as any wallet would.
-    let proposals = Proposals::from_output_slice(&bytes).with_context(|| format!("execution {request}'s proposals"))?;
+    // The relayer validated the shape before settling; validated again here, as any wallet would.
+    let proposals = read_proposals(api, &chain, &signer, smart.as_ref(), request).await?;
     anyhow::ensure!(!proposals.is_empty(), "execution {request}'s output has no proposals");
+    let mut decoder = Decoder::new(&chain.deployments)?;
+    if let Some(smart) = &smart {
+        decoder = decoder.with_account(smart.address())?;
+    }
     let all = proposals.as_slice();
     let selected: Vec<(usize, &Proposal)> = match options.index {
         None => all.iter().enumerate().collect(),
@@ -137,7 +139,7 @@ pub(super) async fn apply(
     };
     eprintln!("execution {request}: {} proposal(s) to apply on chain {connected}", checked.len());
     for c in &checked {
-        eprintln!("{}", view(c, &from, signer.address()));
+        eprintln!("{}", view(&decoder, c, &from, signer.address())?);
     }
     confirm(options.consent, &format!("Apply {} proposal(s)?", checked.len()))?;
 
@@ -170,7 +172,7 @@ fn check(proposal: &Proposal, connected: u64, options: &ApplyOptions<'_>) -> any
     match proposal {
         Proposal::Call { chain_id, to, value, data, .. } => {
             proposal_checks::check_call_chain(*chain_id, connected)?;
-            Ok(Action::Send { chain_id: *chain_id, to: *to, value: *value, data: data.clone() })
+            Ok(Action::Send { to: *to, value: *value, data: data.clone() })
         }
         Proposal::TypedData { typed_data, submit_to, submit_body, .. } => {
             // nexus-proposals' validation guarantees an object; checked, not assumed.
@@ -190,43 +192,23 @@ fn check(proposal: &Proposal, connected: u64, options: &ApplyOptions<'_>) -> any
     }
 }
 
-/// What the user reads before answering: the agent's summary (its words, neutralised), the
-/// exact fields, and what the CLI will do with them.
-fn view(c: &Checked<'_>, from: &str, signer: Address) -> String {
-    let summary = Untrusted(c.proposal.summary());
-    match &c.action {
-        Action::Send { chain_id, to, value, data } => {
-            let selector = data.get(..4).map_or_else(|| "none".to_string(), alloy::hex::encode_prefixed);
-            format!(
-                "[{}] call (a transaction)\n    agent's summary: {summary}\n    to {to} on chain {chain_id}, value {} ETH ({value} wei)\n    calldata {} bytes, selector {selector}\n    sent from {from}",
-                c.index,
-                format_amount(*value, 18),
-                data.len(),
-            )
-        }
-        Action::Sign { typed, body, target, danger } => {
-            let d = &typed.domain;
+/// What the user reads before answering: the proposal as `nexus proposals` shows it (decoded,
+/// the agent's words neutralised), then what this command will do with it.
+fn view(decoder: &Decoder, c: &Checked<'_>, from: &str, signer: Address) -> anyhow::Result<String> {
+    let shown = ProposalView::new(decoder, c.index, c.proposal)?.render();
+    let then = match &c.action {
+        Action::Send { .. } => format!("  => sent from {from}"),
+        Action::Sign { target, danger, .. } => {
             let warning = danger.as_ref().map_or_else(String::new, |d| {
-                format!("\n    !!! WARNING: {} is {} (allowed by --allow-permit)", d.type_name, d.what)
+                format!("  !!! WARNING: {} is {} (allowed by --allow-permit)\n", d.type_name, d.what)
             });
             format!(
-                "[{}] typed data: {}\n    agent's summary: {summary}\n    domain: name {}, version {}, chainId {}, verifyingContract {}\n    message:\n{}\n    then POST to {} with the signature added to:\n{}{warning}\n    signed by your key {signer}",
-                c.index,
-                Untrusted(&typed.primary_type),
-                Untrusted(d.name.as_deref().unwrap_or("-")),
-                Untrusted(d.version.as_deref().unwrap_or("-")),
-                d.chain_id.map_or_else(|| "-".to_string(), |c| c.to_string()),
-                d.verifying_contract.map_or_else(|| "-".to_string(), |c| c.to_string()),
-                indent(&json_for_terminal(&typed.message)),
-                Untrusted(target.describe()),
-                indent(&json_for_terminal(&Value::Object(body.clone()))),
+                "{warning}  => signed by your key {signer}, the body posted with the signature to {}",
+                Untrusted(target.describe())
             )
         }
-    }
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+    };
+    Ok(format!("{shown}{then}\n"))
 }
 
 /// One call from the key, mined before the next one is sent.

@@ -6,13 +6,14 @@
 //! document), stderr the narration of long operations (status changes, log lines), so
 //! `nexus run ... --wait > out.json` keeps just the output.
 //!
-//! One module per command (`agents`, `apply`, `buy`, `run`, `output`, `reclaim`, `withdraw`); `resolve`
+//! One module per command (`agents`, `buy`, `run`, `output`, `proposals`, `apply`, `reclaim`, `withdraw`); `resolve`
 //! finds the agent a user named, shared by `buy` and `run`.
 
 mod agents;
 mod apply;
 mod buy;
 mod output;
+mod proposals;
 mod reclaim;
 mod resolve;
 mod run;
@@ -29,6 +30,7 @@ use agents::agents;
 use apply::{ApplyOptions, apply};
 use buy::buy;
 use output::{print_output, sign_in};
+use proposals::proposals;
 use reclaim::reclaim;
 use run::{RunOptions, run};
 use withdraw::withdraw;
@@ -89,6 +91,10 @@ pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> any
                 routes: &submit_routes,
             };
             apply(&Api::new(&api.graphql_url), settings, &key, request, options).await
+        }
+        UserCommand::Proposals { request, account, json, wallet: WalletArgs { api, key, bundler } } => {
+            proposals(&Api::new(&api.graphql_url), settings, &key, &bundler, request, account, json).await?;
+            Ok(Outcome::Done)
         }
         UserCommand::Reclaim { request, api, key } => {
             reclaim(&Api::new(&api.graphql_url), settings, &key, request).await
