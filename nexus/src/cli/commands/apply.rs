@@ -10,8 +10,10 @@
 //!    chain is the connected one, an on-chain authorisation's domain too, well-known
 //!    asset-moving signatures need `--allow-permit`; [`submit`]: where a signature may be
 //!    posted). One refusal refuses the whole command: nothing is half-applied by surprise.
-//! 3. Show each proposal, the agent's words marked as the agent's, then what the CLI will do,
-//!    and ask ([`confirm`]; `--yes` answers for scripts; no terminal and no `--yes` refuses).
+//! 3. Show each proposal as `nexus proposals` does (`proposals_view`: calls decoded, typed data
+//!    laid out, the agent's words neutralised), then who sends or signs it and where, and ask
+//!    once for the whole selection ([`confirm`]; `--yes` answers for scripts; no terminal and
+//!    no `--yes` refuses).
 //! 4. Apply in order. Calls: one transaction each from the key (`Chain::send_request`: fresh
 //!    nonces, bounded waits), each sent only after the previous one is mined, so an `approve`
 //!    is in place for the swap after it; the first refusal or revert stops the rest. With
