@@ -170,8 +170,8 @@ pub enum UserCommand {
         /// Hyperliquid transfers and agent approvals), which is otherwise refused.
         #[arg(long)]
         allow_permit: bool,
-        /// Post signatures for ORIGIN to another origin (ORIGIN=ORIGIN, e.g. make dev's
-        /// https://api.hyperliquid.xyz=http://127.0.0.1:18701); repeatable.
+        /// Post signatures meant for one origin to another, as `FROM=TO` (make dev:
+        /// `https://api.hyperliquid.xyz=http://127.0.0.1:18701`); repeatable.
         #[arg(long = "submit-route", env = "NEXUS_SUBMIT_ROUTES", value_delimiter = ',')]
         submit_routes: Vec<submit::Route>,
         #[command(flatten)]
