@@ -3,12 +3,9 @@
 
 mod common;
 
-use alloy::primitives::{Address, keccak256};
-use nexus_bindings::AgentMarketplace;
-use nexus_bindings::agent::Category;
 use serde_json::{Value, json};
 
-use common::{Env, agent_params, register, u};
+use common::{Env, agent_with_credits, settled_execution};
 
 const TO: &str = "0x00000000000000000000000000000000000000aa";
 
@@ -27,17 +24,8 @@ const Q: &str = "query($id: BigInt!) { execution(id: $id) { proposals { __typena
 async fn proposals_are_typed_and_private() {
     let env = Env::start(|_| {}).await;
     let devnet = env.devnet();
-    let d = devnet.deployments.contracts.clone();
     let (requester, stranger) = (devnet.signer(3), devnet.signer(4));
-    let price = 1_000_000_000_000_000u64;
-    register(
-        devnet,
-        agent_params(devnet.signer(6).address(), Address::ZERO, price, Category::General, r#"{"name":"Trader"}"#),
-    )
-    .await;
-    let market = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(3));
-    send!(market.purchase(u(1), u(3), u(price)).value(u(3 * price)));
-    let credit = nexus_bindings::credit_id::encode(u(1), u(price));
+    let credit = agent_with_credits(devnet, 3, 1_000_000_000_000_000, 3).await;
 
     let good = serde_json::to_vec(&json!({"summary": "two actions", "proposals": [
         {"kind": "call", "chainId": 31337, "to": TO, "value": "1000000000000000000", "data": "0xa9059cbb",
@@ -51,21 +39,8 @@ async fn proposals_are_typed_and_private() {
     .expect("json");
     let none = br#"{"summary": "nothing to do"}"#.to_vec();
     // Three settled executions (ids 1..=3), each with an output blob as the relayer stores it.
-    let relayer = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(1));
     for (i, output) in [&good, &bad, &none].into_iter().enumerate() {
-        let input = format!("{{\"n\":{i}}}");
-        let put = env.http.put(env.url("/v1/blobs")).body(input.clone()).send().await.expect("put");
-        assert_eq!(put.status(), 201);
-        let receipt = send!(market.requestExecution(credit, keccak256(input.as_bytes())));
-        let req = receipt.decoded_log::<AgentMarketplace::ExecutionRequested>().expect("requested").data;
-        sqlx::query("INSERT INTO blobs (hash, bytes, size) VALUES ($1, $2, $3)")
-            .bind(keccak256(output).to_vec())
-            .bind(output.clone())
-            .bind(output.len() as i64)
-            .execute(&env.pool)
-            .await
-            .expect("output blob");
-        send!(relayer.settle(req.requestId, req.execution(), true, keccak256(output)));
+        settled_execution(&env, 3, credit, format!("{{\"n\":{i}}}").as_bytes(), output).await;
     }
     env.indexed().await;
     let token = env.sign_in(&requester).await;

@@ -3,7 +3,7 @@
 //! proposals break the shape refused with the rule. The API is a small fake serving sign-in and
 //! the output, so the output is exactly what the test chose.
 
-use std::process::Output;
+mod common;
 
 use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolCall;
@@ -13,6 +13,8 @@ use axum::routing::{get, post};
 use nexus_bindings::AgentMarketplace;
 use nexus_testkit::Devnet;
 use serde_json::{Value, json};
+
+use common::nexus;
 
 const HOSTILE: &str = "\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{202e}fdp.exe";
 
@@ -45,20 +47,6 @@ fn outputs(market: Address) -> [Value; 2] {
         ]}),
         json!({"proposals": [{"kind": "call", "chainId": 31337, "to": market, "value": "0", "data": "0x", "summary": ""}]}),
     ]
-}
-
-async fn nexus(devnet: &Devnet, api: &str, dir: &std::path::Path, args: &[&str]) -> Output {
-    let key = format!("0x{}", alloy::hex::encode(devnet.signer(5).to_bytes()));
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
-        .args(args)
-        .env("NEXUS_RPC_URL", devnet.rpc_url())
-        .env("NEXUS_DEPLOYMENTS", devnet.deployments_path())
-        .env("NEXUS_GRAPHQL_URL", api)
-        .env("NEXUS_PRIVATE_KEY", key)
-        .env("HOME", dir)
-        .output()
-        .await
-        .expect("run nexus")
 }
 
 #[tokio::test]

@@ -112,33 +112,33 @@ impl Decoder {
             return if data.is_empty() { CallData::Empty } else { CallData::Unknown { selector: None } };
         };
         // The catalog's USDC is read as an ERC-20 first: amounts in USDC, not raw integers.
-        if to == self.usdc {
-            if let Ok(call) = IERC20::IERC20Calls::abi_decode(data) {
-                return self.erc20(to, call);
-            }
+        if to == self.usdc
+            && let Ok(call) = IERC20::IERC20Calls::abi_decode(data)
+        {
+            return self.erc20(to, call);
         }
-        if let Some((_, name, abi)) = self.contracts.iter().find(|(a, ..)| *a == to) {
-            if let Some(function) = abi.functions().find(|f| f.selector().as_slice() == selector) {
-                let function_name = function.name.clone();
-                return match function.abi_decode_input(&data[4..]) {
-                    Ok(values) => CallData::Decoded {
-                        contract: (*name).to_string(),
-                        function: function_name,
-                        signature: function.signature(),
-                        args: function
-                            .inputs
-                            .iter()
-                            .zip(&values)
-                            .map(|(param, value)| Arg { name: param.name.clone(), value: format_value(value) })
-                            .collect(),
-                    },
-                    Err(e) => CallData::Undecodable {
-                        contract: (*name).to_string(),
-                        function: function_name,
-                        reason: e.to_string(),
-                    },
-                };
-            }
+        if let Some((_, name, abi)) = self.contracts.iter().find(|(a, ..)| *a == to)
+            && let Some(function) = abi.functions().find(|f| f.selector().as_slice() == selector)
+        {
+            let function_name = function.name.clone();
+            return match function.abi_decode_input(&data[4..]) {
+                Ok(values) => CallData::Decoded {
+                    contract: (*name).to_string(),
+                    function: function_name,
+                    signature: function.signature(),
+                    args: function
+                        .inputs
+                        .iter()
+                        .zip(&values)
+                        .map(|(param, value)| Arg { name: param.name.clone(), value: format_value(value) })
+                        .collect(),
+                },
+                Err(e) => CallData::Undecodable {
+                    contract: (*name).to_string(),
+                    function: function_name,
+                    reason: e.to_string(),
+                },
+            };
         }
         if let Ok(call) = IERC20::IERC20Calls::abi_decode(data) {
             return self.erc20(to, call);
