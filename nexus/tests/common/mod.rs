@@ -6,10 +6,13 @@ use std::process::Output;
 
 use nexus_testkit::Devnet;
 
-/// Runs `nexus` with `args` against the devnet and the API at `api`, as the buyer (anvil
-/// account 5), with `dir` as its home (session files).
+/// Anvil dev account 5: the buyer (no role in the deploy script).
+pub const BUYER: usize = 5;
+
+/// Runs `nexus` with `args` against the devnet and the API at `api`, as the buyer, with `dir` as
+/// its home (session files). stdin is not a terminal (`output()` gives the child none).
 pub async fn nexus(devnet: &Devnet, api: &str, dir: &std::path::Path, args: &[&str]) -> Output {
-    let key = format!("0x{}", alloy::hex::encode(devnet.signer(5).to_bytes()));
+    let key = format!("0x{}", alloy::hex::encode(devnet.signer(BUYER).to_bytes()));
     tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
         .args(args)
         .env("NEXUS_RPC_URL", devnet.rpc_url())
