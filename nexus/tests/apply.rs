@@ -29,21 +29,13 @@ use nexus_testkit::Devnet;
 use nexus_testkit::bundler::{Alto, deploy_account, mint_usdc};
 use serde_json::{Value, json};
 
-use common::{BUYER, nexus};
+use common::{BUYER, nexus, sign_in_only};
 
 const SPENDER: Address = address!("00000000000000000000000000000000000000b1");
 const OTHER: Address = address!("00000000000000000000000000000000000000b2");
 
 /// The fake API: sign-in always succeeds, `/v1/executions/{id}/output` serves `outputs[id]`.
 async fn start_api(outputs: HashMap<String, Value>) -> String {
-    async fn graphql(axum::Json(body): axum::Json<Value>) -> axum::Json<Value> {
-        let query = body["query"].as_str().unwrap_or_default();
-        axum::Json(if query.contains("signInChallenge") {
-            json!({ "data": { "signInChallenge": { "nonce": "abcdef0123456789", "domain": "localhost", "chainId": null } } })
-        } else {
-            json!({ "data": { "signIn": { "token": "session" } } })
-        })
-    }
     async fn output(
         State(outputs): State<Arc<HashMap<String, Value>>>,
         Path(id): Path<String>,
@@ -55,7 +47,7 @@ async fn start_api(outputs: HashMap<String, Value>) -> String {
         }
     }
     let app = Router::new()
-        .route("/graphql", post(graphql))
+        .route("/graphql", post(sign_in_only))
         .route("/v1/executions/{id}/output", get(output))
         .with_state(Arc::new(outputs));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -14,18 +14,9 @@ use nexus_bindings::AgentMarketplace;
 use nexus_testkit::Devnet;
 use serde_json::{Value, json};
 
-use common::nexus;
+use common::{nexus, sign_in_only};
 
 const HOSTILE: &str = "\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{202e}fdp.exe";
-
-async fn graphql(axum::Json(body): axum::Json<Value>) -> axum::Json<Value> {
-    let query = body["query"].as_str().unwrap_or_default();
-    axum::Json(if query.contains("signInChallenge") {
-        json!({ "data": { "signInChallenge": { "nonce": "abcdef0123456789", "domain": "localhost", "chainId": null } } })
-    } else {
-        json!({ "data": { "signIn": { "token": "session" } } })
-    })
-}
 
 fn outputs(market: Address) -> [Value; 2] {
     let purchase =
@@ -54,7 +45,7 @@ async fn proposals_are_shown_decoded_and_neutralised() {
     let devnet = Devnet::start().await.expect("devnet");
     let market = devnet.deployments.contracts.agent_marketplace;
     let documents = outputs(market);
-    let app = Router::new().route("/graphql", post(graphql)).route(
+    let app = Router::new().route("/graphql", post(sign_in_only)).route(
         "/v1/executions/{id}/output",
         get(move |Path(id): Path<usize>| {
             let document = documents.get(id - 1).cloned().unwrap_or(Value::Null);

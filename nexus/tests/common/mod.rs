@@ -5,6 +5,7 @@
 use std::process::Output;
 
 use nexus_testkit::Devnet;
+use serde_json::{Value, json};
 
 /// Anvil dev account 5: the buyer (no role in the deploy script).
 pub const BUYER: usize = 5;
@@ -23,4 +24,15 @@ pub async fn nexus(devnet: &Devnet, api: &str, dir: &std::path::Path, args: &[&s
         .output()
         .await
         .expect("run nexus")
+}
+
+/// The API's GraphQL as far as signing in goes: every challenge answered, every sign-in
+/// accepted (the tests that use it are about what the CLI does with an output, not auth).
+pub async fn sign_in_only(axum::Json(body): axum::Json<Value>) -> axum::Json<Value> {
+    let query = body["query"].as_str().unwrap_or_default();
+    axum::Json(if query.contains("signInChallenge") {
+        json!({ "data": { "signInChallenge": { "nonce": "abcdef0123456789", "domain": "localhost", "chainId": null } } })
+    } else {
+        json!({ "data": { "signIn": { "token": "session" } } })
+    })
 }
