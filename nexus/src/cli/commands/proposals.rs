@@ -57,7 +57,7 @@ pub(super) async fn proposals(
         println!("execution {id} proposes no actions");
     } else {
         println!(
-            "execution {id} proposes {} action(s) on chain {}; `nexus apply {id}` asks before each:\n",
+            "execution {id} proposes {} action(s) on chain {}; `nexus apply {id}` shows them and asks once before acting:\n",
             views.len(),
             decoder.chain_id()
         );
