@@ -23,6 +23,7 @@
 // The relayer tests' stack (its own `#![allow(dead_code)]` covers the helpers not used here).
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "bench_relayer/egress.rs"]
 mod egress;
 
 use std::collections::HashMap;
