@@ -435,7 +435,7 @@ fn consistency(e: sqlx::Error) -> IndexerError {
 
 async fn write_metadata(conn: &mut PgConnection, agent_id: U256, m: &Resolved) -> Result<(), IndexerError> {
     q("UPDATE agents SET name = $2, description = $3, tags = $4, input_schema = $5::jsonb, output_schema = $6::jsonb,
-           metadata_status = $7, metadata_error = $8, metadata_attempts = 0,
+           metadata_status = $7, metadata_error = $8, network = $9::jsonb, metadata_attempts = 0,
            metadata_next_attempt_at = CASE WHEN $7 = 'pending' THEN updated_at END,
            search = setweight(to_tsvector('simple', coalesce($2, '')), 'A')
                  || setweight(to_tsvector('simple', coalesce($3, '')), 'B')
@@ -449,6 +449,7 @@ async fn write_metadata(conn: &mut PgConnection, agent_id: U256, m: &Resolved) -
     .bind(m.output_schema.clone())
     .bind(m.status)
     .bind(m.error.clone())
+    .bind(m.network.clone())
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -73,7 +73,7 @@ pub async fn resolve_pending(
         };
         sqlx::query(
             "UPDATE agents SET name = $3, description = $4, tags = $5, input_schema = $6::jsonb,
-                 output_schema = $7::jsonb, metadata_status = $8, metadata_error = $9,
+                 output_schema = $7::jsonb, metadata_status = $8, metadata_error = $9, network = $10::jsonb,
                  metadata_attempts = metadata_attempts + 1,
                  metadata_next_attempt_at = CASE WHEN $8 = 'ok' THEN NULL
                      ELSE now() + least(interval '1 hour', interval '1 second' * power(2, metadata_attempts + 1)) END,
@@ -91,6 +91,7 @@ pub async fn resolve_pending(
         .bind(resolved.output_schema)
         .bind(resolved.status)
         .bind(resolved.error)
+        .bind(resolved.network)
         .execute(pool)
         .await?;
     }
@@ -151,6 +152,9 @@ pub struct Resolved {
     pub tags: Vec<String>,
     pub input_schema: Option<String>,
     pub output_schema: Option<String>,
+    /// The `network` section as written (the relayer parses and trusts it, or not: it alone
+    /// knows the egress policy rules and whether the URI is content-addressed).
+    pub network: Option<String>,
     pub error: Option<String>,
 }
 
@@ -164,6 +168,7 @@ struct Document {
     tags: Vec<String>,
     input_schema: Option<serde_json::Value>,
     output_schema: Option<serde_json::Value>,
+    network: Option<serde_json::Value>,
 }
 
 /// Largest metadata document accepted, inline or fetched.
@@ -203,6 +208,7 @@ pub fn parse(bytes: &[u8]) -> Result<Resolved, String> {
         tags: doc.tags.into_iter().map(|s| s.replace('\0', "")).collect(),
         input_schema: doc.input_schema.map(|v| v.to_string()),
         output_schema: doc.output_schema.map(|v| v.to_string()),
+        network: doc.network.map(|v| v.to_string()),
         error: None,
     })
 }
@@ -283,6 +289,13 @@ mod tests {
         assert_eq!(r.name.as_deref(), Some("Y"));
         assert_eq!(resolve_inline("data:,not json").status, MetadataStatus::Failed);
         assert_eq!(resolve_inline("ipfs://bafy").status, MetadataStatus::Pending);
+    }
+
+    #[test]
+    fn the_network_section_is_kept_as_written_for_the_relayer() {
+        let r = resolve_inline(r#"data:application/json,{"name":"N","network":{"rules":[{"host":"api.example"}]}}"#);
+        assert_eq!(r.network.as_deref(), Some(r#"{"rules":[{"host":"api.example"}]}"#));
+        assert_eq!(resolve_inline(r#"data:application/json,{"name":"N"}"#).network, None);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! Configured by [`RelayerSettings`] (the `[relayer]` table, `NEXUS_RELAYER_*`, the
 //! subcommand's flags; every key with its default is in `nexus.example.toml`). The key holds
 //! RELAYER_ROLE only; give it as a file (`key_file`, `NEXUS_RELAYER_KEY_FILE`, `--key-file`), or
-//! as `NEXUS_RELAYER_KEY` for development.
+//! as `NEXUS_RELAYER_KEY` for development. The agents' egress proxy is the nested
+//! `[relayer.egress]` table ([`egress::EgressSettings`]).
+
+mod egress;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::secret::{self, Secret};
 use crate::config::{ConfigError, Section, Settings};
+pub use egress::EgressSettings;
 
 /// The relayer's settings.
 #[derive(clap::Args, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -56,10 +60,15 @@ pub struct RelayerSettings {
     /// Where /health, /ready and /metrics are served.
     #[arg(long, default_value = "127.0.0.1:9103")]
     pub status_addr: String,
+    /// `[relayer.egress]`, from the TOML file only (maps have no flag or variable form).
+    #[arg(skip)]
+    #[serde(default)]
+    pub egress: EgressSettings,
 }
 
 impl Section for RelayerSettings {
     const TABLE: Option<&'static str> = Some("relayer");
+    const SUBTABLES: &'static [&'static str] = &["egress"];
 }
 
 impl RelayerSettings {
@@ -98,7 +107,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let shared = &settings.shared;
     let key = settings.relayer.key()?;
     let deployments = nexus_bindings::Deployments::load(&shared.deployments)?;
-    let config = settings.relayer.config(deployments, &shared.rpc_url, shared.database_url()?.expose(), key);
+    let mut config = settings.relayer.config(deployments, &shared.rpc_url, shared.database_url()?.expose(), key);
+    config.egress = settings.relayer.egress.config()?;
+    if let Some(egress) = &config.egress {
+        let routes: Vec<String> = egress.routes.iter().map(|(from, to)| format!("{from} -> {to}")).collect();
+        tracing::info!(?routes, allow_addresses = ?egress.allow_addresses, "agent egress on");
+    }
     let status_addr = &settings.relayer.status_addr;
     tracing::info!(rpc = %config.rpc_url, owner = %config.owner, concurrency = config.concurrency, "starting relayer");
     let relayer = nexus_relayer::Relayer::connect(config).await?;

@@ -11,14 +11,20 @@
 //!   per minute from the first request mined to the last settlement mined. The same burst's
 //!   latencies are printed too (`..._at_concurrency_4`), as they include queueing.
 //!
+//! - `relayer.egress_overhead_ms_p50` / `_p99`: what the egress proxy adds to one request
+//!   (module `egress`, no containers: the proxy against a direct connection, alternating).
+//!
 //! Bars (issue 5): overhead p50 < 150 ms, request → settled p50 < 750 ms, ≥ 120 per minute.
 //! `BENCH_RELAYER_SEQUENTIAL` and `BENCH_RELAYER_BURST` change the request counts;
+//! `BENCH_RELAYER_EGRESS_ONLY=1` prints the egress lines alone (no stack, no containers);
 //! `BENCH_RELAYER_WARM=0` turns pre-started containers off (cold create + start every run).
 //! Per-phase medians (create + start, attach, start, drive) go to stderr.
 
 // The relayer tests' stack (its own `#![allow(dead_code)]` covers the helpers not used here).
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "bench_relayer/egress.rs"]
+mod egress;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -107,6 +113,9 @@ fn percentile(samples: &mut [f64], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> Result<()> {
+    if std::env::var("BENCH_RELAYER_EGRESS_ONLY").is_ok_and(|v| v == "1") {
+        return print_egress().await;
+    }
     let sequential = env_u64("BENCH_RELAYER_SEQUENTIAL", 40)?;
     let burst = env_u64("BENCH_RELAYER_BURST", 80)?;
     let timings = Timings::default();
@@ -241,5 +250,12 @@ async fn main() -> Result<()> {
     println!("relayer.container_overhead_ms_p50_at_concurrency_4={:.1}", percentile(&mut burst_overhead, 50.0));
     println!("relayer.request_to_settled_ms_p50_at_concurrency_4={:.1}", percentile(&mut burst_latency, 50.0));
     println!("relayer.request_to_settled_ms_p99_at_concurrency_4={:.1}", percentile(&mut burst_latency, 99.0));
+    print_egress().await
+}
+
+async fn print_egress() -> Result<()> {
+    let (p50, p99) = egress::overhead(percentile).await?;
+    println!("relayer.egress_overhead_ms_p50={p50:.2}");
+    println!("relayer.egress_overhead_ms_p99={p99:.2}");
     Ok(())
 }

@@ -150,6 +150,16 @@ pub struct Request {
     pub status: ExecutionStatus,
     /// The agent's declared output schema (its resolved metadata), if any.
     pub output_schema: Option<serde_json::Value>,
+    /// Where the agent's metadata lives and its `network` section as stored by the indexer
+    /// (unchecked text): [`crate::egress::policy`] turns them into the run's egress policy.
+    pub metadata: AgentMetadata,
+}
+
+/// What the relayer needs of an agent's metadata besides the output schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentMetadata {
+    pub uri: Option<String>,
+    pub network: Option<String>,
 }
 
 impl Request {
@@ -160,7 +170,11 @@ impl Request {
 
     /// Reads `row`'s commitment; a value outside its Solidity type (a negative time, a deadline
     /// beyond uint40) is an error, never a default.
-    fn from_row(row: ExecutionRow, output_schema: Option<serde_json::Value>) -> Result<Self, RelayerError> {
+    fn from_row(
+        row: ExecutionRow,
+        output_schema: Option<serde_json::Value>,
+        metadata: AgentMetadata,
+    ) -> Result<Self, RelayerError> {
         let out_of_range = |column, value| RelayerError::OutOfRange { request_id: row.request_id, column, value };
         let deadline = U40::try_from(row.deadline).map_err(|_| out_of_range("deadline", row.deadline))?;
         let requested_at =
@@ -179,6 +193,7 @@ impl Request {
             requested_at,
             status: row.status,
             output_schema,
+            metadata,
         })
     }
 }
@@ -189,6 +204,8 @@ struct ExecutionWithSchema {
     #[sqlx(flatten)]
     row: ExecutionRow,
     output_schema: Option<String>,
+    metadata_uri: Option<String>,
+    network: Option<String>,
 }
 
 /// The request `request_id`, if indexed.
@@ -196,20 +213,21 @@ pub async fn request(pool: &PgPool, request_id: U256) -> Result<Option<Request>,
     // The agent's output schema comes along in the same round trip: a LEFT JOIN, since an agent
     // row always exists for an indexed request but its metadata may not be resolved yet.
     let sql = format!(
-        "SELECT {EXECUTION_COLUMNS}, a.output_schema::text AS output_schema
+        "SELECT {EXECUTION_COLUMNS}, a.output_schema::text AS output_schema,
+                a.metadata_uri, a.network::text AS network
          FROM executions e LEFT JOIN agents a ON a.agent_id = e.agent_id
          WHERE e.request_id = $1::numeric"
     );
     let row: Option<ExecutionWithSchema> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(numeric(request_id)).fetch_optional(pool).await?;
-    let Some(ExecutionWithSchema { row, output_schema }) = row else {
+    let Some(ExecutionWithSchema { row, output_schema, metadata_uri, network }) = row else {
         return Ok(None);
     };
     let output_schema = output_schema
         .map(|text| serde_json::from_str(&text))
         .transpose()
         .map_err(|source| RelayerError::OutputSchema { agent_id: row.agent_id, source })?;
-    Request::from_row(row, output_schema).map(Some)
+    Request::from_row(row, output_schema, AgentMetadata { uri: metadata_uri, network }).map(Some)
 }
 
 pub async fn blob(pool: &PgPool, hash: B256) -> Result<Option<Vec<u8>>, RelayerError> {
@@ -296,7 +314,8 @@ mod tests {
 
     #[test]
     fn the_row_becomes_the_commitment_settle_takes() {
-        let request = Request::from_row(row(1_800_000_000, 1_700_000_000), None).expect("in range");
+        let request =
+            Request::from_row(row(1_800_000_000, 1_700_000_000), None, AgentMetadata::default()).expect("in range");
         assert_eq!(
             request.execution,
             Execution {
@@ -315,7 +334,7 @@ mod tests {
     fn values_outside_their_solidity_types_are_errors() {
         for (deadline, requested_at, column) in [(-1, 0, "deadline"), (1 << 40, 0, "deadline"), (5, -1, "requested_at")]
         {
-            match Request::from_row(row(deadline, requested_at), None) {
+            match Request::from_row(row(deadline, requested_at), None, AgentMetadata::default()) {
                 Err(RelayerError::OutOfRange { column: c, .. }) => assert_eq!(c, column),
                 other => panic!("({deadline}, {requested_at}) gave {other:?}"),
             }

@@ -149,6 +149,9 @@ pub struct RunSpec<'a> {
     pub owner: &'a str,
     pub request_id: &'a str,
     pub verified: &'a VerifiedImages,
+    /// Mounted read-only at `/run` (the egress socket goes in it; see [`crate::egress`]).
+    /// `None`: egress is off and the container gets no mount.
+    pub egress_dir: Option<&'a crate::egress::RunDir>,
 }
 
 /// Label of a pre-started container ([`prestart`]): unix seconds after which its owner will not
@@ -167,11 +170,24 @@ pub const WARM_REQUEST: &str = "warm";
 pub struct Warm {
     id: String,
     attached: bollard::container::AttachContainerResults,
+    /// The directory mounted at create time, handed to the run that takes this container.
+    egress_dir: Option<crate::egress::RunDir>,
 }
 
 impl Warm {
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Keeps `dir` (mounted by [`prestart`]) with the container, for the run that takes it.
+    pub fn with_egress_dir(mut self, dir: Option<crate::egress::RunDir>) -> Self {
+        self.egress_dir = dir;
+        self
+    }
+
+    /// The directory mounted at `/run`, now owned by the run (removed when it is dropped).
+    pub fn take_egress_dir(&mut self) -> Option<crate::egress::RunDir> {
+        self.egress_dir.take()
     }
 }
 
@@ -289,7 +305,7 @@ pub async fn prestart(docker: &Docker, spec: &RunSpec<'_>, limits: &Limits, warm
     let started = tokio::time::timeout(ENGINE_SLACK, async {
         let id = create(docker, spec, limits, Some(warm_until)).await?;
         match attach_start(docker, &id).await {
-            Ok(attached) => Ok(Warm { id, attached }),
+            Ok(attached) => Ok(Warm { id, attached, egress_dir: None }),
             Err(f) => {
                 let _ = remove(docker, &id).await;
                 Err(f)
@@ -317,7 +333,7 @@ async fn run_inner(
 ) -> Result<Vec<u8>, Failure> {
     let begun = Instant::now();
     let (id, attached) = match warm {
-        Some(w) => (w.id, w.attached),
+        Some(w) => (w.id, w.attached), // its `egress_dir` was taken by the run
         None => {
             let id = create(docker, spec, limits, None).await?;
             match attach_start(docker, &id).await {
@@ -381,6 +397,9 @@ async fn create(
         security_opt: Some(vec!["no-new-privileges".into()]),
         network_mode: Some("none".into()),
         log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
+        // No `dns` either: with no network there is nothing to resolve with, and the proxy
+        // resolves the names agents ask for.
+        binds: spec.egress_dir.map(|dir| vec![dir.bind()]),
         ..Default::default()
     };
     let mut labels: std::collections::HashMap<String, String> =
@@ -400,6 +419,9 @@ async fn create(
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         network_disabled: Some(true),
+        env: spec
+            .egress_dir
+            .map(|_| vec![format!("{}={}", crate::egress::SOCKET_ENV, crate::egress::SOCKET_IN_CONTAINER)]),
         labels: Some(labels),
         host_config: Some(host),
         ..Default::default()

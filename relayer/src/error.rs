@@ -53,6 +53,13 @@ pub enum RelayerError {
     OutOfRange { request_id: U256, column: &'static str, value: i64 },
     #[error("encoding the container's stdin envelope: {0}")]
     Envelope(#[source] serde_json::Error),
+    /// The egress proxy could not be built (TLS roots) at start.
+    #[error("egress: {0}")]
+    Egress(#[from] nexus_egress::EgressError),
+    /// A run directory or socket for the egress proxy could not be made (a full or read-only
+    /// temporary directory): the host's problem, retried.
+    #[error("egress run directory: {0}")]
+    EgressDir(#[source] std::io::Error),
 }
 
 impl RelayerError {
@@ -64,7 +71,9 @@ impl RelayerError {
             RelayerError::Database(e) => database_is_retryable(e),
             RelayerError::Chain(e) => e.is_retryable(),
             RelayerError::Docker(e) => e.is_retryable(),
-            RelayerError::Migrate(_)
+            RelayerError::EgressDir(_) => true,
+            RelayerError::Egress(_)
+            | RelayerError::Migrate(_)
             | RelayerError::Key
             | RelayerError::RpcUrl { .. }
             | RelayerError::OutputSchema { .. }
@@ -107,6 +116,9 @@ pub enum DockerError {
     TimedOut { call: &'static str },
     #[error("docker: the container's wait stream ended without an exit status")]
     WaitEnded,
+    /// The directory mounted into a container (its egress run directory) could not be made.
+    #[error("docker: preparing the container's run directory: {0}")]
+    RunDir(#[source] std::io::Error),
 }
 
 impl DockerError {
@@ -129,7 +141,7 @@ impl DockerError {
                 | E::SocketNotFoundError(_) => true,
                 _ => false,
             },
-            DockerError::TimedOut { .. } | DockerError::WaitEnded => true,
+            DockerError::TimedOut { .. } | DockerError::WaitEnded | DockerError::RunDir(_) => true,
         }
     }
 }

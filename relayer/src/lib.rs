@@ -16,6 +16,7 @@
 pub mod chain;
 pub mod db;
 pub mod docker;
+pub mod egress;
 pub mod error;
 pub mod logs;
 mod proposals;
@@ -73,6 +74,9 @@ pub struct Config {
     pub warm_start: bool,
     pub limits: Limits,
     pub chain: ChainConfig,
+    /// The agents' egress proxy ([`egress`]); `None`: no agent gets a socket (every container
+    /// has no network at all, as before issue 15).
+    pub egress: Option<nexus_egress::EgressConfig>,
 }
 
 impl Config {
@@ -102,6 +106,9 @@ impl Config {
             warm_start: true,
             limits: Limits::default(),
             chain: ChainConfig::default(),
+            // On: an agent whose content-addressed metadata lists nothing still gets no socket,
+            // and the default budget and empty address allowlist are the safe ones.
+            egress: Some(nexus_egress::EgressConfig::default()),
         }
     }
 }
@@ -144,6 +151,8 @@ struct Shared {
     docker: bollard::Docker,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
+    /// The egress proxy and run directories (see [`Config::egress`]).
+    egress: Option<egress::Runtime>,
 }
 
 pub struct Relayer {
@@ -171,6 +180,7 @@ impl Relayer {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let metrics = Arc::new(Metrics::default());
         let scope = docker::scope(&config.database_url);
+        let egress = config.egress.clone().map(egress::Runtime::new).transpose()?;
         Ok(Self {
             shared: Arc::new(Shared {
                 warm: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -183,6 +193,7 @@ impl Relayer {
                 docker,
                 metrics,
                 shutdown,
+                egress,
             }),
             shutdown_tx,
         })
@@ -463,6 +474,18 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
 
     let (log_tx, log_rx) = mpsc::channel::<docker::LogLine>(256);
     let logger = tokio::spawn(write_logs(s.pool.clone(), claim, log_rx));
+    // The egress session comes before any container: a listing naming a secret this operator
+    // does not hold cannot run here, and is refunded without touching the engine.
+    let mut serving = match start_egress(s, &e, &log_tx).await {
+        Ok(serving) => serving,
+        Err(err) => {
+            let reason = format!("egress: {err}");
+            let _ = log_tx.send(docker::LogLine::System(format!("[relayer] {reason}"))).await;
+            drop(log_tx);
+            let _ = logger.await;
+            return settle(s, claim, &e, Err(reason), "egress_secret").await;
+        }
+    };
     let started = Instant::now();
     let name = format!("nexus-{}-r{}-a{}", cfg.owner, e.request_id, claim.attempt);
     let request_id = e.request_id.to_string();
@@ -474,13 +497,31 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
         owner: &cfg.owner,
         request_id: &request_id,
         verified: &s.verified,
+        egress_dir: None,
     };
-    let warm = if cfg.warm_start { take_warm(s, &image).await } else { None };
+    let mut warm = if cfg.warm_start { take_warm(s, &image).await } else { None };
     if warm.is_some() {
         // Used one: have the next ready by the time the next request for this agent comes.
         refill(s, &image);
     }
     let container = warm.as_ref().map_or_else(|| name.clone(), |w| w.id().to_string());
+    // A pre-started container brings the directory it was created with; a cold one gets its own.
+    let egress_dir = match (&s.egress, warm.as_mut()) {
+        (None, _) => None,
+        (Some(_), Some(w)) => w.take_egress_dir(),
+        (Some(rt), None) => Some(rt.dirs.create().map_err(RelayerError::EgressDir)?),
+    };
+    if let (Some(serving), Some(dir)) = (serving.as_mut(), &egress_dir)
+        && let Err(err) = serving.bind(dir)
+    {
+        if let Some(w) = &warm {
+            let _ = docker::remove(&s.docker, w.id()).await;
+        }
+        drop(log_tx);
+        let _ = logger.await;
+        return Err(RelayerError::EgressDir(err));
+    }
+    let spec = docker::RunSpec { egress_dir: egress_dir.as_ref(), ..spec };
     let lease_lost = async move {
         if lost.wait_for(|lost| *lost).await.is_err() {
             std::future::pending::<()>().await; // the renewal ended without losing the lease
@@ -495,11 +536,17 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
             if let Err(e) = docker::remove(&s.docker, &container).await {
                 tracing::warn!(container, error = %e, "removing the container failed; the orphan sweep will");
             }
+            drop(serving);
             drop(log_tx);
             let _ = logger.await;
             return Ok(Step::LeaseLost);
         }
     };
+    // The container has exited (or was killed): its proxy stops, its last calls are logged.
+    if let Some(serving) = serving {
+        serving.finish(&log_tx, &s.metrics).await;
+    }
+    drop(egress_dir);
     s.metrics.run_seconds.record(started.elapsed());
     // Read by the relayer benchmark (relayer.container_overhead_ms): claim → container exited.
     tracing::debug!(
@@ -545,6 +592,28 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
             settle(s, claim, &e, Err(f.to_string()), cause).await
         }
     }
+}
+
+/// The run's egress session (`None` when egress is off or the agent's policy allows nothing),
+/// after telling the buyer in a system line why an agent has no network.
+async fn start_egress(
+    s: &Arc<Shared>,
+    e: &db::Request,
+    logs: &mpsc::Sender<docker::LogLine>,
+) -> Result<Option<egress::Serving>, nexus_egress::SecretError> {
+    let Some(rt) = &s.egress else {
+        if e.metadata.network.is_some() {
+            let line = "[relayer] egress: off on this relayer: no network".to_string();
+            let _ = logs.send(docker::LogLine::System(line)).await;
+        }
+        return Ok(None);
+    };
+    let run = egress::policy(&e.metadata);
+    if let Some(why) = run.none_because {
+        let _ = logs.send(docker::LogLine::System(format!("[relayer] {why}"))).await;
+        return Ok(None);
+    }
+    egress::Serving::start(&rt.proxy, run.policy, logs.clone(), s.metrics.clone()).map(Some)
 }
 
 /// Stores the output (on success) and settles. `label` names the outcome for metrics.

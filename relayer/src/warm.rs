@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::docker::{self, Failure};
+use crate::docker::{self, DockerError, Failure};
 use crate::{Shared, unix_now};
 
 /// Longest a pre-started container waits for a request before its owner discards it. Short:
@@ -69,6 +69,12 @@ pub(crate) fn prestart_slot(s: &Arc<Shared>, image: &str) -> WarmSlot {
     let handle = tokio::spawn(async move {
         let name = format!("nexus-{}-warm{n}", s2.config.owner);
         let warm_until = unix_now() + WARM_TTL.as_secs();
+        // Mounted now, filled with the socket when a request takes the container (its policy
+        // is not known yet): see `crate::egress`.
+        let egress_dir = match &s2.egress {
+            Some(rt) => Some(rt.dirs.create().map_err(|e| Failure::Engine(DockerError::RunDir(e)))?),
+            None => None,
+        };
         let spec = docker::RunSpec {
             name: &name,
             image_id: &image2,
@@ -77,8 +83,10 @@ pub(crate) fn prestart_slot(s: &Arc<Shared>, image: &str) -> WarmSlot {
             owner: &s2.config.owner,
             request_id: docker::WARM_REQUEST,
             verified: &s2.verified,
+            egress_dir: egress_dir.as_ref(),
         };
-        docker::prestart(&s2.docker, &spec, &s2.config.limits, warm_until).await
+        let warm = docker::prestart(&s2.docker, &spec, &s2.config.limits, warm_until).await?;
+        Ok(warm.with_egress_dir(egress_dir))
     });
     WarmSlot { born: Instant::now(), handle }
 }

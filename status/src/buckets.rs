@@ -48,5 +48,14 @@ pub const GRAPHQL_REQUEST_SECONDS: HistogramSpec = HistogramSpec::new(
     REQUEST_SECONDS,
 );
 
+/// One agent request through the egress proxy (refused ones included, which take well under
+/// a millisecond): an API call's range, up to the proxy's per-request timeout.
+pub const RELAYER_EGRESS_REQUEST_SECONDS: HistogramSpec = HistogramSpec::new(
+    "nexus_relayer_egress_request_seconds",
+    "Agent requests through the egress proxy, arrival to last response byte.",
+    REQUEST_SECONDS,
+);
+
 /// Every histogram, for the exporter's per-metric bucket configuration.
-pub const ALL: &[HistogramSpec] = &[RELAYER_RUN_SECONDS, RELAYER_SETTLEMENT_SECONDS, GRAPHQL_REQUEST_SECONDS];
+pub const ALL: &[HistogramSpec] =
+    &[RELAYER_RUN_SECONDS, RELAYER_SETTLEMENT_SECONDS, GRAPHQL_REQUEST_SECONDS, RELAYER_EGRESS_REQUEST_SECONDS];

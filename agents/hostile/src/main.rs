@@ -16,6 +16,10 @@
 //! settle as a failure) and 0 when any attempt succeeded, so a containment test that expects a
 //! failed request also catches an escape.
 //!
+//! `egress` (module [`egress`]) attacks the relayer's egress proxy through its socket and
+//! reports every answer (exit 0 with the report: the relayer test checks each answer and the
+//! system log lines).
+//!
 //! Helpers for the relayer's other tests: `echo` (returns the input at once), `fail` (exit 3),
 //! `sleep` (`input.seconds`, default 3600, then exit 0), `invalid-json` (exit 0 with output that
 //! is not JSON).
@@ -24,6 +28,8 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
+
+mod egress;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
         "write-root" => report("write-root", write_root()),
         "privilege" => report("privilege", privilege()),
         "echo" => emit(&input),
+        "egress" => emit(&egress::attacks(&input)),
         "fail" => {
             log("failing on purpose");
             ExitCode::from(3)

@@ -16,6 +16,8 @@ use crate::relayer::RelayerSettings;
 struct SectionInfo {
     table: Option<&'static str>,
     keys: Vec<Key>,
+    /// [`Section::SUBTABLES`].
+    subtables: &'static [&'static str],
     /// For each key (same order as `keys`), its environment variables, the rule's name first.
     env_vars: Vec<Vec<String>>,
     defaults: Dict,
@@ -27,7 +29,7 @@ impl SectionInfo {
         let env_vars = keys.iter().map(Key::env_vars::<S>).collect();
         // A struct always serializes to a dictionary.
         let defaults = Value::serialize(defaults::<S>()?)?.into_dict().unwrap_or_default();
-        Ok(SectionInfo { table: S::TABLE, keys, env_vars, defaults })
+        Ok(SectionInfo { table: S::TABLE, keys, subtables: S::SUBTABLES, env_vars, defaults })
     }
 
     fn has_key(&self, id: &str) -> bool {
@@ -162,7 +164,8 @@ impl Sections {
                 return Err(unknown(key.clone()));
             };
             if let Value::Dict(_, table) = value
-                && let Some(key) = table.keys().find(|k| !section.has_key(k))
+                && let Some(key) =
+                    table.keys().find(|k| !section.has_key(k) && !section.subtables.contains(&k.as_str()))
             {
                 return Err(unknown(section.path(key)));
             }

@@ -60,6 +60,10 @@ pub trait Section: clap::Args + Serialize + DeserializeOwned {
     /// Environment variables older than the `NEXUS_<TABLE>_<KEY>` rule, still read: `(key,
     /// variable)`. The rule's own name wins when both are set.
     const ENV_ALIASES: &'static [(&'static str, &'static str)] = &[];
+    /// Nested tables (`[relayer.egress]`): fields with `#[arg(skip)]`, so no flag or variable;
+    /// read from the file only and checked by their own serde declaration (unknown keys
+    /// refused there).
+    const SUBTABLES: &'static [&'static str] = &[];
 }
 
 /// Everything the services are configured with, after layering.

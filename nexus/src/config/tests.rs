@@ -277,6 +277,7 @@ fn the_example_file_names_every_key() {
         let named: Vec<&String> =
             table.iter().filter(|(_, v)| S::TABLE.is_some() || !v.is_table()).map(|(k, _)| k).collect();
         let mut declared: Vec<String> = Key::all::<S>().into_iter().map(|k| k.id).collect();
+        declared.extend(S::SUBTABLES.iter().map(|t| (*t).to_owned()));
         declared.sort();
         let mut named: Vec<String> = named.into_iter().cloned().collect();
         named.sort();
@@ -379,4 +380,21 @@ fn every_variable_read_before_still_lands() {
         (secret(&r.key).as_deref(), r.concurrency, r.status_addr.as_str()),
         (Some("0xrelayer"), 2, "127.0.0.1:0")
     );
+}
+
+/// `[relayer.egress]` is a nested table: read from the file, merged over its defaults, and an
+/// unknown key in it is refused naming the table and the file.
+#[test]
+fn the_relayer_egress_table_is_read_from_the_file() {
+    let file = "[relayer.egress]\nrequests = 5\n[relayer.egress.routes]\n\"https://api.openai.com\" = \"http://127.0.0.1:18702\"";
+    let s = load_with(Some(file), &[], &["nexus", "relayer"]).expect("loads");
+    assert_eq!(s.relayer.egress.requests, 5);
+    assert_eq!(s.relayer.egress.total_time_ms, defaults().relayer.egress.total_time_ms, "the rest stays default");
+    assert_eq!(
+        s.relayer.egress.routes.get("https://api.openai.com").map(String::as_str),
+        Some("http://127.0.0.1:18702")
+    );
+    let error = load_with(Some("[relayer.egress]\nrequets = 5"), &[], &["nexus", "relayer"]).expect_err("unknown");
+    let text = error.to_string();
+    assert!(text.contains("requets") && text.contains("relayer.egress") && text.contains("nexus.toml"), "{text}");
 }
