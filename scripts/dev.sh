@@ -36,6 +36,7 @@ relayer_key=$(anvil_key 1)
 echo "dev: building the nexus binary"
 cargo build --workspace --locked --quiet
 nexus=target/debug/nexus
+sandbox=target/debug/nexus-sandbox
 
 # cast exits 0 even when it cannot connect, so judge by what it prints.
 rpc_up() { [[ "$("$bin/cast" chain-id --rpc-url "$rpc" 2>/dev/null)" =~ ^[0-9]+$ ]]; }
@@ -115,6 +116,32 @@ NEXUS_SEED_AGENTS=$(IFS=,; echo "${catalog[*]}") NEXUS_SEED_DIGESTS=$(IFS=,; ech
   "$bin/forge" script script/Seed.s.sol --rpc-url "$rpc" --broadcast --non-interactive >"$state/seed.log" 2>&1 \
   || { cat "$state/seed.log" >&2; exit 1; }
 
+# The sandbox upstreams (nexus-sandbox: Hyperliquid, chat completions, feeds, Open-Meteo, web
+# pages) stand in for the real APIs agents name; the relayer's egress proxy routes each real
+# origin to its port. Its chat-completions key is the operator's `openai` secret, kept in a file.
+sandbox_ports=(18701 18702 18703 18704 18705)
+openai_key_file=$state/sandbox-openai.key
+[ -s "$openai_key_file" ] || { umask 077; echo "sk-sandbox-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$openai_key_file"; }
+SANDBOX_OPENAI_KEY=$(cat "$openai_key_file") "$sandbox" >"$state/sandbox.log" 2>&1 &
+pids+=($!)
+# Real origin = where the proxy connects for it. Add a line per stand-in (feeds, JSON-RPC ...).
+egress_routes=(
+  "https://api.hyperliquid.xyz=http://127.0.0.1:${sandbox_ports[0]}"
+  "https://api.openai.com=http://127.0.0.1:${sandbox_ports[1]}"
+  "https://api.open-meteo.com=http://127.0.0.1:${sandbox_ports[3]}"
+  "https://en.wikipedia.org=http://127.0.0.1:${sandbox_ports[4]}"
+)
+relayer_config=$state/relayer.toml
+{
+  echo "# Written by scripts/dev.sh: the dev relayer's egress (sandbox upstreams on 127.0.0.1)."
+  echo "[relayer.egress]"
+  echo 'allow_addresses = ["127.0.0.1"]'
+  echo "[relayer.egress.routes]"
+  for route in "${egress_routes[@]}"; do echo "\"${route%%=*}\" = \"${route#*=}\""; done
+  echo "[relayer.egress.secrets]"
+  echo "openai_file = \"$openai_key_file\""
+} >"$relayer_config"
+
 export NEXUS_DATABASE_URL=$database_url NEXUS_DEPLOYMENTS=deployments/31337.json RUST_LOG=${RUST_LOG:-info}
 # The indexer follows new heads over the websocket (anvil serves both on one port).
 NEXUS_RPC_URL="ws://127.0.0.1:${port}" NEXUS_INDEXER_STATUS_ADDR=$indexer_status \
@@ -124,7 +151,7 @@ NEXUS_RPC_URL=$rpc NEXUS_GRAPHQL_LISTEN=$graphql_addr NEXUS_GRAPHQL_DEVELOPMENT=
   "$nexus" graphql >"$state/graphql.log" 2>&1 &
 pids+=($!)
 NEXUS_RPC_URL=$rpc NEXUS_RELAYER_KEY=$relayer_key NEXUS_RELAYER_STATUS_ADDR=$relayer_status \
-  "$nexus" relayer >"$state/relayer.log" 2>&1 &
+  NEXUS_CONFIG=$relayer_config "$nexus" relayer >"$state/relayer.log" 2>&1 &
 pids+=($!)
 
 # The demo accounts Seed.s.sol funds: anvil's #5 buys (1,000 test USDC), #4 is the catalog's
@@ -157,6 +184,7 @@ AgentNexus local stack
   GraphQL API         http://$graphql_addr/graphql (GraphiQL in a browser; ws: /graphql/ws, blobs: PUT /v1/blobs)
   indexer             /health /ready /metrics on http://$indexer_status (log: $state/indexer.log)
   relayer             /health /ready /metrics on http://$relayer_status (log: $state/relayer.log)
+  sandbox upstreams   127.0.0.1:${sandbox_ports[0]}-${sandbox_ports[4]} (agents' egress routes: $relayer_config; log: $state/sandbox.log)
   bundler             $bundler (ERC-4337, Alto; log: $state/alto.log); gas sponsored by http://$graphql_addr/v1/paymaster
   catalog             ${catalog[*]} (images: target/agents/images.json), priced in USDC
   PostgreSQL          $database_url (cluster: $pgdir)
