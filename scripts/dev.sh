@@ -121,7 +121,7 @@ NEXUS_SEED_AGENTS=$(IFS=,; echo "${catalog[*]}") NEXUS_SEED_DIGESTS=$(IFS=,; ech
 # origin to its port. Its chat-completions key is the operator's `openai` secret, kept in a file.
 sandbox_ports=(18701 18702 18703 18704 18705)
 openai_key_file=$state/sandbox-openai.key
-[ -s "$openai_key_file" ] || { umask 077; echo "sk-sandbox-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$openai_key_file"; }
+[ -s "$openai_key_file" ] || (umask 077; echo "sk-sandbox-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$openai_key_file")
 SANDBOX_OPENAI_KEY=$(cat "$openai_key_file") "$sandbox" >"$state/sandbox.log" 2>&1 &
 pids+=($!)
 # Real origin = where the proxy connects for it. Add a line per stand-in (feeds, JSON-RPC ...).
