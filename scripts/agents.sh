@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.."
 TARGET=x86_64-unknown-linux-gnu
 TAG=${AGENT_IMAGE_TAG:-dev}
 OUT=target/agents
-CATALOG=(summarizer csv-analyzer gas-advisor whale-tracker)
+CATALOG=(summarizer csv-analyzer gas-advisor whale-tracker translator news hyperliquid weather-alerts)
 HOSTILE_BEHAVIOURS=(fork-bomb memory-hog infinite-loop stdout-flood stderr-flood network write-root privilege echo fail sleep invalid-json)
 # The settings the relayer runs agents with (docs/ARCHITECTURE.md, "The agent container contract").
 LOCKED_DOWN=(--rm -i --network none --read-only --user 65534:65534 --cap-drop ALL

@@ -8,6 +8,8 @@
 # It also runs an ERC-4337 bundler (Alto, from npm) on BUNDLER_PORT and turns on the API's
 # sponsorship service (anvil account 3 signs for NexusPaymaster), so the gasless flow
 # (`nexus account create`, `--account`) works against the same stack.
+# The network agents (issue 15) reach sandbox upstreams (nexus-sandbox, ports 18701-18705)
+# through the relayer's egress proxy, configured in .nexus/relayer.toml.
 # Environment: ANVIL_PORT (8545), PG_PORT (5433), GRAPHQL_ADDR (127.0.0.1:4000),
 # INDEXER_STATUS_ADDR (127.0.0.1:9101), RELAYER_STATUS_ADDR (127.0.0.1:9103), BUNDLER_PORT (4337).
 set -euo pipefail
@@ -36,7 +38,6 @@ relayer_key=$(anvil_key 1)
 echo "dev: building the nexus binary"
 cargo build --workspace --locked --quiet
 nexus=target/debug/nexus
-sandbox=target/debug/nexus-sandbox
 
 # cast exits 0 even when it cannot connect, so judge by what it prints.
 rpc_up() { [[ "$("$bin/cast" chain-id --rpc-url "$rpc" 2>/dev/null)" =~ ^[0-9]+$ ]]; }
@@ -103,8 +104,9 @@ pids+=($!)
 
 echo "dev: building the agent images"
 scripts/agents.sh >"$state/agents.log" 2>&1 || { tail -n 30 "$state/agents.log" >&2; exit 1; }
-catalog=(summarizer csv-analyzer gas-advisor)
-prices=(50000 100000 20000)   # USDC base units: 0.05, 0.10, 0.02 per execution
+catalog=(summarizer csv-analyzer gas-advisor whale-tracker translator news hyperliquid weather-alerts)
+# USDC base units per execution: 0.05, 0.10, 0.02, 0.03, 0.08, 0.04, 0.10, 0.02.
+prices=(50000 100000 20000 30000 80000 40000 100000 20000)
 digests=()
 for name in "${catalog[@]}"; do
   id=$(jq -r --arg n "$name" '.[$n]' target/agents/images.json)
@@ -116,31 +118,36 @@ NEXUS_SEED_AGENTS=$(IFS=,; echo "${catalog[*]}") NEXUS_SEED_DIGESTS=$(IFS=,; ech
   "$bin/forge" script script/Seed.s.sol --rpc-url "$rpc" --broadcast --non-interactive >"$state/seed.log" 2>&1 \
   || { cat "$state/seed.log" >&2; exit 1; }
 
-# The sandbox upstreams (nexus-sandbox: Hyperliquid, chat completions, feeds, Open-Meteo, web
-# pages) stand in for the real APIs agents name; the relayer's egress proxy routes each real
-# origin to its port. Its chat-completions key is the operator's `openai` secret, kept in a file.
-sandbox_ports=(18701 18702 18703 18704 18705)
-openai_key_file=$state/sandbox-openai.key
-[ -s "$openai_key_file" ] || (umask 077; echo "sk-sandbox-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$openai_key_file")
-SANDBOX_OPENAI_KEY=$(cat "$openai_key_file") "$sandbox" >"$state/sandbox.log" 2>&1 &
+# Sandbox upstreams (nexus-sandbox) stand in for the APIs the network agents call; the relayer's
+# egress proxy routes the real origins the agents name to them (and the public JSON-RPC host to
+# anvil). Deleting a route in $state/relayer.toml points an agent at the real service.
+sandbox_ports=(18701 18702 18703 18704 18705)   # hyperliquid, openai, feeds, meteo, pages
+sandbox_url() { echo "http://127.0.0.1:${sandbox_ports[$1]}"; }
+# The operator's chat-completions key: made per run, held by the proxy, never seen by an agent.
+openai_key="sk-dev-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+(umask 077; printf 'Bearer %s' "$openai_key" >"$state/openai.key")
+SANDBOX_OPENAI_KEY=$openai_key target/debug/nexus-sandbox --account "$(anvil_address 5)=10000" \
+  >"$state/sandbox.log" 2>&1 &
 pids+=($!)
-# Real origin = where the proxy connects for it. Add a line per stand-in (feeds, JSON-RPC ...).
-egress_routes=(
-  "https://api.hyperliquid.xyz=http://127.0.0.1:${sandbox_ports[0]}"
-  "https://api.openai.com=http://127.0.0.1:${sandbox_ports[1]}"
-  "https://api.open-meteo.com=http://127.0.0.1:${sandbox_ports[3]}"
-  "https://en.wikipedia.org=http://127.0.0.1:${sandbox_ports[4]}"
-)
-relayer_config=$state/relayer.toml
-{
-  echo "# Written by scripts/dev.sh: the dev relayer's egress (sandbox upstreams on 127.0.0.1)."
-  echo "[relayer.egress]"
-  echo 'allow_addresses = ["127.0.0.1"]'
-  echo "[relayer.egress.routes]"
-  for route in "${egress_routes[@]}"; do echo "\"${route%%=*}\" = \"${route#*=}\""; done
-  echo "[relayer.egress.secrets]"
-  echo "openai_file = \"$openai_key_file\""
-} >"$relayer_config"
+cat >"$state/relayer.toml" <<TOML
+# Written by scripts/dev.sh: the relayer's egress for the local stack (nexus.example.toml lists every key).
+[relayer.egress]
+allow_addresses = ["127.0.0.1"]
+
+[relayer.egress.routes]
+"https://api.hyperliquid.xyz" = "$(sandbox_url 0)"
+"https://api.hyperliquid-testnet.xyz" = "$(sandbox_url 0)"
+"https://api.openai.com" = "$(sandbox_url 1)"
+"https://feeds.bbci.co.uk" = "$(sandbox_url 2)"
+"https://www.coindesk.com" = "$(sandbox_url 2)"
+"https://www.theverge.com" = "$(sandbox_url 2)"
+"https://api.open-meteo.com" = "$(sandbox_url 3)"
+"https://en.wikipedia.org" = "$(sandbox_url 4)"
+"https://ethereum-rpc.publicnode.com" = "$rpc"
+
+[relayer.egress.secrets]
+openai_file = "$state/openai.key"
+TOML
 
 export NEXUS_DATABASE_URL=$database_url NEXUS_DEPLOYMENTS=deployments/31337.json RUST_LOG=${RUST_LOG:-info}
 # The indexer follows new heads over the websocket (anvil serves both on one port).
@@ -151,7 +158,7 @@ NEXUS_RPC_URL=$rpc NEXUS_GRAPHQL_LISTEN=$graphql_addr NEXUS_GRAPHQL_DEVELOPMENT=
   "$nexus" graphql >"$state/graphql.log" 2>&1 &
 pids+=($!)
 NEXUS_RPC_URL=$rpc NEXUS_RELAYER_KEY=$relayer_key NEXUS_RELAYER_STATUS_ADDR=$relayer_status \
-  NEXUS_CONFIG=$relayer_config "$nexus" relayer >"$state/relayer.log" 2>&1 &
+  NEXUS_CONFIG=$state/relayer.toml "$nexus" relayer >"$state/relayer.log" 2>&1 &
 pids+=($!)
 
 # The demo accounts Seed.s.sol funds: anvil's #5 buys (1,000 test USDC), #4 is the catalog's
@@ -184,9 +191,11 @@ AgentNexus local stack
   GraphQL API         http://$graphql_addr/graphql (GraphiQL in a browser; ws: /graphql/ws, blobs: PUT /v1/blobs)
   indexer             /health /ready /metrics on http://$indexer_status (log: $state/indexer.log)
   relayer             /health /ready /metrics on http://$relayer_status (log: $state/relayer.log)
-  sandbox upstreams   127.0.0.1:${sandbox_ports[0]}-${sandbox_ports[4]} (agents' egress routes: $relayer_config; log: $state/sandbox.log)
   bundler             $bundler (ERC-4337, Alto; log: $state/alto.log); gas sponsored by http://$graphql_addr/v1/paymaster
   catalog             ${catalog[*]} (images: target/agents/images.json), priced in USDC
+  sandbox upstreams   hyperliquid $(sandbox_url 0), chat completions $(sandbox_url 1), feeds $(sandbox_url 2),
+                      open-meteo $(sandbox_url 3), wikipedia $(sandbox_url 4) (log: $state/sandbox.log)
+  agents' egress      routes and the chat key in $state/relayer.toml (JSON-RPC host routed to anvil)
   PostgreSQL          $database_url (cluster: $pgdir)
   chain RPC           $rpc (chain id 31337, anvil log: $state/anvil.log)
   deployments         deployments/31337.json
@@ -207,6 +216,10 @@ Try it (README.md walks through it)
   $nexus agents
   $nexus buy Summarizer --units 2
   $nexus run Summarizer --input agents/summarizer/example.json --wait
+  $nexus buy "Weather Alerts" --units 1 && $nexus run "Weather Alerts" --input agents/weather-alerts/example.json --wait
+  $nexus buy Hyperliquid --units 1 && $nexus run Hyperliquid --input agents/hyperliquid/example.json --wait
+  export NEXUS_SUBMIT_ROUTES=https://api.hyperliquid-testnet.xyz=$(sandbox_url 0),https://api.hyperliquid.xyz=$(sandbox_url 0)
+  $nexus proposals <execution id>; $nexus apply <execution id>
   NEXUS_PRIVATE_KEY=$developer_key $nexus withdraw
   gasless: $nexus account create, then buy/run with --account (README.md)
 

@@ -31,6 +31,8 @@ pub mod code {
     pub const INTERNAL: &str = "INTERNAL";
     /// Too many requests of this kind from the client's address; retry later.
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// A stored output that breaks the output contract (e.g. its `proposals`' shape).
+    pub const INVALID_OUTPUT: &str = "INVALID_OUTPUT";
 }
 
 pub(crate) fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {

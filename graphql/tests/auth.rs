@@ -4,15 +4,13 @@
 
 mod common;
 
-use alloy::primitives::{Address, U256, eip191_hash_message, keccak256};
+use alloy::primitives::{U256, eip191_hash_message};
 use alloy::signers::SignerSync;
-use nexus_bindings::AgentMarketplace;
 use nexus_bindings::account::NexusAccount;
 use nexus_bindings::account_factory::NexusAccountFactory;
-use nexus_bindings::agent::Category;
 use serde_json::json;
 
-use common::{DOMAIN, Env, agent_params, register, rfc3339, siwe_message, u};
+use common::{DOMAIN, Env, agent_with_credits, rfc3339, settled_execution, siwe_message};
 
 fn sig_hex(sig: &alloy::primitives::Signature) -> String {
     format!("0x{}", alloy::hex::encode(sig.as_bytes()))
@@ -30,34 +28,13 @@ async fn sign_in_and_private_outputs() {
     let (requester, stranger) = (devnet.signer(3), devnet.signer(4));
 
     // One execution by account 3, settled with an output the relayer stored as a blob.
-    let price = 1_000_000_000_000_000u64;
-    register(
-        devnet,
-        agent_params(devnet.signer(6).address(), Address::ZERO, price, Category::General, r#"{"name":"Echo"}"#),
-    )
-    .await;
-    let market = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(3));
-    send!(market.purchase(u(1), u(1), u(price)).value(u(price)));
-    let credit = nexus_bindings::credit_id::encode(u(1), u(price));
+    let credit = agent_with_credits(devnet, 3, 1_000_000_000_000_000, 1).await;
     let output = br#"{"echo":"secret result"}"#;
-    let input = br#"{"text":"hi"}"#;
-    let put = env.http.put(env.url("/v1/blobs")).body(input.to_vec()).send().await.expect("put");
-    assert_eq!(put.status(), 201);
-    let receipt = send!(market.requestExecution(credit, keccak256(input)));
-    let req = receipt.decoded_log::<AgentMarketplace::ExecutionRequested>().expect("requested").data;
-    sqlx::query("INSERT INTO blobs (hash, bytes, size) VALUES ($1, $2, $3)")
-        .bind(keccak256(output).to_vec())
-        .bind(output.to_vec())
-        .bind(output.len() as i64)
-        .execute(&env.pool)
-        .await
-        .expect("relayer's output blob");
+    settled_execution(&env, 3, credit, br#"{"text":"hi"}"#, output).await;
     sqlx::query("INSERT INTO execution_logs (request_id, seq, line) VALUES (1, 1, 'starting'), (1, 2, 'done')")
         .execute(&env.pool)
         .await
         .expect("relayer's log lines");
-    let relayer = AgentMarketplace::new(d.agent_marketplace, devnet.dev_provider(1));
-    send!(relayer.settle(req.requestId, req.execution(), true, keccak256(output)));
     env.indexed().await;
 
     // ---- sign-in

@@ -7,8 +7,9 @@
 //! with its default, is in `nexus.example.toml` at the repository root. Each service declares
 //! its keys once, next to the code that runs it: [`indexer`], [`graphql`], [`relayer`].
 //!
-//! The user commands (`agents`, `buy`, `run`, `output`, `reclaim`, `withdraw`, `account`) are in
-//! [`cli`]: they share the top-level chain settings and add the API URL and the user's key.
+//! The user commands (`agents`, `buy`, `run`, `output`, `proposals`, `apply`, `reclaim`,
+//! `withdraw`, `account`) are in [`cli`]: they share the top-level chain settings and add the API
+//! URL and the user's key.
 
 mod cli;
 mod config;

@@ -8,6 +8,8 @@
 //! transactions); the AgentNexus API is a small fake speaking its GraphQL, blob, output and
 //! graphql-transport-ws protocols, so the hostile text is exactly what the test chose.
 
+mod common;
+
 use std::process::Output;
 
 use alloy::primitives::{Address, keccak256};
@@ -18,6 +20,8 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use nexus_testkit::Devnet;
 use serde_json::{Value, json};
+
+use common::nexus;
 
 const NAME: &str = "Summ\u{1b}]0;pwned\u{7}arizer \u{202e}fdp.exe";
 const LINES: [&str; 5] = [
@@ -99,21 +103,6 @@ async fn follow(mut socket: WebSocket) {
             _ => {}
         }
     }
-}
-
-/// Runs `nexus` with `args` against the devnet and the fake API, as the buyer (anvil account 5).
-async fn nexus(devnet: &Devnet, api: &str, dir: &std::path::Path, args: &[&str]) -> Output {
-    let key = format!("0x{}", alloy::hex::encode(devnet.signer(5).to_bytes()));
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
-        .args(args)
-        .env("NEXUS_RPC_URL", devnet.rpc_url())
-        .env("NEXUS_DEPLOYMENTS", devnet.deployments_path())
-        .env("NEXUS_GRAPHQL_URL", api)
-        .env("NEXUS_PRIVATE_KEY", key)
-        .env("HOME", dir)
-        .output()
-        .await
-        .expect("run nexus")
 }
 
 /// stdout and stderr hold none of the hostile characters raw.

@@ -19,6 +19,7 @@ pub mod docker;
 pub mod egress;
 pub mod error;
 pub mod logs;
+mod proposals;
 pub mod schema;
 pub mod status;
 mod warm;
@@ -559,6 +560,7 @@ async fn process(s: &Arc<Shared>, claim: db::Claim, mut lost: watch::Receiver<bo
         (Ok(stdout), Some(output_schema)) => schema::check(output_schema, &stdout).map(|()| stdout),
         (run, _) => run,
     };
+    let run = run.and_then(|stdout| proposals::check(&stdout).map(|()| stdout));
     // Only an agent that just succeeded gets a pre-started container: a failing (or hostile)
     // one never has a process of ours running while no request needs it.
     match &run {

@@ -12,6 +12,10 @@
 //! query (`?utm_source=<feed>`) and a feed-specific headline variant. Titles contain `&`, `<`
 //! and quotes, so a reader that does not unescape XML fails its tests. `broken` is a malformed
 //! feed (unclosed element, raw `&`) for parsers' error paths; unknown names are 404.
+//!
+//! [`REAL_PATHS`] also serves feeds at the paths of real publishers' feed URLs, so an agent
+//! names a real feed (`https://feeds.bbci.co.uk/news/world/rss.xml`) and the operator routes
+//! only its origin here, exactly as for the other upstreams.
 
 use std::sync::Arc;
 
@@ -99,10 +103,30 @@ pub const STORIES: [Story; 8] = [
     },
 ];
 
+/// Paths of real feed URLs answered with a sandbox feed: (path, feed, format). The real feeds
+/// have these formats, so a client's format handling is exercised as in production.
+pub const REAL_PATHS: [(&str, &str, &str); 3] = [
+    // https://feeds.bbci.co.uk/news/world/rss.xml (RSS 2.0)
+    ("/news/world/rss.xml", "world", "rss"),
+    // https://www.coindesk.com/arc/outboundfeeds/rss/ (RSS 2.0)
+    ("/arc/outboundfeeds/rss/", "markets", "rss"),
+    // https://www.theverge.com/rss/index.xml (Atom 1.0)
+    ("/rss/index.xml", "tech", "atom"),
+];
+
 const BROKEN: &str = "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>Broken & co</title>\n<item><title>Never closed</title><link>http://example.invalid/x\n";
 
 pub(crate) fn router(config: Arc<SandboxConfig>) -> Router {
-    Router::new().route("/feeds/{file}", get(feed)).with_state(config)
+    let mut router = Router::new().route("/feeds/{file}", get(feed));
+    for (path, name, format) in REAL_PATHS {
+        router = router.route(
+            path,
+            get(move |State(config): State<Arc<SandboxConfig>>, headers: axum::http::HeaderMap| async move {
+                serve(&config, &headers, name, format)
+            }),
+        );
+    }
+    router.with_state(config)
 }
 
 /// Escapes text for XML character data and attribute values.
@@ -200,6 +224,10 @@ async fn feed(
     let Some((name, format)) = file.rsplit_once('.') else {
         return (StatusCode::NOT_FOUND, "no such feed").into_response();
     };
+    serve(&config, &headers, name, format)
+}
+
+fn serve(config: &SandboxConfig, headers: &axum::http::HeaderMap, name: &str, format: &str) -> Response {
     // Links point back at whatever host the client used (the sandbox, or the egress proxy's
     // view of it), so they stay meaningful behind either.
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("sandbox.invalid");

@@ -31,6 +31,31 @@ pub const HYPERLIQUID_ORIGINS: [&str; 2] = ["https://api.hyperliquid.xyz", "http
 pub const OPENAI_ORIGIN: &str = "https://api.openai.com";
 pub const METEO_ORIGIN: &str = "https://api.open-meteo.com";
 pub const WIKIPEDIA_ORIGIN: &str = "https://en.wikipedia.org";
+/// The publishers whose feed paths the feeds upstream serves ([`crate::feeds::REAL_PATHS`]).
+pub const FEED_ORIGINS: [&str; 3] =
+    ["https://feeds.bbci.co.uk", "https://www.coindesk.com", "https://www.theverge.com"];
+
+/// A sandbox upstream, as the destination of a route added with [`AgentNetBuilder::route_to`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxUpstream {
+    Hyperliquid,
+    OpenAi,
+    Feeds,
+    Meteo,
+    Pages,
+}
+
+impl SandboxUpstream {
+    fn of(self, sandbox: &Sandbox) -> &crate::Upstream {
+        match self {
+            Self::Hyperliquid => &sandbox.hyperliquid,
+            Self::OpenAi => &sandbox.openai,
+            Self::Feeds => &sandbox.feeds,
+            Self::Meteo => &sandbox.meteo,
+            Self::Pages => &sandbox.pages,
+        }
+    }
+}
 
 /// Why the harness could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +79,17 @@ pub enum HarnessError {
 pub struct AgentNetBuilder {
     network: serde_json::Value,
     sandbox: SandboxConfig,
-    routes: Vec<(String, String)>,
+    routes: Vec<(String, Destination)>,
     secrets: Vec<(String, String)>,
     budget: Budget,
+}
+
+/// Where an added route goes: a fixed origin, or a sandbox upstream (whose port is only known
+/// once it has started).
+#[derive(Debug, Clone)]
+enum Destination {
+    Origin(String),
+    Sandbox(SandboxUpstream),
 }
 
 impl AgentNetBuilder {
@@ -69,7 +102,14 @@ impl AgentNetBuilder {
     /// Routes `from` (a real origin the agent names) to `to` (e.g. anvil's `http://127.0.0.1:8545`
     /// or a test server). Added after, and winning over, the default routes.
     pub fn route(mut self, from: &str, to: &str) -> Self {
-        self.routes.push((from.to_owned(), to.to_owned()));
+        self.routes.push((from.to_owned(), Destination::Origin(to.to_owned())));
+        self
+    }
+
+    /// Routes `from` to one of the sandbox's own upstreams (e.g. a test-only publisher to the
+    /// feeds upstream).
+    pub fn route_to(mut self, from: &str, to: SandboxUpstream) -> Self {
+        self.routes.push((from.to_owned(), Destination::Sandbox(to)));
         self
     }
 
@@ -94,13 +134,25 @@ impl AgentNetBuilder {
         let sandbox = runtime.block_on(Sandbox::start(self.sandbox.clone()))?;
 
         let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut default = |origin: &str, to: SandboxUpstream| {
+            pairs.push((origin.to_owned(), to.of(&sandbox).base_url.clone()));
+        };
         for origin in HYPERLIQUID_ORIGINS {
-            pairs.push((origin.to_owned(), sandbox.hyperliquid.base_url.clone()));
+            default(origin, SandboxUpstream::Hyperliquid);
         }
-        pairs.push((OPENAI_ORIGIN.to_owned(), sandbox.openai.base_url.clone()));
-        pairs.push((METEO_ORIGIN.to_owned(), sandbox.meteo.base_url.clone()));
-        pairs.push((WIKIPEDIA_ORIGIN.to_owned(), sandbox.pages.base_url.clone()));
-        pairs.extend(self.routes);
+        default(OPENAI_ORIGIN, SandboxUpstream::OpenAi);
+        default(METEO_ORIGIN, SandboxUpstream::Meteo);
+        default(WIKIPEDIA_ORIGIN, SandboxUpstream::Pages);
+        for origin in FEED_ORIGINS {
+            default(origin, SandboxUpstream::Feeds);
+        }
+        for (from, to) in self.routes {
+            let to = match to {
+                Destination::Origin(origin) => origin,
+                Destination::Sandbox(upstream) => upstream.of(&sandbox).base_url.clone(),
+            };
+            pairs.push((from, to));
+        }
         let routes = Routes::parse(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))?;
 
         let mut secrets = Secrets::default();

@@ -175,3 +175,14 @@ async fn feeds_are_deterministic() {
     let (_, _, two) = get(&b, "/feeds/world.atom").await;
     assert_eq!(strip(one, &a.feeds.base_url), strip(two, &b.feeds.base_url));
 }
+
+#[tokio::test]
+async fn real_feed_paths_serve_the_same_feeds() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    for (path, name, format) in nexus_sandbox::feeds::REAL_PATHS {
+        let (status, content_type, body) = get(&sandbox, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(content_type.starts_with(&format!("application/{format}+xml")), "{path}: {content_type}");
+        assert_eq!(body, get(&sandbox, &format!("/feeds/{name}.{format}")).await.2, "{path}");
+    }
+}

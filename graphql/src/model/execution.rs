@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use super::agent::{Agent, load_agent};
 use super::execution_log::{ExecutionLog, LOG_COLUMNS, LogRow};
+use super::proposal::{Proposal, load_proposals};
 use crate::auth::Viewer;
 use crate::error::{DbResult, forbidden, unauthenticated};
 use crate::scalars::{Address, BigInt, Bytes32, DateTime};
@@ -141,6 +142,14 @@ impl Execution {
             .await
             .db()?;
         Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+    /// The actions the output proposes, typed (`nexus proposals`, `nexus apply`). Requester
+    /// only, like the output; null while there is no output; empty when it proposes none. An
+    /// output whose proposals break the shape is an `INVALID_OUTPUT` error.
+    async fn proposals(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Proposal>>> {
+        require_requester(ctx, self.0.requester)?;
+        let Some(hash) = self.0.output_blob() else { return Ok(None) };
+        load_proposals(ctx.data::<PgPool>()?, hash).await
     }
     /// The container's log lines in order. Requester only.
     async fn logs(

@@ -18,6 +18,7 @@
 //!   loads it through it);
 //! - `purchase`, `entitlement`, `balance`: [`Purchase`], [`Entitlement`], [`WithdrawableBalance`];
 //! - `execution_log`: [`ExecutionLog`] and its row;
+//! - `proposal`: [`Proposal`] (the output's action proposals, typed);
 //! - `execution`: [`Execution`], [`ExecutionStatus`] and [`require_requester`];
 //! - `indexer_status`: [`IndexerStatus`].
 //!
@@ -56,6 +57,7 @@ mod execution;
 mod execution_log;
 mod indexer_status;
 mod loader;
+mod proposal;
 mod purchase;
 
 pub use agent::{
@@ -67,4 +69,5 @@ pub use entitlement::{ENTITLEMENT_COLUMNS, Entitlement, EntitlementRow};
 pub use execution::{EXECUTION_COLUMNS, Execution, ExecutionStatus, require_requester};
 pub use execution_log::{ExecutionLog, LOG_COLUMNS, LogRow};
 pub use indexer_status::IndexerStatus;
+pub use proposal::{CallProposal, MAX_PARSED_OUTPUT_BYTES, Proposal, TypedDataProposal};
 pub use purchase::{PURCHASE_COLUMNS, Purchase, PurchaseRow};

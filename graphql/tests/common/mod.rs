@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, U256, Uint};
+use alloy::primitives::{Address, B256, U256, Uint, keccak256};
 use alloy::providers::Provider;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
+use nexus_bindings::AgentMarketplace;
 use nexus_bindings::agent::Category;
 use nexus_bindings::registry::{AgentRegistry, IAgentRegistry};
 use nexus_testkit::{Devnet, Postgres};
@@ -209,6 +210,38 @@ pub fn agent_params(
 pub async fn register(devnet: &Devnet, params: IAgentRegistry::AgentParams) {
     let registry = AgentRegistry::new(devnet.deployments.contracts.agent_registry, devnet.dev_provider(0));
     send!(registry.registerAgent(params));
+}
+
+/// Registers agent 1 (priced `price` wei, developer dev account 6) and buys `units` credits of
+/// it as dev account `buyer`; returns the credit id.
+pub async fn agent_with_credits(devnet: &Devnet, buyer: usize, price: u64, units: u64) -> U256 {
+    let developer = devnet.signer(6).address();
+    register(devnet, agent_params(developer, Address::ZERO, price, Category::General, r#"{"name":"Echo"}"#)).await;
+    let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(buyer));
+    send!(market.purchase(u(1), u(units), u(price)).value(u(units * price)));
+    nexus_bindings::credit_id::encode(u(1), u(price))
+}
+
+/// Requests an execution of `credit` as dev account `buyer` on `input` (uploaded first), then
+/// does what the relayer does on success: stores `output` as a blob and settles (dev account 1)
+/// with its hash. Returns the request id.
+pub async fn settled_execution(env: &Env, buyer: usize, credit: U256, input: &[u8], output: &[u8]) -> U256 {
+    let devnet = env.devnet();
+    let put = env.http.put(env.url("/v1/blobs")).body(input.to_vec()).send().await.expect("put");
+    assert_eq!(put.status(), 201);
+    let market = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(buyer));
+    let receipt = send!(market.requestExecution(credit, keccak256(input)));
+    let req = receipt.decoded_log::<AgentMarketplace::ExecutionRequested>().expect("requested").data;
+    sqlx::query("INSERT INTO blobs (hash, bytes, size) VALUES ($1, $2, $3)")
+        .bind(keccak256(output).to_vec())
+        .bind(output.to_vec())
+        .bind(output.len() as i64)
+        .execute(&env.pool)
+        .await
+        .expect("relayer's output blob");
+    let relayer = AgentMarketplace::new(devnet.deployments.contracts.agent_marketplace, devnet.dev_provider(1));
+    send!(relayer.settle(req.requestId, req.execution(), true, keccak256(output)));
+    req.requestId
 }
 
 pub fn u(v: u64) -> U256 {

@@ -63,10 +63,30 @@ pub async fn open(
     api_base: &str,
     args: &BundlerArgs,
 ) -> anyhow::Result<SmartAccount> {
-    let bundler = args.bundler_url.parse().with_context(|| format!("--bundler-url {}", args.bundler_url))?;
     let paymaster = args.paymaster_url.clone().unwrap_or_else(|| format!("{api_base}/v1/paymaster"));
     let paymaster = paymaster.parse().with_context(|| format!("--paymaster-url {paymaster}"))?;
-    let config = AccountConfig::from_deployments(&chain.deployments, bundler, Sponsorship::service(paymaster))?;
+    open_with(chain, owner, args, Sponsorship::service(paymaster)).await
+}
+
+/// Opens the owner's account paying its own gas (its ETH or EntryPoint deposit): for operations
+/// the sponsor's policy never pays for, such as an agent's proposed calls to arbitrary contracts
+/// (`nexus apply --account`); asking the sponsor first would only add a refusal round trip.
+pub async fn open_self_paid(
+    chain: &Chain,
+    owner: PrivateKeySigner,
+    args: &BundlerArgs,
+) -> anyhow::Result<SmartAccount> {
+    open_with(chain, owner, args, Sponsorship::SelfPaid).await
+}
+
+async fn open_with(
+    chain: &Chain,
+    owner: PrivateKeySigner,
+    args: &BundlerArgs,
+    sponsorship: Sponsorship,
+) -> anyhow::Result<SmartAccount> {
+    let bundler = args.bundler_url.parse().with_context(|| format!("--bundler-url {}", args.bundler_url))?;
+    let config = AccountConfig::from_deployments(&chain.deployments, bundler, sponsorship)?;
     SmartAccount::new(chain.provider.clone(), owner, config).await.map_err(|e| match e {
         AccountError::Bundler(e) => anyhow::anyhow!(
             "cannot use the bundler at {} ({e}); start one (README: gasless) or pass --bundler-url",
@@ -85,7 +105,11 @@ pub fn explain(what: &str, e: AccountError) -> anyhow::Error {
         AccountError::Reverted { reason, receipt } => {
             let decoded = reason.as_ref().and_then(|r| {
                 use alloy::sol_types::SolInterface;
-                nexus_bindings::AgentMarketplace::AgentMarketplaceErrors::abi_decode(r).ok().map(|e| format!("{e:?}"))
+                nexus_bindings::AgentMarketplace::AgentMarketplaceErrors::abi_decode(r)
+                    .ok()
+                    .map(|e| format!("{e:?}"))
+                    // Any other contract (an agent's proposed call): `Error(string)`, `Panic`.
+                    .or_else(|| alloy::sol_types::decode_revert_reason(r))
             });
             anyhow::anyhow!(
                 "{what}: user operation {} reverted ({})",

@@ -204,7 +204,7 @@ impl Api {
 }
 
 /// A reqwest error's description without the URL (already named by the caller).
-fn without_url(e: &reqwest::Error) -> String {
+pub(super) fn without_url(e: &reqwest::Error) -> String {
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
     let mut deepest = None;
     while let Some(s) = source {

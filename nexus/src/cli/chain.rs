@@ -185,6 +185,10 @@ pub fn explain(what: &str, e: alloy::contract::Error) -> anyhow::Error {
         };
         return anyhow::anyhow!("{what}: the registry refused: {text}");
     }
+    // Any other contract (an agent's proposed call): its `Error(string)` or `Panic(uint256)`.
+    if let Some(reason) = e.as_revert_data().and_then(|data| alloy::sol_types::decode_revert_reason(&data)) {
+        return anyhow::anyhow!("{what}: the contract refused: {reason}");
+    }
     anyhow::anyhow!("{what}: {e}")
 }
 

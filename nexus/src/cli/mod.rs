@@ -20,6 +20,10 @@
 //! tags) and error messages that may quote it are printed through `terminal::Untrusted`, which
 //! shows terminal control characters and bidi overrides as visible `\u{..}` escapes.
 //!
+//! Action proposals: `nexus apply` checks, shows and asks before it signs anything an agent
+//! proposed (`commands::apply`; the checks in `proposal_checks`, the venue side in `submit`,
+//! the question in `confirm`).
+//!
 //! Transactions: every command that signs goes through `tx` (`Chain::send`): the nonce comes
 //! from the pending count, a nonce clash with another command using the same key is retried with
 //! a fresh nonce, and the wait for the receipt is bounded by `--receipt-timeout` (default 120 s)
@@ -29,7 +33,11 @@ mod account;
 mod api;
 mod chain;
 mod commands;
+mod confirm;
+mod proposal_checks;
+mod proposals_view;
 mod purchase;
+mod submit;
 mod terminal;
 mod tx;
 mod units;
@@ -124,6 +132,48 @@ pub enum UserCommand {
         /// The request was made by your smart account (`run --account`).
         #[arg(long)]
         account: bool,
+        #[command(flatten)]
+        wallet: WalletArgs,
+    },
+    /// Show the actions an execution's output proposes, decoded (requester only: signs in
+    /// first). Nothing is signed or sent: `nexus apply` does that after asking.
+    Proposals {
+        /// The request id `nexus run` printed.
+        request: U256,
+        /// The request was made by your smart account (`run --account`).
+        #[arg(long)]
+        account: bool,
+        /// Print the decoded proposals as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        wallet: WalletArgs,
+    },
+    /// Apply an execution's action proposals after showing them and asking: calls sent from your
+    /// wallet (or, with --account, one user operation of your smart account), typed data signed
+    /// and posted to the venue that asked for it.
+    Apply {
+        /// The request id `nexus run` printed.
+        request: U256,
+        /// Only this proposal (numbered from 0, as `nexus proposals` shows them); default all.
+        #[arg(long)]
+        index: Option<usize>,
+        /// The request was made by your smart account, and its calls go out from it in one
+        /// batched user operation (the account pays the gas: the sponsor pays for marketplace
+        /// calls only).
+        #[arg(long)]
+        account: bool,
+        /// Do not ask (scripts). Without it, apply asks on the terminal, and refuses without one.
+        #[arg(long)]
+        yes: bool,
+        /// Sign well-known asset-moving typed data too (token permits, Permit2, Seaport orders,
+        /// Hyperliquid transfers and agent approvals), which is otherwise refused.
+        #[arg(long)]
+        allow_permit: bool,
+        /// Post signatures meant for one origin to another, as `FROM=TO` (make dev:
+        /// `https://api.hyperliquid.xyz=http://127.0.0.1:18701`); repeatable.
+        #[arg(long = "submit-route", env = "NEXUS_SUBMIT_ROUTES", value_delimiter = ',')]
+        submit_routes: Vec<submit::Route>,
         #[command(flatten)]
         wallet: WalletArgs,
     },

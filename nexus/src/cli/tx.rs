@@ -278,9 +278,15 @@ impl Chain {
     /// Refusals are explained in words (the contracts' custom errors decoded), prefixed with
     /// `what`.
     pub async fn send<P, D>(&self, what: &str, call: CallBuilder<P, D>) -> anyhow::Result<TransactionReceipt> {
+        self.send_request(what, call.into_transaction_request()).await
+    }
+
+    /// [`Chain::send`] for a transaction built elsewhere (an agent's proposed call: target,
+    /// value and calldata as proposed).
+    pub async fn send_request(&self, what: &str, request: TransactionRequest) -> anyhow::Result<TransactionReceipt> {
         let from = self.sender.ok_or_else(|| anyhow::anyhow!("{what}: no key to sign with"))?;
         let sender = Sender { provider: &self.provider, from, settings: &self.tx };
-        sender.send(call.into_transaction_request()).await.map_err(|e| match e {
+        sender.send(request).await.map_err(|e| match e {
             TxError::Refused(e) => explain(what, alloy::contract::Error::TransportError(e)),
             e => anyhow::anyhow!("{what}: {e}"),
         })

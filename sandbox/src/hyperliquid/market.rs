@@ -30,22 +30,7 @@ pub fn coin(name: &str) -> Option<(usize, Coin)> {
     COINS.iter().copied().enumerate().find(|(_, c)| c.name == name)
 }
 
-/// Interval names `candleSnapshot` accepts, with their length in milliseconds.
-pub const INTERVALS: [(&str, u64); 13] = [
-    ("1m", 60_000),
-    ("3m", 180_000),
-    ("5m", 300_000),
-    ("15m", 900_000),
-    ("30m", 1_800_000),
-    ("1h", 3_600_000),
-    ("2h", 7_200_000),
-    ("4h", 14_400_000),
-    ("8h", 28_800_000),
-    ("12h", 43_200_000),
-    ("1d", 86_400_000),
-    ("3d", 259_200_000),
-    ("1w", 604_800_000),
-];
+pub use hyperliquid_wire::CANDLE_INTERVALS as INTERVALS;
 
 /// Hyperliquid returns at most this many candles per snapshot (the most recent ones).
 pub const MAX_CANDLES: usize = 5000;
@@ -53,25 +38,8 @@ pub const MAX_CANDLES: usize = 5000;
 pub const MAX_FUNDING: usize = 500;
 const HOUR_MS: u64 = 3_600_000;
 
-/// Rounds a price to Hyperliquid's rule: 5 significant figures, at most `6 - szDecimals`
-/// decimals.
-pub fn round_px(px: f64, sz_decimals: u32) -> f64 {
-    if px <= 0.0 {
-        return 0.0;
-    }
-    let magnitude = px.log10().floor() as i32;
-    let sig = 10f64.powi(4 - magnitude);
-    let px = (px * sig).round() / sig;
-    let max = 10f64.powi(6 - sz_decimals as i32);
-    (px * max).round() / max
-}
-
-/// Formats a number the way Hyperliquid's strings look: no exponent, no trailing zeros.
-pub fn fmt(x: f64) -> String {
-    let s = format!("{x:.8}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_owned() } else { s.to_owned() }
-}
+// The venue's number rules live with the wire format, shared with the agent.
+pub use hyperliquid_wire::{fmt_number as fmt, round_px};
 
 /// Mid price of a coin at the sandbox's "now".
 pub fn mid(seed: u64, coin: Coin) -> f64 {

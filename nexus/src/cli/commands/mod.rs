@@ -6,12 +6,14 @@
 //! document), stderr the narration of long operations (status changes, log lines), so
 //! `nexus run ... --wait > out.json` keeps just the output.
 //!
-//! One module per command (`agents`, `buy`, `run`, `output`, `reclaim`, `withdraw`); `resolve`
+//! One module per command (`agents`, `buy`, `run`, `output`, `proposals`, `apply`, `reclaim`, `withdraw`); `resolve`
 //! finds the agent a user named, shared by `buy` and `run`.
 
 mod agents;
+mod apply;
 mod buy;
 mod output;
+mod proposals;
 mod reclaim;
 mod resolve;
 mod run;
@@ -22,10 +24,13 @@ use std::time::Duration;
 use super::account::{self, AccountCommand};
 use super::api::Api;
 use super::chain::Chain;
+use super::confirm::Consent;
 use super::{ChainSettings, UserCommand, WalletArgs};
 use agents::agents;
+use apply::{ApplyOptions, apply};
 use buy::buy;
 use output::{print_output, sign_in};
+use proposals::proposals;
 use reclaim::reclaim;
 use run::{RunOptions, run};
 use withdraw::withdraw;
@@ -74,6 +79,21 @@ pub async fn dispatch(command: UserCommand, settings: &ChainSettings<'_>) -> any
             };
             let token = sign_in(&api, &chain, &signer, smart.as_ref()).await?;
             print_output(&api, request, &token).await?;
+            Ok(Outcome::Done)
+        }
+        UserCommand::Apply { request, index, account, yes, allow_permit, submit_routes, wallet } => {
+            let WalletArgs { api, key, bundler } = wallet;
+            let options = ApplyOptions {
+                index,
+                via: account.then_some(&bundler),
+                consent: if yes { Consent::Given } else { Consent::Ask },
+                allow_permit,
+                routes: &submit_routes,
+            };
+            apply(&Api::new(&api.graphql_url), settings, &key, request, options).await
+        }
+        UserCommand::Proposals { request, account, json, wallet: WalletArgs { api, key, bundler } } => {
+            proposals(&Api::new(&api.graphql_url), settings, &key, &bundler, request, account, json).await?;
             Ok(Outcome::Done)
         }
         UserCommand::Reclaim { request, api, key } => {
