@@ -91,14 +91,27 @@ fn invalid_input_exits_2_with_a_clear_message() {
     }
 }
 
-/// The shipped example (URL mode) runs through the proxy against the sandbox's pages and fits
-/// both schemas.
+/// The shipped text example fits both schemas with no network at all.
 #[test]
 fn example_input_runs() {
+    agent_io::testing::check_example_runs(env!("CARGO_MANIFEST_DIR"), BIN);
+}
+
+/// The URL-mode example runs through the proxy against the sandbox's pages and its output fits
+/// the output schema.
+#[test]
+fn url_example_runs_through_the_proxy() {
     let net = url_mode::net();
-    agent_io::testing::check_example_runs_with_env(
-        env!("CARGO_MANIFEST_DIR"),
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("example-url.json");
+    let input: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("example-url.json"))
+        .expect("example-url.json is JSON");
+    let meta = agent_io::testing::metadata(env!("CARGO_MANIFEST_DIR"));
+    agent_io::schema::check(&meta["inputSchema"], &input).expect("fits the input schema");
+    let run = agent_io::testing::run_with_env(
         BIN,
+        &agent_io::testing::envelope(input),
         &[("NEXUS_EGRESS_SOCKET", net.socket().as_os_str())],
     );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    agent_io::schema::check(&meta["outputSchema"], &run.json()).expect("fits the output schema");
 }
