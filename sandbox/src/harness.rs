@@ -225,6 +225,20 @@ impl AgentNet {
         self.records.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// The records once there are at least `n`, or whatever there is after 5 s. The proxy
+    /// records a call when its response has ended, which may be just after the agent read it
+    /// and exited, so a test right after the agent's exit waits here instead of sleeping.
+    pub fn records_at_least(&self, n: usize) -> Vec<CallRecord> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let records = self.records();
+            if records.len() >= n || std::time::Instant::now() > deadline {
+                return records;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     pub fn sandbox(&self) -> &Sandbox {
         // Only `Drop` takes it.
         self.sandbox.as_ref().unwrap_or_else(|| unreachable!("the sandbox lives until drop"))

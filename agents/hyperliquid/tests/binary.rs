@@ -48,19 +48,6 @@ fn run_on(net: &AgentNet, stdin: &str) -> agent_io::testing::Run {
     run_with_env(BIN, stdin, &[("NEXUS_EGRESS_SOCKET", net.socket().as_os_str())])
 }
 
-/// The proxy records a call when its response has ended, which may be just after the agent has
-/// read it and exited: wait (briefly) for `n` records.
-fn records(net: &AgentNet, n: usize) -> Vec<nexus_egress::CallRecord> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let records = net.records();
-        if records.len() >= n || std::time::Instant::now() > deadline {
-            return records;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn metadata_is_complete_and_small() {
     check_metadata(&metadata(env!("CARGO_MANIFEST_DIR")));
@@ -108,7 +95,7 @@ fn analyzes_a_market_and_the_requesters_account() {
     assert_eq!(out["account"]["leverage"], json!(0.348834));
     assert_eq!(out["account"]["position"]["unrealizedPnl"], json!(-17.9));
     assert!(out.get("proposals").is_none() && out.get("order").is_none(), "{out}");
-    let records = records(&net, 5);
+    let records = net.records_at_least(5);
     assert_eq!(records.len(), 5, "{records:?}");
     assert!(records.iter().all(|r| r.host == "api.hyperliquid.xyz" && r.path == "/info"), "{records:?}");
 }

@@ -19,19 +19,6 @@ fn berlin(rules: Value) -> Value {
     json!({"latitude": 52.52, "longitude": 13.41, "timezone": "Europe/Berlin", "forecastDays": 2, "rules": rules})
 }
 
-/// The proxy records a call when its response has ended, which may be just after the agent has
-/// read it and exited: wait (briefly) for `n` records.
-fn records(net: &AgentNet, n: usize) -> Vec<nexus_egress::CallRecord> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let records = net.records();
-        if records.len() >= n || std::time::Instant::now() > deadline {
-            return records;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn metadata_is_complete_and_small() {
     check_metadata(&metadata(env!("CARGO_MANIFEST_DIR")));
@@ -107,7 +94,7 @@ fn merges_hours_into_windows_with_local_and_utc_times() {
         .collect();
     assert_eq!(summaries, [("Storm gusts", 7, 1), ("Frost", 12, 3), ("precipitation > 5 mm", 7, 3)]);
 
-    let records = records(&net, 1);
+    let records = net.records_at_least(1);
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(
         (records[0].method.as_str(), records[0].host.as_str(), records[0].path.as_str()),
